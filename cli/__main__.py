@@ -1,0 +1,5 @@
+import sys
+
+from gateproof.cli import main
+
+sys.exit(main())

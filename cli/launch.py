@@ -1,0 +1,191 @@
+"""Start the mock provider and the reference gateway as child processes on loopback.
+
+`gateproof run`, the test suite and the benchmarks all need "a mock and a gateway
+on free ports, ready, and gone again afterwards". This module is the one place
+that knows how: pick a free loopback port, start ``python -m gateproof.cli
+<command>`` in its own process group, wait (with a deadline) until its health
+endpoint answers, and stop the whole group on exit, on Ctrl-C and on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = [
+    "HEALTH_PATH",
+    "LaunchError",
+    "LocalServer",
+    "LocalStack",
+    "free_port",
+    "local_stack",
+    "start_server",
+]
+
+#: every server gateproof starts answers 200 here once it is ready
+HEALTH_PATH = "/_gateproof/health"
+LOOPBACK = "127.0.0.1"
+
+
+class LaunchError(RuntimeError):
+    """A local server did not start; the message carries the tail of its log."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Ask the kernel for a free TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalServer:
+    """One child process serving HTTP on loopback."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process group: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+
+
+def start_server(
+    name: str,
+    command: Sequence[str],
+    *,
+    port: int,
+    env: dict[str, str] | None = None,
+    log_dir: Path | None = None,
+    ready_timeout: float = 30.0,
+) -> LocalServer:
+    """Run ``gateproof <command> --host 127.0.0.1 --port <port>`` and wait until it is ready."""
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    argv = [sys.executable, "-m", "gateproof.cli", *command, "--host", LOOPBACK, "--port", str(port)]
+    child_env = {**os.environ, **(env or {})}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,
+        )
+    server = LocalServer(name=name, url=f"http://{LOOPBACK}:{port}", process=process, log_path=log_path)
+    try:
+        _wait_ready(server, ready_timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: LocalServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while True:
+            if server.process.poll() is not None:
+                raise LaunchError(
+                    f"{server.name} exited with code {server.process.returncode} before it was ready:\n"
+                    f"{server.log_tail()}"
+                )
+            try:
+                if client.get(server.url + HEALTH_PATH).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{server.name} was not ready after {timeout:.0f} s:\n{server.log_tail()}")
+            time.sleep(0.05)
+
+
+@dataclass
+class LocalStack:
+    """The embedded default target: a mock provider behind the reference gateway."""
+
+    mock: LocalServer
+    gateway: LocalServer
+    api_key: str
+    log_dir: Path
+    extra: list[LocalServer] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's base URL, as an OpenAI SDK wants it (with ``/v1``)."""
+        return self.gateway.url + "/v1"
+
+    def stop(self) -> None:
+        for server in [*self.extra, self.gateway, self.mock]:
+            server.stop()
+
+
+#: name of the environment variable that carries the gateway's API key to the child
+API_KEY_ENV = "GATEPROOF_API_KEY"
+
+
+@contextlib.contextmanager
+def local_stack(
+    *,
+    log_dir: Path | None = None,
+    gateway_args: Sequence[str] = (),
+    mock_args: Sequence[str] = (),
+    api_key: str | None = None,
+) -> Iterator[LocalStack]:
+    """Start mock + reference gateway on free loopback ports; stop both on exit.
+
+    The gateway's API key is random per stack unless given, and reaches the
+    gateway through the environment (never on a command line, where ``ps`` shows it).
+    """
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-stack-"))
+    key = api_key or "gp-" + secrets.token_urlsafe(24)
+    mock = start_server("mock", ["mock", *mock_args], port=free_port(), log_dir=log_dir)
+    try:
+        gateway = start_server(
+            "gateway",
+            ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
+            port=free_port(),
+            env={API_KEY_ENV: key},
+            log_dir=log_dir,
+        )
+    except BaseException:
+        mock.stop()
+        raise
+    stack = LocalStack(mock=mock, gateway=gateway, api_key=key, log_dir=log_dir)
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,42 @@
+"""Shared fixtures: real servers on loopback, started through the same launcher as `gateproof run`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateproof.cli.launch import LocalServer, LocalStack, free_port, local_stack, start_server
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to loopback only; a proxy from the environment must never be used."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture(scope="session")
+def mock_server(logs_dir: Path) -> Iterator[LocalServer]:
+    """One OpenAI-dialect mock provider for the whole session (tests isolate by correlation id)."""
+    server = start_server("mock", ["mock"], port=free_port(), log_dir=logs_dir / "mock")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(logs_dir: Path) -> Iterator[LocalStack]:
+    """Mock provider + reference gateway, wired together, for the whole session."""
+    os.environ.setdefault("GATEPROOF_UPSTREAM_OPENAI_KEY", "sk-upstream-test-secret")
+    with local_stack(log_dir=logs_dir / "stack") as running:
+        yield running

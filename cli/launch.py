@@ -26,6 +26,7 @@ import httpx
 
 __all__ = [
     "HEALTH_PATH",
+    "KEY_ENVS",
     "LaunchError",
     "LocalServer",
     "LocalStack",
@@ -139,9 +140,14 @@ class LocalStack:
 
     mock: LocalServer
     gateway: LocalServer
-    api_key: str
+    keys: dict[str, str]
     log_dir: Path
     extra: list[LocalServer] = field(default_factory=list)
+
+    @property
+    def api_key(self) -> str:
+        """The key that may use every model."""
+        return self.keys["default"]
 
     @property
     def base_url(self) -> str:
@@ -153,8 +159,15 @@ class LocalStack:
             server.stop()
 
 
-#: name of the environment variable that carries the gateway's API key to the child
+#: environment variables that carry the gateway's API keys to the child, by role:
+#: ``default`` may use every model, ``inactive`` is switched off (403), ``restricted``
+#: may use only some models (403 on the others). See reference_gateway/default.yaml.
 API_KEY_ENV = "GATEPROOF_API_KEY"
+KEY_ENVS: dict[str, str] = {
+    "default": API_KEY_ENV,
+    "inactive": "GATEPROOF_INACTIVE_API_KEY",
+    "restricted": "GATEPROOF_RESTRICTED_API_KEY",
+}
 
 
 @contextlib.contextmanager
@@ -167,24 +180,27 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start mock + reference gateway on free loopback ports; stop both on exit.
 
-    The gateway's API key is random per stack unless given, and reaches the
-    gateway through the environment (never on a command line, where ``ps`` shows it).
+    The gateway's API keys are random per stack (the default one may be given), and
+    reach the gateway through the environment (never on a command line, where ``ps``
+    shows it).
     """
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-stack-"))
-    key = api_key or "gp-" + secrets.token_urlsafe(24)
+    keys = {role: "gp-" + role + "-" + secrets.token_urlsafe(18) for role in KEY_ENVS}
+    if api_key is not None:
+        keys["default"] = api_key
     mock = start_server("mock", ["mock", *mock_args], port=free_port(), log_dir=log_dir)
     try:
         gateway = start_server(
             "gateway",
             ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
             port=free_port(),
-            env={API_KEY_ENV: key},
+            env={KEY_ENVS[role]: value for role, value in keys.items()},
             log_dir=log_dir,
         )
     except BaseException:
         mock.stop()
         raise
-    stack = LocalStack(mock=mock, gateway=gateway, api_key=key, log_dir=log_dir)
+    stack = LocalStack(mock=mock, gateway=gateway, keys=keys, log_dir=log_dir)
     try:
         yield stack
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import jsonschema
@@ -23,7 +23,7 @@ __all__ = ["SCHEMA_NAMES", "SchemaKind", "ValidationIssue", "Validators", "valid
 SPEC_URI = "urn:gateproof:openapi"
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     """The payload kinds gateproof validates."""
 
     REQUEST = "request"
@@ -81,7 +81,8 @@ class Validators:
     def issues(self, kind: SchemaKind, payload: Any) -> list[ValidationIssue]:
         """Every violation of ``payload`` against the schema for ``kind`` (empty when valid)."""
         validator = self._validators[kind]
-        found = sorted(validator.iter_errors(payload), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+        errors = validator.iter_errors(payload)
+        found = sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.message))
         return [ValidationIssue(path=_dotted(err.absolute_path), message=err.message) for err in found]
 
     def is_valid(self, kind: SchemaKind, payload: Any) -> bool:

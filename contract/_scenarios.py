@@ -1,0 +1,412 @@
+"""Hand-written scenarios: one request each, what it must produce, and which checks judge it.
+
+A scenario is data. The runner sends it, records what came back, and runs its
+checks; the stream grammar checks run on every scenario that expects a clean
+stream. Requests carry a gateproof mock directive in the last user message, so
+a target wired to the mock produces exactly the behaviour a scenario needs (a
+tool call, a length stop, an upstream 429); for any other target the directive
+is plain text and the scenario still forces what it can through the API itself
+(`tool_choice`, `max_tokens`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from gateproof.contract.checks import Profile, Requirement
+
+__all__ = ["SCENARIOS", "Auth", "Expectation", "Scenario", "directive"]
+
+CHAT = "/chat/completions"
+MODELS = "/models"
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+class Auth(StrEnum):
+    """Which credentials a scenario presents."""
+
+    VALID = "valid"
+    MISSING = "missing"
+    WRONG = "wrong"
+    INACTIVE = "inactive"
+    RESTRICTED = "restricted"
+
+
+def directive(**keys: object) -> str:
+    """The mock's scenario directive: ``[[gateproof key=value ...]]`` (see gateproof.mock_providers)."""
+    return "[[gateproof " + " ".join(f"{k}={v}" for k, v in keys.items()) + "]]"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a correct gateway answers."""
+
+    status: int = 200
+    #: statuses an openai-core target may use instead (OpenAI itself answers 404 for an unknown model)
+    core_statuses: frozenset[int] = frozenset()
+    error_code: str | None = None
+    error_param: str | None = None
+    finish_reason: str | None = None
+    include_usage: bool = False
+    tool_call: bool = False
+
+    def statuses(self, profile: Profile) -> frozenset[int]:
+        if profile is Profile.OPENAI_CORE and self.core_statuses:
+            return self.core_statuses
+        return frozenset({self.status})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request and what must hold for its answer."""
+
+    name: str
+    description: str
+    #: request body: a mapping (sent as JSON, the directive added by the runner) or raw bytes
+    body: dict[str, Any] | bytes | None
+    checks: tuple[str, ...]
+    method: str = "POST"
+    path: str = CHAT
+    #: mock directive keys (cid is added by the runner)
+    mock: dict[str, object] = field(default_factory=dict)
+    auth: Auth = Auth.VALID
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: Expectation = field(default_factory=Expectation)
+    profiles: frozenset[Profile] = frozenset(Profile)
+    requires: frozenset[Requirement] = frozenset()
+    #: the model role used ("default" or "restricted"); resolved from the target config
+    model_role: str = "default"
+    #: also send the same request without streaming, for stream/non-stream comparison
+    companion: bool = False
+
+    @property
+    def stream(self) -> bool:
+        return isinstance(self.body, dict) and bool(self.body.get("stream"))
+
+    @property
+    def route(self) -> str:
+        return f"{self.method} /v1{self.path}"
+
+    def build_body(self, model: str, cid: str, *, with_directive: bool) -> bytes | None:
+        """The request body to send, with the model and the mock directive filled in."""
+        if self.body is None or isinstance(self.body, bytes):
+            return self.body
+        body = json.loads(json.dumps(self.body))
+        body.setdefault("model", model)
+        if body.get("model") == "{model}":
+            body["model"] = model
+        if with_directive and isinstance(body.get("messages"), list) and body["messages"]:
+            text = directive(**{**self.mock, "cid": cid})
+            for message in reversed(body["messages"]):
+                if message.get("role") == "user" and isinstance(message.get("content"), str):
+                    message["content"] = f"{message['content']} {text}"
+                    break
+        return json.dumps(body).encode()
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+_OK_NON_STREAM = (
+    "status_code_expected",
+    "content_type_matches_mode",
+    "response_schema_conformance",
+    "response_usage_totals_add_up",
+    "finish_reason_expected",
+    "response_model_echoes_request",
+    "provider_header_present",
+)
+_OK_STREAM = (
+    "status_code_expected",
+    "content_type_matches_mode",
+    "chunk_schema_conformance",
+    "provider_header_present",
+)
+_ERROR = ("status_code_expected", "error_body_conforms", "error_code_expected")
+_MOCK = frozenset({Requirement.MOCK_JOURNAL})
+_EDGEE = frozenset({Profile.EDGEE})
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="chat_basic",
+        description="A plain non-streaming chat completion.",
+        body={
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Say hello."},
+            ],
+            "max_tokens": 64,
+            "tags": ["gateproof", "contract"],
+        },
+        headers={"X-Edgee-Tags": "ci,gateproof", "X-Edgee-Debug": "false"},
+        mock={"scenario": "text", "tokens": 12},
+        expect=Expectation(finish_reason="stop"),
+        checks=(
+            *_OK_NON_STREAM,
+            "usage_matches_provider",
+            "upstream_model_unprefixed",
+            "upstream_params_intact",
+            "edgee_fields_not_forwarded",
+            "client_key_not_forwarded",
+        ),
+    ),
+    Scenario(
+        name="stream_basic",
+        description="A streamed chat completion without include_usage: no usage chunk may appear.",
+        body={"messages": _user("Count to five."), "max_tokens": 64, "stream": True},
+        mock={"scenario": "text", "tokens": 10},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_STREAM, "stream_matches_non_stream", "upstream_model_unprefixed"),
+        companion=True,
+    ),
+    Scenario(
+        name="stream_include_usage",
+        description="A streamed completion with include_usage: one final usage chunk with choices [].",
+        body={
+            "messages": _user("Describe the sea."),
+            "max_tokens": 64,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        mock={"scenario": "text", "tokens": 16},
+        expect=Expectation(finish_reason="stop", include_usage=True),
+        checks=(*_OK_STREAM, "usage_matches_provider"),
+    ),
+    Scenario(
+        name="stream_paced",
+        description="A paced stream: chunks must reach the client as the provider sends them.",
+        body={"messages": _user("Tell a slow story."), "max_tokens": 64, "stream": True},
+        mock={"scenario": "text", "tokens": 6, "ttft_ms": 50, "itl_ms": 120},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_STREAM, "stream_not_buffered"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="tools_auto",
+        description="Tools with tool_choice auto; the model calls a tool (non-streaming).",
+        body={
+            "messages": _user("What is the weather in Paris?"),
+            "max_tokens": 64,
+            "tools": [WEATHER_TOOL],
+            "tool_choice": "auto",
+        },
+        mock={"scenario": "tool_call"},
+        expect=Expectation(finish_reason="tool_calls", tool_call=True),
+        checks=(*_OK_NON_STREAM, "tool_call_arguments_json_string", "upstream_params_intact"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="tools_named_stream",
+        description="Tools with a named tool_choice, streamed: argument fragments accumulate by index.",
+        body={
+            "messages": _user("Weather in Oslo, please."),
+            "max_tokens": 64,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "tools": [WEATHER_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        },
+        mock={"scenario": "tool_call"},
+        expect=Expectation(finish_reason="tool_calls", include_usage=True, tool_call=True),
+        checks=(*_OK_STREAM, "upstream_params_intact"),
+    ),
+    Scenario(
+        name="multi_turn_tool_result",
+        description="A conversation that returns a tool result to the model.",
+        body={
+            "messages": [
+                {"role": "user", "content": "Weather in Rome?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_rome_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_rome_1", "content": '{"temp_c": 21}'},
+                {"role": "user", "content": "Summarise it."},
+            ],
+            "max_tokens": 64,
+            "tools": [WEATHER_TOOL],
+        },
+        mock={"scenario": "text", "tokens": 8},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "upstream_messages_intact"),
+    ),
+    Scenario(
+        name="max_tokens_length",
+        description="max_tokens smaller than the answer: finish_reason length, completion within the cap.",
+        body={"messages": _user("Write a long essay."), "max_tokens": 5},
+        mock={"scenario": "text", "tokens": 50},
+        expect=Expectation(finish_reason="length"),
+        checks=(*_OK_NON_STREAM, "completion_within_max_tokens"),
+    ),
+    Scenario(
+        name="refusal",
+        description="The provider refuses: the refusal field carries it, content is null.",
+        body={"messages": _user("Do something forbidden."), "max_tokens": 64},
+        mock={"scenario": "refusal"},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "refusal_carried"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="models_list",
+        description="GET /v1/models lists the served models.",
+        method="GET",
+        path=MODELS,
+        body=None,
+        checks=("status_code_expected", "models_schema_conformance"),
+    ),
+    Scenario(
+        name="auth_missing",
+        description="No Authorization header.",
+        auth=Auth.MISSING,
+        body={"messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(status=401, error_code="unauthorized"),
+        checks=_ERROR,
+    ),
+    Scenario(
+        name="auth_wrong_key",
+        description="A bearer key the gateway does not know.",
+        auth=Auth.WRONG,
+        body={"messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(status=401, error_code="unauthorized"),
+        checks=_ERROR,
+    ),
+    Scenario(
+        name="auth_inactive_key",
+        description="A known but inactive key.",
+        auth=Auth.INACTIVE,
+        body={"messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(status=403, error_code="forbidden"),
+        checks=_ERROR,
+        requires=frozenset({Requirement.FORBIDDEN_KEY}),
+    ),
+    Scenario(
+        name="auth_model_not_allowed",
+        description="A key restricted to other models asks for this one.",
+        auth=Auth.RESTRICTED,
+        body={"messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(status=403, error_code="forbidden"),
+        checks=_ERROR,
+        requires=frozenset({Requirement.FORBIDDEN_KEY}),
+    ),
+    Scenario(
+        name="unknown_model",
+        description="A well-formed model id the gateway does not serve.",
+        body={"model": "openai/gateproof-no-such-model", "messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(
+            status=400, core_statuses=frozenset({400, 404}), error_code="model_not_found", error_param="model"
+        ),
+        checks=_ERROR,
+    ),
+    Scenario(
+        name="bad_model_id",
+        description="A model id without the {author}/{model} shape.",
+        body={"model": "no-author-here", "messages": _user("hi"), "max_tokens": 8},
+        expect=Expectation(status=400, error_code="bad_model_id", error_param="model"),
+        checks=_ERROR,
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="invalid_json",
+        description="A body that is not JSON.",
+        body=b'{"model": "openai/gpt-4o", "messages": [',
+        expect=Expectation(status=400, error_code="invalid_json"),
+        checks=(*_ERROR, "not_a_server_error"),
+    ),
+    Scenario(
+        name="oversize_body",
+        description="A body over the gateway's size limit (5 MiB).",
+        body={"messages": _user("x" * (5 * 1024 * 1024)), "max_tokens": 8},
+        expect=Expectation(status=413, core_statuses=frozenset({400, 413}), error_code="body_too_large"),
+        checks=(*_ERROR, "not_a_server_error"),
+    ),
+    Scenario(
+        name="max_tokens_zero",
+        description="max_tokens 0 violates the minimum of 1.",
+        body={"messages": _user("hi"), "max_tokens": 0},
+        expect=Expectation(status=400, error_code="invalid_request", error_param="max_tokens"),
+        checks=_ERROR,
+    ),
+    Scenario(
+        name="empty_messages",
+        description="An empty messages list.",
+        body={"messages": [], "max_tokens": 8},
+        expect=Expectation(status=400, error_code="invalid_request", error_param="messages"),
+        checks=_ERROR,
+    ),
+    Scenario(
+        name="stream_options_without_stream",
+        description="stream_options on a non-streaming request (decision D18).",
+        body={"messages": _user("hi"), "max_tokens": 8, "stream_options": {"include_usage": True}},
+        expect=Expectation(status=400, error_code="invalid_request", error_param="stream_options"),
+        checks=_ERROR,
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="edgee_tool_ids_not_activated",
+        description="Edge Tool ids that are not activated for the key (decision D5).",
+        body={"messages": _user("hi"), "max_tokens": 8, "edgee_tool_ids": ["edgee_gateproof_unknown"]},
+        expect=Expectation(status=400, error_code="invalid_edgee_tool_ids", error_param="edgee_tool_ids"),
+        checks=_ERROR,
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="unknown_route",
+        description="A path the API does not have.",
+        method="GET",
+        path="/gateproof-no-such-route",
+        body=None,
+        expect=Expectation(status=404, error_code="not_found"),
+        checks=_ERROR,
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="upstream_rate_limited",
+        description="The provider answers 429: the client gets 429 with Retry-After.",
+        body={"messages": _user("hi"), "max_tokens": 8},
+        mock={"scenario": "error", "status": 429},
+        expect=Expectation(status=429, error_code="provider_rate_limited"),
+        checks=(*_ERROR, "retry_after_passed_on"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="upstream_server_error",
+        description="The provider answers 500: the client gets 502 provider_error.",
+        body={"messages": _user("hi"), "max_tokens": 8},
+        mock={"scenario": "error", "status": 500},
+        expect=Expectation(status=502, core_statuses=frozenset({500, 502, 503}), error_code="provider_error"),
+        checks=_ERROR,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="upstream_mid_stream_error",
+        description="The provider fails after the stream started: an error event, then the end, no [DONE].",
+        body={"messages": _user("Stream then fail."), "max_tokens": 64, "stream": True},
+        mock={"scenario": "text", "tokens": 12, "fault": "mid_stream_error"},
+        checks=("status_code_expected", "content_type_matches_mode", "stream_error_propagated"),
+        requires=_MOCK,
+    ),
+)

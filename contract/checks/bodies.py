@@ -1,0 +1,216 @@
+"""Checks on JSON bodies: schema conformance and the semantics the schema cannot express."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateproof.contract.checks._context import CheckContext
+from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, NotApplicable, Requirement, check
+from gateproof.openapi import SchemaKind
+
+__all__ = [
+    "chunk_schema_conformance",
+    "completion_within_max_tokens",
+    "error_body_conforms",
+    "error_code_expected",
+    "finish_reason_expected",
+    "models_schema_conformance",
+    "refusal_carried",
+    "response_model_echoes_request",
+    "response_schema_conformance",
+    "response_usage_totals_add_up",
+    "tool_call_arguments_json_string",
+    "usage_matches_provider",
+]
+
+
+def _validate(ctx: CheckContext, kind: SchemaKind, payload: Any, where: str = "") -> None:
+    issues = ctx.validators.issues(kind, payload)
+    if issues:
+        first = issues[0]
+        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise CheckFailed(
+            f"{where}{first}{more}",
+            expected=f"a valid {kind.value} per the reference spec",
+            actual="; ".join(map(str, issues[:5])),
+        )
+
+
+def _choice(ctx: CheckContext) -> dict[str, Any]:
+    body = ctx.observed.json()
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise CheckFailed("the response has no choices[0]", expected="one choice", actual=repr(choices)[:200])
+    return choices[0]
+
+
+@check()
+def response_schema_conformance(ctx: CheckContext) -> None:
+    """A non-streaming 200 body validates against ChatCompletionResponse."""
+    _validate(ctx, SchemaKind.RESPONSE, ctx.observed.json())
+
+
+@check()
+def chunk_schema_conformance(ctx: CheckContext) -> None:
+    """Every streamed chunk validates against ChatCompletionChunk."""
+    ctx.require_stream()
+    for index, chunk in enumerate(ctx.observed.chunks):
+        _validate(ctx, SchemaKind.CHUNK, chunk, where=f"chunk #{index}: ")
+
+
+@check()
+def models_schema_conformance(ctx: CheckContext) -> None:
+    """GET /v1/models answers a ModelList."""
+    _validate(ctx, SchemaKind.MODELS, ctx.observed.json())
+
+
+@check()
+def error_body_conforms(ctx: CheckContext) -> None:
+    """Error responses carry the error envelope (message, type, code, param)."""
+    _validate(ctx, SchemaKind.ERROR, ctx.observed.json())
+
+
+@check(profiles=EDGEE_ONLY)
+def error_code_expected(ctx: CheckContext) -> None:
+    """Error responses name the documented error code (and param) for the scenario."""
+    expect = ctx.scenario.expect
+    body = ctx.observed.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        raise CheckFailed("no error object in the body", expected="error.code", actual=repr(body)[:200])
+    if expect.error_code is not None and error.get("code") != expect.error_code:
+        raise CheckFailed(
+            f"error.code is {error.get('code')!r}",
+            expected=repr(expect.error_code),
+            actual=repr(error.get("code")),
+        )
+    if expect.error_param is not None and error.get("param") != expect.error_param:
+        raise CheckFailed(
+            f"error.param is {error.get('param')!r}",
+            expected=repr(expect.error_param),
+            actual=repr(error.get("param")),
+        )
+
+
+@check()
+def response_usage_totals_add_up(ctx: CheckContext) -> None:
+    """usage.total_tokens equals prompt_tokens + completion_tokens."""
+    usage = ctx.observed.json().get("usage")
+    if not isinstance(usage, dict):
+        raise CheckFailed("no usage object", expected="usage", actual=repr(usage))
+    prompt, completion, total = (usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
+    if not all(isinstance(v, int) for v in (prompt, completion, total)):
+        raise CheckFailed("usage counts are not integers", expected="integers", actual=repr(usage))
+    assert isinstance(prompt, int) and isinstance(completion, int)
+    if total != prompt + completion:
+        raise CheckFailed(
+            f"total_tokens {total} != {prompt} + {completion}",
+            expected=str(prompt + completion),
+            actual=str(total),
+        )
+
+
+@check()
+def finish_reason_expected(ctx: CheckContext) -> None:
+    """finish_reason is the one the scenario produces (stop, length, tool_calls)."""
+    expected = ctx.scenario.expect.finish_reason
+    if expected is None:
+        raise NotApplicable("the scenario does not fix a finish_reason")
+    actual = _choice(ctx).get("finish_reason")
+    if actual != expected:
+        raise CheckFailed(f"finish_reason is {actual!r}", expected=repr(expected), actual=repr(actual))
+
+
+@check(profiles=EDGEE_ONLY)
+def response_model_echoes_request(ctx: CheckContext) -> None:
+    """The response names the model as the client asked for it ({author}/{model})."""
+    sent = (ctx.request_body or {}).get("model")
+    actual = ctx.observed.json().get("model")
+    if actual != sent:
+        raise CheckFailed(f"model is {actual!r}", expected=repr(sent), actual=repr(actual))
+
+
+@check()
+def tool_call_arguments_json_string(ctx: CheckContext) -> None:
+    """Tool-call arguments are a string holding a JSON object, as OpenAI clients expect."""
+    calls = (_choice(ctx).get("message") or {}).get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise CheckFailed(
+            "no tool_calls in the message", expected="at least one tool call", actual=repr(calls)
+        )
+    for call in calls:
+        arguments = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
+        if not isinstance(arguments, str):
+            raise CheckFailed(
+                f"arguments is a {type(arguments).__name__}, not a string",
+                expected="a JSON string",
+                actual=repr(arguments)[:200],
+            )
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            raise CheckFailed(
+                "arguments do not parse as JSON", expected="JSON", actual=arguments[:200]
+            ) from None
+        if not isinstance(parsed, dict):
+            raise CheckFailed("arguments are not a JSON object", expected="object", actual=arguments[:200])
+
+
+@check()
+def completion_within_max_tokens(ctx: CheckContext) -> None:
+    """A length stop never bills more completion tokens than max_tokens."""
+    cap = (ctx.request_body or {}).get("max_tokens")
+    usage = ctx.observed.json().get("usage") or {}
+    completion = usage.get("completion_tokens")
+    if not isinstance(cap, int) or not isinstance(completion, int):
+        raise CheckFailed("no max_tokens or completion_tokens to compare", actual=repr(usage))
+    if completion > cap:
+        raise CheckFailed(f"completion_tokens {completion} > max_tokens {cap}", expected=f"<= {cap}")
+
+
+@check(requires=frozenset({Requirement.MOCK_JOURNAL}))
+def refusal_carried(ctx: CheckContext) -> None:
+    """A provider refusal reaches the client in message.refusal with null content."""
+    message = _choice(ctx).get("message") or {}
+    refusal = message.get("refusal")
+    if not isinstance(refusal, str) or not refusal:
+        raise CheckFailed("message.refusal is empty", expected="a refusal text", actual=repr(refusal))
+    if message.get("content") not in (None, ""):
+        raise CheckFailed(
+            "content is set beside a refusal", expected="null", actual=repr(message["content"])[:80]
+        )
+
+
+def _stream_usage(ctx: CheckContext) -> dict[str, Any] | None:
+    if ctx.stream is not None:
+        return ctx.stream.summary.usage
+    usage = ctx.observed.json().get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+@check(requires=frozenset({Requirement.MOCK_JOURNAL}))
+def usage_matches_provider(ctx: CheckContext) -> None:
+    """The usage billed to the client equals what the provider counted (the mock is the oracle)."""
+    truth = ctx.upstream_request().get("response_usage")
+    if not isinstance(truth, dict):
+        raise NotApplicable("the provider did not record its usage")
+    usage = _stream_usage(ctx)
+    if usage is None:
+        raise CheckFailed("no usage reached the client", expected=json.dumps(truth), actual="none")
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        if usage.get(key) != truth.get(key):
+            raise CheckFailed(
+                f"{key} is {usage.get(key)!r} but the provider counted {truth.get(key)!r}",
+                expected=str(truth.get(key)),
+                actual=str(usage.get(key)),
+            )
+    cached = (truth.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if ctx.profile.value == "edgee" and isinstance(cached, int):
+        got = (usage.get("input_tokens_details") or {}).get("cached_tokens")
+        if got != cached:
+            raise CheckFailed(
+                f"input_tokens_details.cached_tokens is {got!r}, provider said {cached}",
+                expected=str(cached),
+                actual=repr(got),
+            )

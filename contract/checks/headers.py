@@ -1,0 +1,26 @@
+"""Checks on response headers."""
+
+from __future__ import annotations
+
+from gateproof.contract.checks._context import CheckContext
+from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, check
+
+__all__ = ["provider_header_present", "retry_after_passed_on"]
+
+
+@check(profiles=EDGEE_ONLY)
+def provider_header_present(ctx: CheckContext) -> None:
+    """Responses that reached a provider carry X-Edgee-Provider naming it (decision D20)."""
+    value = ctx.observed.headers.get("x-edgee-provider", "")
+    if not value.strip():
+        raise CheckFailed("X-Edgee-Provider is missing", expected="a provider name", actual="missing")
+
+
+@check()
+def retry_after_passed_on(ctx: CheckContext) -> None:
+    """A provider's 429 reaches the client with a Retry-After header."""
+    value = ctx.observed.headers.get("retry-after")
+    if value is None or not value.strip():
+        raise CheckFailed(
+            "Retry-After is missing on a 429", expected="Retry-After: <seconds>", actual="missing"
+        )

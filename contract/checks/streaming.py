@@ -1,0 +1,105 @@
+"""Checks on streams: the grammar rules, equivalence with the non-stream answer, pacing, errors.
+
+Every rule of the stream grammar (``gateproof.contract.stream.RULES``) is registered
+here as a check of the stream layer, under the rule's own name, so a report line
+reads e.g. ``done_terminates_stream``.
+"""
+
+from __future__ import annotations
+
+from gateproof.contract.checks._context import CheckContext
+from gateproof.contract.checks._registry import (
+    ALL_PROFILES,
+    CHECKS,
+    Check,
+    CheckFailed,
+    CheckFunction,
+    NotApplicable,
+    Requirement,
+    check,
+)
+from gateproof.contract.results import Layer
+from gateproof.contract.stream import RULES
+
+__all__ = ["stream_error_propagated", "stream_matches_non_stream", "stream_not_buffered"]
+
+
+def _rule_check(rule: str) -> CheckFunction:
+    def run(ctx: CheckContext) -> None:
+        stream = ctx.require_stream()
+        broken = [v for v in stream.violations if v.rule == rule]
+        if broken:
+            first = broken[0]
+            more = f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""
+            raise CheckFailed(f"{first.message}{more}", expected=RULES[rule], actual=first.message)
+
+    run.__name__ = rule
+    return run
+
+
+for _rule, _description in RULES.items():
+    CHECKS.register(
+        Check(
+            name=_rule,
+            description=_description,
+            layer=Layer.STREAM,
+            function=_rule_check(_rule),
+            profiles=ALL_PROFILES,
+        )
+    )
+
+
+@check(layer=Layer.STREAM)
+def stream_matches_non_stream(ctx: CheckContext) -> None:
+    """The text reassembled from a stream equals the non-streaming answer to the same request."""
+    stream = ctx.require_stream()
+    if ctx.companion is None or ctx.journal is None:
+        raise NotApplicable("needs a deterministic provider behind the target (the gateproof mock)")
+    if ctx.companion.status != 200:
+        raise CheckFailed(f"the non-streaming request failed with {ctx.companion.status}")
+    message = (ctx.companion.json().get("choices") or [{}])[0].get("message") or {}
+    expected = message.get("content") or ""
+    actual = stream.summary.content
+    if actual != expected:
+        raise CheckFailed(
+            "streamed text differs from the non-streaming answer",
+            expected=expected[:200],
+            actual=actual[:200],
+        )
+
+
+@check(layer=Layer.STREAM, requires=frozenset({Requirement.MOCK_JOURNAL}))
+def stream_not_buffered(ctx: CheckContext) -> None:
+    """Chunks reach the client as the provider sends them, not all at the end."""
+    times = ctx.observed.content_event_times_s
+    if len(times) < 3:
+        raise CheckFailed(f"only {len(times)} content events arrived", expected=">= 3 content events")
+    spread = times[-1] - times[0]
+    itl = float(ctx.scenario.mock.get("itl_ms", 0)) / 1000.0
+    expected_spread = itl * (len(times) - 1)
+    # Pacing survives when the content events are spread over at least half of the provider's pacing.
+    if spread < expected_spread / 2:
+        raise CheckFailed(
+            f"content events arrived within {spread * 1000:.0f} ms; the provider paced them over "
+            f"{expected_spread * 1000:.0f} ms",
+            expected=f">= {expected_spread * 500:.0f} ms between first and last content event",
+            actual=f"{spread * 1000:.0f} ms",
+        )
+
+
+@check(layer=Layer.STREAM, requires=frozenset({Requirement.MOCK_JOURNAL}))
+def stream_error_propagated(ctx: CheckContext) -> None:
+    """A provider failure after the stream started reaches the client as an error event, without [DONE]."""
+    stream = ctx.require_stream()
+    if stream.summary.error is None:
+        raise CheckFailed(
+            "the stream ended without an error event",
+            expected='data: {"error": {...}} and no [DONE] (decision D9)',
+            actual="done" if stream.summary.done else "no error event",
+        )
+    if stream.summary.done:
+        raise CheckFailed(
+            "data: [DONE] followed a mid-stream error",
+            expected="the stream ends after the error event",
+            actual="[DONE] sent",
+        )

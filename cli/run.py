@@ -1,0 +1,133 @@
+"""`gateproof run`: the main job on the embedded default target.
+
+Starts the mock provider and the reference gateway on free loopback ports, runs
+the conformance suite (edgee profile, wired to the mock's journal) and a short
+streaming load run, writes ``reports/<run-id>/`` (index.html, summary.md,
+junit.xml, results.json, plots), prints a summary and the report's path, and
+stops every process it started, also on Ctrl-C and on failure.
+
+Exit codes: 0 everything passed; 1 a check failed or the load run had failures;
+3 a local server did not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from gateproof.cli._progress import ProgressLine
+from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LaunchError, local_stack
+
+__all__ = ["DESCRIPTION", "HELP", "configure", "main"]
+
+HELP = (
+    "the main job: start mock + reference gateway, run the conformance suite and a load run, write the report"
+)
+DESCRIPTION = __doc__ or HELP
+
+
+def _duration(text: str) -> float:
+    from gateproof.load import parse_duration
+
+    return parse_duration(text)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where run folders go (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--load-duration", default="15s", help="length of the load run, at most 30s (default: %(default)s)"
+    )
+    parser.add_argument("--users", type=int, default=16, help="concurrent load users (default: %(default)s)")
+    parser.add_argument("--no-load", action="store_true", help="skip the load run")
+    parser.add_argument("--max-examples", type=int, default=20, help="property-layer examples per operation")
+    parser.add_argument(
+        "--fault", help="start the reference gateway with this fault (self-test of the suite)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from gateproof.contract import TargetConfig, run_contract
+    from gateproof.contract.checks import Profile
+    from gateproof.contract.cli import print_summary
+    from gateproof.reports import write_report
+
+    try:
+        load_seconds = _duration(args.load_duration)
+    except ValueError as exc:
+        print(f"gateproof run: {exc}", file=sys.stderr)
+        return 2
+    if not 1 <= load_seconds <= 30:
+        print("gateproof run: --load-duration must be between 1s and 30s", file=sys.stderr)
+        return 2
+    progress = ProgressLine()
+    run_id = time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
+    out = args.reports_dir / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    gateway_args = ["--fault", args.fault] if args.fault else []
+    load_result = None
+    try:
+        progress("starting the mock provider and the reference gateway")
+        with local_stack(log_dir=out / "logs", gateway_args=gateway_args) as stack:
+            for role, env in KEY_ENVS.items():
+                os.environ[env] = stack.keys[role]
+            config = TargetConfig(
+                base_url=stack.base_url,
+                api_key_env=API_KEY_ENV,
+                profile=Profile.EDGEE,
+                name="reference-gateway" + (f" (fault {args.fault})" if args.fault else ""),
+                inactive_key_env=KEY_ENVS["inactive"],
+                restricted_key_env=KEY_ENVS["restricted"],
+                restricted_model="openai/gpt-4o",
+                mock_url=stack.mock.url,
+                property_examples=args.max_examples,
+            ).validate()
+            run = run_contract(config, progress=progress)
+            run.run_id = run_id
+            if not args.no_load:
+                from gateproof.load import LoadOptions, run_load
+
+                progress(f"load: {args.users} streaming users for {load_seconds:.0f} s")
+                load_result = run_load(
+                    LoadOptions(
+                        base_url=stack.base_url,
+                        api_key_env=API_KEY_ENV,
+                        users=args.users,
+                        spawn_rate=float(args.users),
+                        duration_s=load_seconds,
+                        scenario="stream",
+                        out_dir=out / "load",
+                    ),
+                    progress=progress,
+                )
+    except LaunchError as exc:
+        progress.done()
+        print(f"gateproof run: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        progress.done()
+        print("gateproof run: interrupted; every server it started has been stopped", file=sys.stderr)
+        return 130
+    progress("writing the report")
+    files = write_report(out, run, load_result)
+    progress.done()
+    print_summary(run)
+    if load_result is not None:
+        ttft = load_result.latencies.get("ttft")
+        ttft_text = f"TTFT p50 {ttft.p50:.1f} ms / p99 {ttft.p99:.1f} ms" if ttft else "no TTFT"
+        print(
+            f"load: {load_result.requests} requests, {load_result.requests_per_s:.1f} req/s, {ttft_text}, "
+            f"{load_result.failures} failures"
+        )
+    print(f"report: {files.index_html}")
+    code = run.exit_code()
+    if code == 0 and load_result is not None and load_result.failures:
+        code = 1
+    return code

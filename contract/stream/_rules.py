@@ -38,7 +38,7 @@ RULES: Mapping[str, str] = MappingProxyType(
         "usage_chunk_last": "The usage chunk is the last chunk before `data: [DONE]`.",
         "usage_chunk_empty_choices": "The usage chunk has `choices: []`.",
         "usage_totals_add_up": (
-            "`usage` holds non-negative integers with `total_tokens = prompt_tokens + completion_tokens`."
+            "The `usage` counts are non-negative integers and `total_tokens = prompt_tokens + completion_tokens`."
         ),
         "done_terminates_stream": "The stream ends with `data: [DONE]` and nothing follows it.",
         "tool_call_deltas_indexed": (
@@ -49,7 +49,7 @@ RULES: Mapping[str, str] = MappingProxyType(
             "For each choice and tool-call index, the concatenated `arguments` fragments form a JSON object."
         ),
         "finish_reason_matches_content": (
-            '`finish_reason` is "tool_calls" exactly when the choice streamed tool calls.'
+            'A choice finishes with `"tool_calls"` exactly when it streamed tool calls.'
         ),
         "tool_call_matches_request": (
             "A tool call is streamed when the request required one, and none when it ruled them out."

@@ -3,13 +3,46 @@
 Run it with ``gateproof contract`` or :func:`run_contract`. Checks live in
 ``gateproof.contract.checks`` (one registry), the stream grammar in
 ``gateproof.contract.stream``, the result model in ``gateproof.contract.results``.
+
+The names below are loaded on first use: the load generator imports
+``gateproof.contract.stream`` in its own (gevent) process and must not pay for
+jsonschema, schemathesis and the runner it never uses.
 """
 
-from gateproof.contract._config import ConfigError, TargetConfig, is_loopback_url, load_target_config
-from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
-from gateproof.contract._scenarios import SCENARIOS, Scenario
-from gateproof.contract.checks import CHECKS, CheckContext, CheckFailed, Profile, check
-from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateproof.contract._config import ConfigError, TargetConfig, is_loopback_url, load_target_config
+    from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
+    from gateproof.contract._scenarios import SCENARIOS, Scenario
+    from gateproof.contract.checks import CHECKS, CheckContext, CheckFailed, Profile, check
+    from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "gateproof.contract._config",
+    "TargetConfig": "gateproof.contract._config",
+    "is_loopback_url": "gateproof.contract._config",
+    "load_target_config": "gateproof.contract._config",
+    "Layers": "gateproof.contract._runner",
+    "RunOptions": "gateproof.contract._runner",
+    "describe_checks": "gateproof.contract._runner",
+    "run_contract": "gateproof.contract._runner",
+    "SCENARIOS": "gateproof.contract._scenarios",
+    "Scenario": "gateproof.contract._scenarios",
+    "CHECKS": "gateproof.contract.checks",
+    "CheckContext": "gateproof.contract.checks",
+    "CheckFailed": "gateproof.contract.checks",
+    "Profile": "gateproof.contract.checks",
+    "check": "gateproof.contract.checks",
+    "CheckResult": "gateproof.contract.results",
+    "Exchange": "gateproof.contract.results",
+    "Layer": "gateproof.contract.results",
+    "Outcome": "gateproof.contract.results",
+    "RunResult": "gateproof.contract.results",
+}
 
 __all__ = [
     "CHECKS",
@@ -33,3 +66,16 @@ __all__ = [
     "load_target_config",
     "run_contract",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gateproof.contract' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -75,7 +75,7 @@ def stream_not_buffered(ctx: CheckContext) -> None:
     if len(times) < 3:
         raise CheckFailed(f"only {len(times)} content events arrived", expected=">= 3 content events")
     spread = times[-1] - times[0]
-    itl = float(ctx.scenario.mock.get("itl_ms", 0)) / 1000.0
+    itl = float(str(ctx.scenario.mock.get("itl_ms", 0))) / 1000.0
     expected_spread = itl * (len(times) - 1)
     # Pacing survives when the content events are spread over at least half of the provider's pacing.
     if spread < expected_spread / 2:

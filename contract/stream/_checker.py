@@ -93,7 +93,7 @@ class StreamChecker:
     def _take_issues(self) -> None:
         issues = self.decoder.issues
         for issue in issues[self._issues_taken :]:
-            self.grammar.add_framing_issue(issue.kind, issue.message)
+            self.grammar.add_framing_issue(issue)
         self._issues_taken = len(issues)
 
 

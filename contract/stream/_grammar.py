@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final, TypeGuard
 
 from gateproof.contract.stream._rules import StreamViolation
-from gateproof.contract.stream._sse import SSEEvent
+from gateproof.contract.stream._sse import FramingIssue, SSEEvent
 from gateproof.contract.stream._summary import StreamedChoice, StreamedToolCall, StreamSummary
 
 __all__ = ["ChatStreamGrammar", "EventKind", "EventResult", "StreamGrammar"]
@@ -97,9 +97,9 @@ class StreamGrammar(ABC):
     def finish(self) -> list[StreamViolation]:
         """Report what only the end of the stream can show; return those violations only."""
 
-    def add_framing_issue(self, kind: str, message: str) -> StreamViolation:
-        """Record a decoder issue (see `SSEDecoder`) under `sse_framing`, at the next event index."""
-        violation = StreamViolation("sse_framing", f"{kind}: {message}", self.summary.event_count)
+    def add_framing_issue(self, issue: FramingIssue) -> StreamViolation:
+        """Record a decoder issue under `sse_framing`, at the index of the next event."""
+        violation = StreamViolation("sse_framing", f"{issue.kind}: {issue.message}", self.summary.event_count)
         self.violations.append(violation)
         return violation
 

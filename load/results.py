@@ -70,6 +70,14 @@ class LoadResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: output tokens of the successful requests (usage.completion_tokens, else content chunks)
+    output_tokens: int = 0
+    #: requests that got an HTTP status line back; 0 means the target never answered
+    responses: int = 0
+    #: seconds from the first request sent to the last one finished: the denominator of the rates
+    window_s: float = 0.0
+    #: what was sent (model, max_tokens, mock directive, key variable *name*, locust command)
+    settings: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,1 +1,55 @@
-"""Placeholder: filled in by its issue."""
+"""Mock LLM providers: the oracle on the far side of a gateway.
+
+The mock answers provider requests (OpenAI's chat completions today) from a
+*scenario* chosen per request by a directive in the last user message (see
+``gateproof.mock_providers._directives`` or ``gateproof mock --help``), with true
+token counts, absolute-deadline timing and optional provider faults, and it
+journals every request it receives so a test can see what a gateway forwarded.
+"""
+
+from gateproof.mock_providers._app import create_app
+from gateproof.mock_providers._config import MockConfig
+from gateproof.mock_providers._delivery import ConnectionDropped
+from gateproof.mock_providers._dialect import Dialect, StaticRoute
+from gateproof.mock_providers._directives import SCENARIOS, Directive, parse_directive
+from gateproof.mock_providers._errors import DirectiveError, ProviderError, RequestRejected
+from gateproof.mock_providers._faults import FAULTS, Fault, FaultContext, register
+from gateproof.mock_providers._journal import CORRELATION_HEADER, Journal, JournalEntry, Outcome
+from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage, plan_scenario
+from gateproof.mock_providers._timing import Pacing
+from gateproof.mock_providers._tokens import count_chat_prompt, count_text
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "FAULTS",
+    "SCENARIOS",
+    "ChatRequest",
+    "ConnectionDropped",
+    "Dialect",
+    "Directive",
+    "DirectiveError",
+    "Fault",
+    "FaultContext",
+    "Finish",
+    "Frame",
+    "FrameRole",
+    "Journal",
+    "JournalEntry",
+    "MockConfig",
+    "Outcome",
+    "Pacing",
+    "ProviderError",
+    "Reply",
+    "RequestRejected",
+    "Scenario",
+    "StaticRoute",
+    "ToolSpec",
+    "Usage",
+    "count_chat_prompt",
+    "count_text",
+    "create_app",
+    "parse_directive",
+    "plan_scenario",
+    "register",
+]

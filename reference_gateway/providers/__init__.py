@@ -1,1 +1,34 @@
-"""Placeholder: filled in by its issue."""
+"""Provider adapters: one module per upstream dialect, all behind :class:`ProviderAdapter`.
+
+``ADAPTERS`` maps a config ``dialect`` to its adapter class; adding a dialect is a
+module here and one entry in that table.
+"""
+
+from gateproof.reference_gateway._config import ConfigError, ProviderConfig
+from gateproof.reference_gateway.providers._adapter import ProviderAdapter, StreamDecoder, UpstreamFormatError
+from gateproof.reference_gateway.providers.openai import OpenAIAdapter
+
+__all__ = [
+    "ADAPTERS",
+    "OpenAIAdapter",
+    "ProviderAdapter",
+    "StreamDecoder",
+    "UpstreamFormatError",
+    "adapter_for",
+]
+
+#: config ``dialect`` -> adapter class
+ADAPTERS: dict[str, type[ProviderAdapter]] = {
+    OpenAIAdapter.dialect: OpenAIAdapter,
+}
+
+
+def adapter_for(provider: ProviderConfig) -> ProviderAdapter:
+    """The adapter for a configured provider; an unknown dialect is a configuration error."""
+    adapter = ADAPTERS.get(provider.dialect)
+    if adapter is None:
+        known = ", ".join(sorted(ADAPTERS))
+        raise ConfigError(
+            f"providers.{provider.name}.dialect: unknown dialect {provider.dialect!r} (supported: {known})"
+        )
+    return adapter(provider)

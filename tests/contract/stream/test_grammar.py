@@ -52,7 +52,7 @@ def usage(prompt: int = 12, completion: int = 3, total: int | None = None, **fie
 
 def tool(
     index: int, arguments: str | None = None, *, call_id: str | None = None, name: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     item: dict[str, Any] = {"index": index}
     function: dict[str, Any] = {}
     if call_id is not None:

@@ -1,0 +1,47 @@
+"""What one chat request measured, independent of how it was sent.
+
+The locustfile fills one :class:`Measurement` per request (streaming or not) and
+hands it to the recorder; keeping it a plain dataclass lets the recorder and the
+stream analysis be tested without locust or a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["METRICS", "Measurement"]
+
+#: latency metrics gateproof records, in the order reports list them
+METRICS = ("ttfb", "ttft", "inter_chunk", "tpot", "e2e")
+
+
+@dataclass
+class Measurement:
+    """One request's outcome. Durations are seconds from the moment the request was sent.
+
+    - ``ttfb``: until the response's status line and headers had arrived;
+    - ``ttft``: until the first chunk carrying non-empty content had arrived;
+    - ``inter_chunk``: gaps between consecutive content chunks' arrivals;
+    - ``tpot``: (last content chunk - first content chunk) / (output tokens - 1);
+    - ``e2e``: until the last byte of the response had arrived.
+    """
+
+    started_wall: float
+    ok: bool = True
+    #: why the request failed (a grammar rule name, ``http_503``, ``timeout``, ...)
+    reason: str | None = None
+    #: an HTTP status line came back (False for refused connections and connect timeouts)
+    got_response: bool = False
+    status: int = 0
+    output_tokens: int = 0
+    ttfb: float | None = None
+    ttft: float | None = None
+    e2e: float | None = None
+    tpot: float | None = None
+    inter_chunk: list[float] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        """Mark the request failed; the first reason found is the one kept."""
+        if self.ok:
+            self.ok = False
+            self.reason = reason

@@ -1,0 +1,100 @@
+"""The settings of one load run, as the CLI and the tests give them to :func:`run_load`."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
+
+#: scenario name -> what it sends
+SCENARIOS = {
+    "stream": "streamed chat completions (TTFT, inter-chunk gaps)",
+    "chat": "non-streamed chat completions",
+}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Everything one run needs. The API key is read from ``api_key_env``, never passed around."""
+
+    base_url: str
+    out_dir: Path
+    scenario: str = "stream"
+    users: int = 10
+    spawn_rate: float = 10.0
+    duration_s: float = 30.0
+    model: str = "openai/gpt-4o"
+    max_tokens: int | None = None
+    api_key_env: str = "GATEPROOF_API_KEY"
+    #: send a ``[[gateproof ...]]`` directive for a gateproof mock behind the target
+    use_directive: bool = True
+    tokens: int = 64
+    ttft_ms: int = 100
+    itl_ms: int = 10
+    cid: str = "load"
+    #: further directive keys (e.g. ``{"fault": "no_done"}``), appended as given
+    directive_extra: Mapping[str, str] = field(default_factory=dict)
+    #: seconds locust lets running requests finish after the run time is up
+    stop_timeout_s: float = 10.0
+    #: seconds one request may take, send to last byte
+    request_timeout_s: float = 60.0
+    #: seconds allowed for locust to start before the hard deadline counts as exceeded
+    startup_margin_s: float = 30.0
+    plot: bool = True
+
+    @property
+    def directive(self) -> str:
+        return mock_directive(self) if self.use_directive else ""
+
+
+def mock_directive(options: LoadOptions) -> str:
+    """The directive a gateproof mock behind the target reads from the last user message."""
+    pairs = {
+        "scenario": "text",
+        "tokens": str(options.tokens),
+        "ttft_ms": str(options.ttft_ms),
+        "itl_ms": str(options.itl_ms),
+        "cid": options.cid,
+        **options.directive_extra,
+    }
+    return "[[gateproof " + " ".join(f"{key}={value}" for key, value in pairs.items()) + "]]"
+
+
+def check_loopback_url(url: str) -> tuple[str, str]:
+    """Split a base URL into (origin, path) and make sure it points at this machine.
+
+    gateproof sends load only to loopback (127.0.0.0/8, ::1, localhost); anything else
+    raises ``ValueError`` before a single request is made.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"base URL must start with http:// or https://, got {url!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"base URL has no host: {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("base URL must not carry credentials; give the key through --api-key-env")
+    if host.lower() != "localhost":
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is None or not address.is_loopback:
+            raise ValueError(
+                f"refusing to send load to {host!r}: gateproof load only targets loopback "
+                "(127.0.0.0/8, ::1 or localhost)"
+            )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"base URL has a bad port: {url!r}") from exc
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    if parts.query or parts.fragment:
+        raise ValueError(f"base URL must not have a query or fragment: {url!r}")
+    return f"{parts.scheme}://{netloc}", parts.path.rstrip("/")

@@ -1,0 +1,152 @@
+"""Accumulates one locust process's measurements into HDR histograms and a timeline.
+
+One :class:`Recorder` lives in each locust process. The locustfile adds a
+:class:`~gateproof.load._measurement.Measurement` per finished request and asks
+for a :class:`~gateproof.load._dump.LoadDump` when the test stops. Latencies are
+recorded for successful requests only, so a burst of fast failures cannot make
+the percentiles look better; failures are counted with their reason instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from gateproof.load._dump import LoadDump, SecondDump
+from gateproof.load._histograms import (
+    TIMELINE_SIGNIFICANT_FIGURES,
+    encode,
+    new_histogram,
+    record_seconds,
+)
+from gateproof.load._measurement import METRICS, Measurement
+
+__all__ = ["Recorder"]
+
+#: seconds a timeline second stays open (as live histograms) before it is encoded
+_OPEN_SECONDS = 3
+
+
+@dataclass
+class _OpenSecond:
+    requests: int = 0
+    failures: int = 0
+    output_tokens: int = 0
+    e2e: HdrHistogram | None = None
+    ttft: HdrHistogram | None = None
+
+    def frozen(self) -> SecondDump:
+        return SecondDump(
+            requests=self.requests,
+            failures=self.failures,
+            output_tokens=self.output_tokens,
+            e2e=encode(self.e2e) if self.e2e is not None else None,
+            ttft=encode(self.ttft) if self.ttft is not None else None,
+        )
+
+
+@dataclass
+class Recorder:
+    """Counters, per-metric histograms and a per-second timeline for one process."""
+
+    scenario: str
+    clock: Callable[[], float] = time.time
+    started_at: float = 0.0
+    requests: int = 0
+    failures: int = 0
+    responses: int = 0
+    output_tokens: int = 0
+    first_request_at: float | None = None
+    last_request_at: float | None = None
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    histograms: dict[str, HdrHistogram] = field(default_factory=dict)
+    _open: dict[int, _OpenSecond] = field(default_factory=dict)
+    _closed: dict[int, SecondDump] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.started_at = self.clock()
+
+    def add(self, measurement: Measurement) -> None:
+        """Count one finished request (called once per request, after its last byte)."""
+        ended = self.clock()
+        self.requests += 1
+        if measurement.got_response:
+            self.responses += 1
+        if self.first_request_at is None or measurement.started_wall < self.first_request_at:
+            self.first_request_at = measurement.started_wall
+        if self.last_request_at is None or ended > self.last_request_at:
+            self.last_request_at = ended
+        second = self._second(int(ended))
+        second.requests += 1
+        if not measurement.ok:
+            self.failures += 1
+            second.failures += 1
+            reason = measurement.reason or "unknown"
+            self.failure_reasons[reason] = self.failure_reasons.get(reason, 0) + 1
+            return
+        self.output_tokens += measurement.output_tokens
+        second.output_tokens += measurement.output_tokens
+        for metric in METRICS:
+            value = getattr(measurement, metric)
+            if value is None:
+                continue
+            histogram = self.histograms.get(metric)
+            if histogram is None:
+                histogram = self.histograms[metric] = new_histogram()
+            for seconds in value if isinstance(value, list) else [value]:
+                record_seconds(histogram, seconds)
+        if measurement.e2e is not None:
+            if second.e2e is None:
+                second.e2e = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
+            record_seconds(second.e2e, measurement.e2e)
+        if measurement.ttft is not None:
+            if second.ttft is None:
+                second.ttft = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
+            record_seconds(second.ttft, measurement.ttft)
+
+    def _second(self, key: int) -> _OpenSecond:
+        second = self._open.get(key)
+        if second is None:
+            second = self._open[key] = _OpenSecond()
+            for old in [k for k in self._open if k < key - _OPEN_SECONDS]:
+                self._closed[old] = self._open.pop(old).frozen()
+        return second
+
+    def dump(self) -> LoadDump:
+        """Everything recorded so far, encoded (the recorder can go on recording)."""
+        timeline = dict(self._closed)
+        timeline.update({key: second.frozen() for key, second in self._open.items()})
+        return LoadDump(
+            scenario=self.scenario,
+            started_at=self.started_at,
+            finished_at=self.clock(),
+            first_request_at=self.first_request_at,
+            last_request_at=self.last_request_at,
+            requests=self.requests,
+            failures=self.failures,
+            responses=self.responses,
+            output_tokens=self.output_tokens,
+            failure_reasons=dict(sorted(self.failure_reasons.items())),
+            histograms={metric: encode(h) for metric, h in sorted(self.histograms.items())},
+            timeline={str(key): timeline[key] for key in sorted(timeline)},
+        )
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "elapsed": round(self.clock() - self.started_at, 3) if self.started_at else 0.0,
+            "requests": self.requests,
+            "failures": self.failures,
+            "responses": self.responses,
+        }
+
+    def write_progress(self, path: Path) -> None:
+        """Refresh the small progress file the runner polls for its live line."""
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_text(json.dumps(self.progress()), encoding="utf-8")
+        temp.replace(path)

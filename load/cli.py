@@ -1,0 +1,232 @@
+"""`gateproof load`: put a chat completions endpoint on loopback under load and measure it.
+
+Runs locust headless in a child process against ``--base-url`` (streamed or plain
+chat completions, a closed loop of ``--users`` users), then prints requests/s,
+TTFT and end-to-end percentiles and the failures, and writes to ``--out``:
+load.json (the results), locust_*.csv (locust's own statistics), ttft.png and
+timeline.png (TTFT distribution, latency over time), gateproof-dump.json (the
+raw HDR histograms) and locust.log.
+
+A streamed request counts as failed on an HTTP error, a timeout, an error event
+inside a 200 stream, a missing [DONE] or any other stream-grammar violation (the
+rule name is the failure reason). Load is only ever sent to loopback.
+
+Exit codes: 0 the run completed within --max-failure-ratio; 1 too many failures
+or the run broke down; 2 bad input; 3 the target never answered (no request got
+an HTTP response).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gateproof.load._duration import parse_duration
+from gateproof.load._options import LoadOptions, check_loopback_url
+from gateproof.load._runner import LoadError, run_load
+from gateproof.load._settings import USER_CLASSES
+from gateproof.load.results import LoadResult
+
+__all__ = ["DESCRIPTION", "HELP", "configure", "main"]
+
+HELP = "load-test a chat completions endpoint on loopback (locust): TTFT, inter-chunk gaps, e2e, req/s"
+DESCRIPTION = __doc__ or HELP
+
+
+def _directive_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value or any(c.isspace() or c == "]" for c in text):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE without spaces, got {text!r}")
+    return key, value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_argument_group("target")
+    target.add_argument(
+        "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
+    )
+    target.add_argument(
+        "--api-key-env",
+        default="GATEPROOF_API_KEY",
+        metavar="NAME",
+        help="environment variable holding the bearer key (default: %(default)s)",
+    )
+    target.add_argument("--model", default="openai/gpt-4o", help="model to request (default: %(default)s)")
+    target.add_argument(
+        "--max-tokens", type=int, help="max_tokens sent with each request (default: not sent)"
+    )
+    shape = parser.add_argument_group("load shape")
+    shape.add_argument(
+        "--scenario", choices=sorted(USER_CLASSES), default="stream", help="default: %(default)s"
+    )
+    shape.add_argument("--users", type=int, default=10, help="concurrent users (default: %(default)s)")
+    shape.add_argument(
+        "--spawn-rate", type=float, default=10.0, help="users started per second (default: %(default)s)"
+    )
+    shape.add_argument(
+        "--duration", default="30s", help="run time, e.g. 30s, 2m, 1m30s (default: %(default)s)"
+    )
+    shape.add_argument(
+        "--request-timeout",
+        default="60s",
+        help="longest a request may take, send to last byte (default: %(default)s)",
+    )
+    shape.add_argument(
+        "--stop-timeout",
+        default="10s",
+        help="time given to running requests when the run time is up (default: %(default)s)",
+    )
+    mock = parser.add_argument_group("mock directive (for a gateproof mock behind the target)")
+    mock.add_argument(
+        "--mock-directive",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="append a [[gateproof ...]] directive to the prompt (default: on)",
+    )
+    mock.add_argument("--tokens", type=int, default=64, help="answer length in tokens (default: %(default)s)")
+    mock.add_argument(
+        "--ttft-ms", type=int, default=100, help="mock time to first token (default: %(default)s)"
+    )
+    mock.add_argument("--itl-ms", type=int, default=10, help="mock gap between tokens (default: %(default)s)")
+    mock.add_argument("--cid", default="load", help="correlation id in the directive (default: %(default)s)")
+    mock.add_argument(
+        "--directive",
+        dest="directive_extra",
+        action="append",
+        type=_directive_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra directive key, repeatable (e.g. fault=no_done)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, help="results folder (default: reports/load-<UTC timestamp>/)")
+    output.add_argument(
+        "--max-failure-ratio",
+        type=float,
+        default=0.0,
+        help="failed/total requests tolerated before exit code 1 (default: %(default)s)",
+    )
+    output.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw the PNG plots")
+
+
+class _LiveLine:
+    """The progress line: rewritten in place on a terminal, one line per update otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.width = 0
+
+    def __call__(self, message: str) -> None:
+        if self.live:
+            self.stream.write("\r" + message.ljust(self.width))
+            self.width = len(message)
+        else:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.live and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fail(message: str) -> int:
+    print(f"gateproof load: {message}", file=sys.stderr)
+    return 2
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        check_loopback_url(args.base_url)
+        duration = parse_duration(args.duration)
+        request_timeout = parse_duration(args.request_timeout)
+        stop_timeout = parse_duration(args.stop_timeout)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.users < 1 or args.spawn_rate <= 0:
+        return _fail("--users and --spawn-rate must be positive")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        return _fail("--max-tokens must be positive")
+    if not 0.0 <= args.max_failure_ratio <= 1.0:
+        return _fail("--max-failure-ratio must be between 0 and 1")
+    if min(args.tokens, args.ttft_ms, args.itl_ms) < 0:
+        return _fail("--tokens, --ttft-ms and --itl-ms must not be negative")
+    if not os.environ.get(args.api_key_env):
+        return _fail(f"environment variable {args.api_key_env} (the API key) is not set or empty")
+    out: Path = args.out or Path("reports") / time.strftime("load-%Y%m%d-%H%M%S", time.gmtime())
+    options = LoadOptions(
+        base_url=args.base_url,
+        out_dir=out,
+        scenario=args.scenario,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_s=duration,
+        model=args.model,
+        max_tokens=args.max_tokens,
+        api_key_env=args.api_key_env,
+        use_directive=args.mock_directive,
+        tokens=args.tokens,
+        ttft_ms=args.ttft_ms,
+        itl_ms=args.itl_ms,
+        cid=args.cid,
+        directive_extra=dict(args.directive_extra),
+        stop_timeout_s=stop_timeout,
+        request_timeout_s=request_timeout,
+        plot=args.plot,
+    )
+    line = _LiveLine(sys.stderr)
+    line(f"load: {args.users} {args.scenario} users against {args.base_url} for {duration:g} s")
+    try:
+        result = run_load(options, progress=line)
+    except ValueError as exc:
+        line.done()
+        return _fail(str(exc))
+    except LoadError as exc:
+        line.done()
+        print(f"gateproof load: {exc}", file=sys.stderr)
+        return 1
+    line.done()
+    print_summary(result, out)
+    return exit_code(result, args.max_failure_ratio)
+
+
+def exit_code(result: LoadResult, max_failure_ratio: float) -> int:
+    """0 within the failure budget, 1 over it, 3 when no request got an HTTP response."""
+    if result.responses == 0:
+        return 3
+    ratio = result.failures / result.requests if result.requests else 1.0
+    return 0 if ratio <= max_failure_ratio else 1
+
+
+def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -> None:
+    """A few lines: rate, TTFT and e2e percentiles, failures and where the files are."""
+    stream = stream or sys.stdout
+    write = stream.write
+    write(
+        f"load: {result.requests} requests in {result.window_s:.1f} s = {result.requests_per_s:.1f} req/s, "
+        f"{result.output_tokens_per_s:.0f} output tokens/s ({result.users} {result.scenario} users)\n"
+    )
+    for metric, label in (("ttft", "TTFT"), ("inter_chunk", "inter-chunk"), ("e2e", "e2e")):
+        summary = result.latencies.get(metric)
+        if summary is not None:
+            write(
+                f"  {label:<12} p50 {summary.p50:8.1f} ms   p99 {summary.p99:8.1f} ms   "
+                f"max {summary.max:8.1f} ms   (n={summary.count})\n"
+            )
+    if result.responses == 0:
+        write("  the target never answered: no request got an HTTP response\n")
+    if result.failures:
+        reasons = ", ".join(f"{reason} x{count}" for reason, count in result.failure_reasons.items())
+        ratio = result.failures / result.requests if result.requests else 1.0
+        write(f"  failures: {result.failures} ({ratio:.1%}): {reasons}\n")
+    else:
+        write("  failures: 0\n")
+    write(f"  results: {out / result.artifacts.get('result', 'load.json')}\n")
+    plots = [out / file for name, file in result.artifacts.items() if name.startswith("plot_")]
+    if plots:
+        write(f"  plots:   {', '.join(str(p) for p in plots)}\n")

@@ -1,0 +1,48 @@
+"""The mock's own endpoints under ``/_gateproof/``: readiness and the request journal.
+
+- ``GET /_gateproof/health`` -> ``200 {"status": "ok"}``
+- ``GET /_gateproof/journal[?cid=X][&limit=N]`` -> ``{"entries": [...]}``, oldest
+  first; ``cid`` keeps one test's requests, ``limit`` keeps the newest N
+- ``DELETE /_gateproof/journal[?cid=X]`` -> ``{"deleted": N}``
+
+These requests are not journaled themselves.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateproof.mock_providers._journal import Journal
+
+__all__ = ["CONTROL_PREFIX", "control_routes"]
+
+CONTROL_PREFIX = "/_gateproof"
+
+
+def control_routes(journal: Journal) -> list[Route]:
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def read_journal(request: Request) -> JSONResponse:
+        raw_limit = request.query_params.get("limit")
+        limit: int | None = None
+        if raw_limit is not None:
+            if not raw_limit.isdigit():
+                return JSONResponse(
+                    {"error": {"message": "limit must be a non-negative integer", "param": "limit"}},
+                    status_code=400,
+                )
+            limit = int(raw_limit)
+        entries = journal.entries(cid=request.query_params.get("cid"), limit=limit)
+        return JSONResponse({"entries": [entry.as_json() for entry in entries]})
+
+    async def clear_journal(request: Request) -> JSONResponse:
+        return JSONResponse({"deleted": journal.clear(cid=request.query_params.get("cid"))})
+
+    return [
+        Route(CONTROL_PREFIX + "/health", health, methods=["GET"]),
+        Route(CONTROL_PREFIX + "/journal", read_journal, methods=["GET"]),
+        Route(CONTROL_PREFIX + "/journal", clear_journal, methods=["DELETE"]),
+    ]

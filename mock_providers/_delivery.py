@@ -1,0 +1,118 @@
+"""Writing a ``Reply`` to an ASGI connection on time, and stopping when the client leaves.
+
+Streamed replies send their headers at once (after ``header_delay``), then each
+group of frames that share a due time in one write, sleeping until each absolute
+deadline. Other replies send headers and body together when the body is due.
+
+While anything is still to wait for, a watcher reads ``receive()``: an
+``http.disconnect`` cancels the writing at once, so an abandoned stream stops
+generating and leaves no task behind. Replies with nothing to wait for are
+written straight away without the watcher, which keeps the zero-delay hot path
+cheap.
+
+A reply with ``abort`` ends by raising ``ConnectionDropped`` (after the journal
+has been updated, see the exchange): the server then closes the connection
+without ending the body, which is how an ASGI app cuts a response short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from starlette.types import Message, Receive, Send
+
+from gateproof.mock_providers._journal import Outcome
+from gateproof.mock_providers._replies import FrameRole, Reply
+from gateproof.mock_providers._timing import sleep_until
+
+__all__ = ["ConnectionDropped", "Delivery", "deliver"]
+
+#: frames due within this many seconds of each other go out in one write
+_SAME_TIME = 0.0002
+
+
+class ConnectionDropped(Exception):
+    """Raised on purpose to make the server drop a connection mid-response."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    outcome: Outcome
+    #: content frames written before the answer ended
+    chunks_sent: int
+
+
+def _start(reply: Reply) -> Message:
+    return {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
+
+
+async def _write(reply: Reply, t0: float, send: Send, progress: Delivery) -> None:
+    frames = reply.frames
+    if not reply.streamed:
+        due = max([reply.header_delay, *(frame.at for frame in frames)])
+        await sleep_until(t0 + due)
+        await send(_start(reply))
+        await send(
+            {"type": "http.response.body", "body": b"".join(f.data for f in frames), "more_body": reply.abort}
+        )
+        progress.chunks_sent = reply.pieces
+        return
+    loop = asyncio.get_running_loop()
+    await sleep_until(t0 + reply.header_delay)
+    await send(_start(reply))
+    content = FrameRole.CONTENT
+    index, count = 0, len(frames)
+    while index < count:
+        data, due, role = frames[index]
+        group, sent = [data], int(role is content)
+        index += 1
+        while index < count and frames[index].at - due <= _SAME_TIME:
+            group.append(frames[index].data)
+            sent += frames[index].role is content
+            index += 1
+        if t0 + due > loop.time():
+            await sleep_until(t0 + due)
+        last = index == count and not reply.abort
+        body = data if len(group) == 1 else b"".join(group)
+        await send({"type": "http.response.body", "body": body, "more_body": not last})
+        progress.chunks_sent += sent
+    if count == 0 and not reply.abort:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Delivery:
+    """Write ``reply`` (``t0`` = the request's arrival on the loop clock); say how it ended."""
+    loop = asyncio.get_running_loop()
+    progress = Delivery(Outcome.ABORTED if reply.abort else Outcome.COMPLETE, 0)
+    last_due = max([reply.header_delay, *(frame.at for frame in reply.frames)])
+    if t0 + last_due <= loop.time():
+        await _write(reply, t0, send, progress)
+        return progress
+
+    writer = asyncio.current_task()
+    assert writer is not None  # an ASGI app always runs inside a task
+    state = {"writing": True, "gone": False}
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if state["writing"]:
+                    state["gone"] = True
+                    writer.cancel()
+                return
+
+    watcher = loop.create_task(watch())
+    try:
+        await _write(reply, t0, send, progress)
+        state["writing"] = False
+    except asyncio.CancelledError:
+        if not state["gone"]:
+            raise
+        writer.uncancel()
+        progress.outcome = Outcome.DISCONNECTED
+    finally:
+        state["writing"] = False
+        watcher.cancel()
+    return progress

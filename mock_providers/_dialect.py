@@ -1,0 +1,57 @@
+"""What a provider dialect must provide: parse its requests, render plans in its wire format.
+
+Everything else (directives, planning, timing, the journal, faults, delivery) is
+shared, so a new dialect (Anthropic's ``/v1/messages``, Gemini's
+``generateContent``) is one module in ``dialects/`` implementing this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateproof.mock_providers._errors import ProviderError
+from gateproof.mock_providers._replies import Reply
+from gateproof.mock_providers._scenarios import ChatRequest, Scenario
+
+__all__ = ["Dialect", "StaticRoute"]
+
+
+@dataclass(frozen=True, slots=True)
+class StaticRoute:
+    """A route answered without a scenario (a model catalogue, say).
+
+    ``answer`` gets the path parameters and the query string and returns the reply.
+    """
+
+    path: str
+    method: str
+    answer: Callable[[Mapping[str, str], str], Reply]
+
+
+class Dialect(Protocol):
+    """One provider's wire format."""
+
+    #: short name, recorded in the journal (``openai``, ``anthropic``, ...)
+    name: str
+    #: Starlette path patterns of the POST routes that generate answers
+    generation_paths: tuple[str, ...]
+
+    def parse(self, body: Any, path_params: Mapping[str, str]) -> ChatRequest:
+        """Read a request body (already JSON-decoded); raise ``RequestRejected`` if it is unusable."""
+
+    def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:
+        """The reply for a planned answer (including ``scenario.error`` answers)."""
+
+    def render_error(self, error: ProviderError, at: float = 0.0) -> Reply:
+        """An error reply in the provider's envelope, due ``at`` seconds after arrival."""
+
+    def stream_error(self, error: ProviderError) -> bytes:
+        """One in-stream error event."""
+
+    def malformed(self, frame: bytes) -> bytes:
+        """A copy of stream frame ``frame`` whose payload is not valid JSON."""
+
+    def static_routes(self) -> tuple[StaticRoute, ...]:
+        """Routes such as the model list."""

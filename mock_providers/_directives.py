@@ -1,0 +1,187 @@
+"""The directive: how a test tells the mock what to answer, through any gateway.
+
+Gateways drop unknown headers and rewrite model names, but they forward the
+conversation. So the test writes its wishes into the **last user message**, as
+one token anywhere in its text::
+
+    [[gateproof scenario=text tokens=40 ttft_ms=200 itl_ms=20 cid=abc]]
+
+Grammar: ``[[gateproof`` then zero or more whitespace-separated ``key=value``
+pairs, then ``]]``. Keys are lower case, values have no spaces and no ``]``;
+each key at most once; at most one directive per message. Keys:
+
+=============  ===========================================================================
+scenario       ``text`` (default) | ``tool_call`` | ``refusal`` | ``length`` | ``error``
+tokens         answer length in tokens for text/length (0..100000; default 12 or --tokens)
+tool           function to call (default: the forced ``tool_choice``, else the first tool
+               in the request, else the built-in ``gateproof_lookup``)
+calls          how many tool calls in one answer (1..16, default 1), over the request's tools
+status         HTTP status of ``scenario=error`` (400..599, default 500)
+retry_after    seconds for the ``Retry-After`` header of an error (default 1 on 429 and 503)
+ttft_ms        time to the first content chunk (0..600000; default --ttft-ms)
+itl_ms         gap between content chunks (0..600000; default --itl-ms)
+cid            correlation id for the journal ([A-Za-z0-9._:-], at most 128 characters)
+fault          a provider fault by name (see ``gateproof.mock_providers.FAULTS``)
+fault_after    content chunks sent before the fault strikes (default: half of them)
+fault_ms       delay used by waiting faults such as ``slow_headers`` (default 1000)
+seed           any non-negative integer; changes the generated text, ids and arguments
+=============  ===========================================================================
+
+Without a directive the mock gives a plain text answer of the default length.
+An unknown key, a repeated key, a bad value or a broken directive is answered
+with a 400 provider error that names the problem; ``cid`` is still read from a
+rejected directive when its own value is valid, so the journal can find it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gateproof.mock_providers._errors import DirectiveError
+from gateproof.mock_providers._faults import FAULTS
+
+__all__ = ["SCENARIOS", "Directive", "directive_help", "find_directive", "parse_directive"]
+
+SCENARIOS = ("text", "tool_call", "refusal", "length", "error")
+
+MARKER = "[[gateproof"
+_DIRECTIVE = re.compile(r"\[\[gateproof(?=[\s\]])(?P<body>[^\]]*)\]\]")
+_CID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """The parsed directive; ``None`` means the key was not given."""
+
+    scenario: str | None = None
+    tokens: int | None = None
+    tool: str | None = None
+    calls: int | None = None
+    status: int | None = None
+    retry_after: int | None = None
+    ttft_ms: int | None = None
+    itl_ms: int | None = None
+    cid: str | None = None
+    fault: str | None = None
+    fault_after: int | None = None
+    fault_ms: int | None = None
+    seed: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The keys that were set, as a JSON-ready mapping (what the journal records)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    def convert(key: str, raw: str) -> int:
+        if _DIGITS.fullmatch(raw) and low <= int(raw) <= high:
+            return int(raw)
+        raise ValueError(f"{key} must be an integer from {low} to {high}, got {raw!r}")
+
+    return convert
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def convert(key: str, raw: str) -> str:
+        if raw in choices:
+            return raw
+        raise ValueError(f"{key} must be one of {', '.join(choices)}; got {raw!r}")
+
+    return convert
+
+
+def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str, str], str]:
+    def convert(key: str, raw: str) -> str:
+        if pattern.fullmatch(raw):
+            return raw
+        raise ValueError(f"{key} must be {what}, got {raw!r}")
+
+    return convert
+
+
+def _fault(key: str, raw: str) -> str:
+    if raw in FAULTS:
+        return raw
+    raise ValueError(f"unknown fault {raw!r}; known faults: {', '.join(FAULTS)}")
+
+
+_MS = _integer(0, 600_000)
+#: key -> converter (raises ValueError with a message naming the problem)
+_KEYS: dict[str, Callable[[str, str], Any]] = {
+    "scenario": _choice(SCENARIOS),
+    "tokens": _integer(0, 100_000),
+    "tool": _pattern(_NAME, "a function name ([A-Za-z0-9_-], at most 64 characters)"),
+    "calls": _integer(1, 16),
+    "status": _integer(400, 599),
+    "retry_after": _integer(0, 86_400),
+    "ttft_ms": _MS,
+    "itl_ms": _MS,
+    "cid": _pattern(_CID, "made of [A-Za-z0-9._:-], at most 128 characters"),
+    "fault": _fault,
+    "fault_after": _integer(0, 100_000),
+    "fault_ms": _MS,
+    "seed": _integer(0, 2**63 - 1),
+}
+
+
+def find_directive(text: str) -> str | None:
+    """The body of the one directive in ``text`` (``""`` for a bare ``[[gateproof]]``), or ``None``."""
+    if MARKER not in text:
+        return None
+    found = _DIRECTIVE.findall(text)
+    if len(found) != text.count(MARKER):
+        raise DirectiveError("a '[[gateproof' marker is not followed by 'key=value' pairs and ']]'")
+    if len(found) > 1:
+        raise DirectiveError("more than one directive in the last user message")
+    body: str = found[0]
+    return body
+
+
+def parse_directive(text: str) -> Directive | None:
+    """Read the directive in ``text``; ``None`` when there is none. Raises ``DirectiveError``."""
+    body = find_directive(text)
+    if body is None:
+        return None
+    pairs: dict[str, str] = {}
+    problems: list[str] = []
+    for item in body.split():
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            problems.append(f"expected key=value, got {item!r}")
+        elif key not in _KEYS:
+            problems.append(f"unknown key {key!r}; known keys: {', '.join(_KEYS)}")
+        elif key in pairs:
+            problems.append(f"key {key!r} given twice")
+        else:
+            pairs[key] = raw
+    raw_cid = pairs.get("cid")
+    cid = raw_cid if raw_cid is not None and _CID.fullmatch(raw_cid) else None
+    values: dict[str, Any] = {}
+    for key, raw in pairs.items():
+        try:
+            values[key] = _KEYS[key](key, raw)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise DirectiveError("; ".join(problems), cid=cid)
+    return Directive(**values)
+
+
+def directive_help() -> str:
+    """The grammar, for ``gateproof mock --help``."""
+    return (
+        "Directives: put one token anywhere in the last user message, e.g.\n"
+        "  [[gateproof scenario=tool_call tool=get_weather ttft_ms=200 itl_ms=20 cid=t42]]\n"
+        "keys: " + ", ".join(_KEYS) + "\n"
+        f"  scenario = {' | '.join(SCENARIOS)}; tokens = answer length; tool/calls = tool calls;\n"
+        "  status/retry_after = error answer; ttft_ms/itl_ms = timing; cid = correlation id;\n"
+        f"  fault = {' | '.join(FAULTS)} (fault_after = content chunks first, fault_ms = delay);\n"
+        "  seed = vary the deterministic output.\n"
+        "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
+        "also come from the X-Gateproof-Correlation-Id header (the directive wins)."
+    )

@@ -1,0 +1,198 @@
+"""One request through the mock: read, journal, plan, render, fault, deliver.
+
+``GenerationEndpoint`` is the ASGI endpoint of a dialect's generation route; it
+runs the same pipeline for every dialect:
+
+1. read the body (refusing oversized ones) and decode it as JSON if it is JSON;
+2. journal the request (secrets redacted) with its arrival time;
+3. the dialect parses the body into a ``ChatRequest``; the directive is read from
+   the last user message; the correlation id comes from the directive, else from
+   the ``X-Gateproof-Correlation-Id`` header;
+4. the planner makes the ``Scenario``; the dialect renders it; the fault, if any,
+   rewrites the reply;
+5. the reply is delivered on its deadlines, and the journal learns how it ended.
+
+Any ``RequestRejected`` on the way becomes an immediate error reply in the
+dialect's envelope. ``StaticEndpoint`` and ``UnknownRoute`` journal the requests
+they answer too, so a test sees everything a gateway sent, even where it went
+wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from gateproof.mock_providers._config import MockConfig
+from gateproof.mock_providers._delivery import ConnectionDropped, deliver
+from gateproof.mock_providers._dialect import Dialect, StaticRoute
+from gateproof.mock_providers._directives import parse_directive
+from gateproof.mock_providers._errors import ProviderError, RequestRejected
+from gateproof.mock_providers._faults import FaultContext
+from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
+from gateproof.mock_providers._replies import Reply
+from gateproof.mock_providers._scenarios import plan_scenario
+
+__all__ = ["GenerationEndpoint", "StaticEndpoint", "UnknownRoute"]
+
+
+class _NotJSON:
+    """Marks a body that did not decode as JSON."""
+
+
+_NOT_JSON = _NotJSON()
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or ``None`` when it is larger than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON value of a body, or ``_NOT_JSON``."""
+    if not raw:
+        return _NOT_JSON
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _kept(raw: bytes | None) -> bytes | str:
+    """What the journal keeps of a body."""
+    return "<body larger than the limit>" if raw is None else raw
+
+
+def _record(
+    journal: Journal, scope: Scope, body: Any, received_at: float, dialect: str | None
+) -> JournalEntry:
+    return journal.record(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=scope["headers"],
+        body=body,
+        received_at=received_at,
+        dialect=dialect,
+    )
+
+
+async def _finish(entry: JournalEntry, reply: Reply, t0: float, receive: Receive, send: Send) -> None:
+    entry.status = reply.status
+    delivery = await deliver(reply, t0, receive, send)
+    entry.outcome = delivery.outcome
+    entry.chunks_sent = delivery.chunks_sent
+    entry.finished_at = time.time()
+    if delivery.outcome is Outcome.ABORTED:
+        raise ConnectionDropped(f"dropped on purpose (journal seq {entry.seq})")
+
+
+class GenerationEndpoint:
+    """ASGI endpoint answering a dialect's generation route from scenarios."""
+
+    def __init__(self, dialect: Dialect, config: MockConfig, journal: Journal) -> None:
+        self.dialect = dialect
+        self.config = config
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = asyncio.get_running_loop().time()
+        received_at = time.time()
+        raw = await _read_body(receive, self.config.max_body_bytes)
+        entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
+        try:
+            if raw is None:
+                raise RequestRejected(
+                    ProviderError(413, f"Request body larger than {self.config.max_body_bytes} bytes.")
+                )
+            body = _parse(raw)
+            if body is _NOT_JSON:
+                raise RequestRejected(
+                    ProviderError(
+                        400, "We could not parse the JSON body of your request.", code="invalid_json"
+                    )
+                )
+            reply = self._answer(body, scope, entry)
+        except RequestRejected as rejected:
+            if rejected.cid is not None:
+                entry.cid = rejected.cid
+            reply = self.dialect.render_error(rejected.error)
+        await _finish(entry, reply, t0, receive, send)
+
+    def _answer(self, body: Any, scope: Scope, entry: JournalEntry) -> Reply:
+        dialect = self.dialect
+        request = dialect.parse(body, scope.get("path_params", {}))
+        directive = parse_directive(request.last_user_text)
+        if directive is not None:
+            entry.directive = directive.given()
+            if directive.cid is not None:
+                entry.cid = directive.cid
+        scenario = plan_scenario(request, directive, self.config, entry.cid)
+        reply = dialect.render(scenario, request, int(time.time()))
+        if scenario.fault is not None:
+            context = FaultContext(dialect, after=scenario.fault_after, delay=scenario.fault_delay)
+            reply = scenario.fault.apply(reply, context)
+        entry.scenario = scenario.name
+        if scenario.error is None:
+            usage = scenario.usage
+            entry.usage = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
+        return reply
+
+
+class StaticEndpoint:
+    """ASGI endpoint for a dialect's ``StaticRoute`` (journaled, answered at once)."""
+
+    def __init__(self, dialect: Dialect, route: StaticRoute, journal: Journal) -> None:
+        self.dialect = dialect
+        self.route = route
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = asyncio.get_running_loop().time()
+        received_at = time.time()
+        raw = await _read_body(receive, 1 << 20)
+        entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
+        reply = self.route.answer(
+            scope.get("path_params", {}), scope.get("query_string", b"").decode("latin-1")
+        )
+        await _finish(entry, reply, t0, receive, send)
+
+
+class UnknownRoute:
+    """Catch-all: a 404 in the first dialect's envelope, journaled like any request."""
+
+    def __init__(self, dialect: Dialect, journal: Journal) -> None:
+        self.dialect = dialect
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        t0 = asyncio.get_running_loop().time()
+        received_at = time.time()
+        raw = await _read_body(receive, 1 << 20)
+        entry = _record(self.journal, scope, _kept(raw), received_at, None)
+        error = ProviderError(
+            404, f"Unknown request URL: {scope['method']} {scope['path']}.", code="unknown_url"
+        )
+        await _finish(entry, self.dialect.render_error(error), t0, receive, send)

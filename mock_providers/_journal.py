@@ -1,0 +1,217 @@
+"""The request journal: what the mock received, so a test can see what a gateway forwarded.
+
+Every request to a provider route is recorded (control routes under
+``/_gateproof/`` are not): method, path, query, headers, body (parsed JSON, or text
+when it is not JSON), arrival time, the directive, the correlation id, and, once
+known, the status, the true usage and how the answer ended (``outcome``).
+
+Bodies are kept as the bytes received and decoded only when the journal is read:
+a full journal of parsed JSON would be hundreds of thousands of objects for the
+garbage collector to walk on every full collection, in the middle of a load test.
+
+Secrets never enter the journal: the values of credential headers
+(``authorization``, ``proxy-authorization``, ``api-key``, ``x-api-key``,
+``x-goog-api-key``) and of cookies, and query parameters named ``key``/``api_key``,
+are replaced by ``[redacted sha256:<first 12 hex digits>]`` (an ``Authorization``
+scheme word such as ``Bearer`` is kept). The fingerprint lets a test check *which*
+key a gateway sent upstream without the key itself being stored.
+
+The journal is a ring buffer: when full, the oldest entry goes. Tests running at
+the same time each use their own correlation id and read only their entries.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import itertools
+import json
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "REDACTED_HEADERS",
+    "Journal",
+    "JournalEntry",
+    "Outcome",
+    "redact_headers",
+    "redact_query",
+]
+
+#: header carrying a correlation id when a test talks to the mock directly
+CORRELATION_HEADER = "x-gateproof-correlation-id"
+_CORRELATION_HEADER = CORRELATION_HEADER.encode()
+
+REDACTED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie", "set-cookie"}
+)
+_REDACTED_HEADERS = frozenset(name.encode() for name in REDACTED_HEADERS)
+_REDACTED_QUERY = frozenset({"key", "api_key", "api-key", "apikey"})
+_SCHEMES = frozenset({"bearer", "basic", "token"})
+
+
+class Outcome(enum.StrEnum):
+    """How an answer ended (the ``outcome`` field)."""
+
+    PENDING = "pending"
+    COMPLETE = "complete"
+    #: the client went away before the answer was complete
+    DISCONNECTED = "disconnected"
+    #: the mock dropped the connection on purpose (``fault=truncate``)
+    ABORTED = "aborted"
+
+
+def _fingerprint(secret: str) -> str:
+    return "[redacted sha256:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:12] + "]"
+
+
+def _redact(name: bytes, value: str) -> str:
+    if name == b"authorization" or name == b"proxy-authorization":
+        scheme, space, credential = value.partition(" ")
+        if space and scheme.lower() in _SCHEMES:
+            return f"{scheme} {_fingerprint(credential.strip())}"
+    return _fingerprint(value)
+
+
+def redact_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI headers as a dict of lower-case names, secrets redacted, repeats joined by ``, ``."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        text = value.decode("latin-1")
+        if name in _REDACTED_HEADERS:
+            text = _redact(name, text)
+        key = name.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def redact_query(query: str) -> str:
+    """The query string with the values of key-like parameters redacted."""
+    if not query or "key" not in query.lower():
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, _fingerprint(v) if k.lower() in _REDACTED_QUERY else v) for k, v in pairs])
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One received request; the answer fields are filled in as the answer goes out."""
+
+    seq: int
+    received_at: float
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    #: the body as received (bytes), or a note (str) when it was not kept
+    raw_body: bytes | str | None
+    dialect: str | None
+    cid: str | None = None
+    directive: dict[str, Any] | None = None
+    scenario: str | None = None
+    status: int | None = None
+    usage: dict[str, int] | None = None
+    outcome: Outcome = Outcome.PENDING
+    #: content chunks actually written (less than planned when a stream was cut short)
+    chunks_sent: int | None = None
+    finished_at: float | None = None
+
+    @property
+    def body(self) -> Any:
+        """The body as JSON if it parses, else as text (``None`` when empty)."""
+        raw = self.raw_body
+        if raw is None or isinstance(raw, str):
+            return raw
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode("utf-8", errors="replace")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "received_at": self.received_at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+            "dialect": self.dialect,
+            "cid": self.cid,
+            "directive": self.directive,
+            "scenario": self.scenario,
+            "status": self.status,
+            "usage": self.usage,
+            "outcome": self.outcome.value,
+            "chunks_sent": self.chunks_sent,
+            "finished_at": self.finished_at,
+        }
+
+
+class Journal:
+    """A bounded, in-memory record of received requests (one event loop: no locking needed)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        if size < 1:
+            raise ValueError("journal size must be at least 1")
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._seq = itertools.count(1)
+
+    @property
+    def size(self) -> int:
+        return self._entries.maxlen or 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def record(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes | str | None,
+        received_at: float,
+        dialect: str | None,
+    ) -> JournalEntry:
+        """Add an entry for a request that just arrived; the header correlation id is its first cid."""
+        header_list = list(headers)
+        cid = next((v.decode("latin-1") for k, v in header_list if k == _CORRELATION_HEADER), None)
+        entry = JournalEntry(
+            seq=next(self._seq),
+            received_at=received_at,
+            method=method,
+            path=path,
+            query=redact_query(query),
+            headers=redact_headers(header_list),
+            raw_body=body,
+            dialect=dialect,
+            cid=cid,
+        )
+        self._entries.append(entry)
+        return entry
+
+    def entries(self, cid: str | None = None, limit: int | None = None) -> list[JournalEntry]:
+        """Entries oldest first, only those of ``cid`` if given, only the newest ``limit`` if given."""
+        found = [e for e in self._entries if cid is None or e.cid == cid]
+        if limit is not None:
+            found = found[-limit:] if limit > 0 else []
+        return found
+
+    def clear(self, cid: str | None = None) -> int:
+        """Forget every entry (or only those of ``cid``); return how many were dropped."""
+        before = len(self._entries)
+        if cid is None:
+            self._entries.clear()
+        else:
+            kept = [e for e in self._entries if e.cid != cid]
+            self._entries.clear()
+            self._entries.extend(kept)
+        return before - len(self._entries)

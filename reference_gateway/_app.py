@@ -1,0 +1,97 @@
+"""The gateway's HTTP surface: routes, error rendering for everything, and the lifespan.
+
+``create_app`` is the one way to get a gateway: the CLI serves it with uvicorn, and
+tests or embedders can mount it anywhere an ASGI app goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateproof.openapi import Validators, validators
+from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway._config import GatewayConfig
+from gateproof.reference_gateway._faults import Fault, get_fault
+from gateproof.reference_gateway._gateway import Gateway
+
+__all__ = ["HEALTH_PATH", "create_app"]
+
+#: answered 200 once the gateway is ready (the launcher polls it)
+HEALTH_PATH = "/_gateproof/health"
+
+
+def create_app(
+    config: GatewayConfig,
+    *,
+    fault: str | Fault | None = None,
+    request_validators: Validators | None = None,
+) -> Starlette:
+    """The reference gateway as an ASGI app.
+
+    Parameters:
+        config: providers, models, keys and limits (see ``load_config``).
+        fault: a fault name or :class:`Fault` to deviate from the contract in exactly
+            one way (the self-test); None for the correct gateway.
+        request_validators: validators for request bodies; the shipped spec's by default.
+
+    Raises ``ConfigError`` for a config it cannot serve and ``UnknownFaultError`` for
+    an unknown fault name, before anything listens.
+    """
+    active = fault if isinstance(fault, Fault) else get_fault(fault)
+    gateway = Gateway(config, fault=active, validators=request_validators or validators())
+
+    async def models(request: Request) -> Response:
+        """GET /v1/models (D10): no key needed; ``provider`` keeps the models it owns."""
+        wanted = request.query_params.get("provider")
+        data = [
+            {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
+            for model in config.models.values()
+            if wanted is None or model.owned_by == wanted
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "fault": active.name})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own 404/405 (unknown path, wrong method), in the D13 envelope (D17)."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            error = _errors.method_not_allowed(request.method, [m.strip() for m in allowed.split(",") if m])
+        elif exc.status_code == 404:
+            error = _errors.not_found(request.url.path)
+        else:
+            error = _errors.GatewayError(exc.status_code, "invalid_request_error", None, exc.detail)
+        return gateway.error_response(error)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this response, so the server logs the traceback once.
+        return gateway.error_response(_errors.internal_error())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: unexpected},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,68 @@
+"""Who is calling (D14): ``Authorization: Bearer <key>`` against the configured keys.
+
+Missing header, another scheme or an unknown key is 401; a key that exists but is
+switched off, or that may not use the requested model, is 403. Keys are compared in
+constant time, and no message ever repeats what the client sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway._config import KeyConfig
+
+__all__ = ["Keyring", "Principal"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the key's name (never its value) and what it may use."""
+
+    name: str
+    allowed_models: frozenset[str] | None = None
+
+    def check_model(self, model_id: str) -> None:
+        """Raise 403 when this key may not use ``model_id``."""
+        if self.allowed_models is not None and model_id not in self.allowed_models:
+            raise _errors.forbidden(f"Model {model_id!r} is not allowed for this API key")
+
+
+#: what a gateway switched to "accept anyone" (the ``no_auth`` fault) treats a caller as
+ANONYMOUS = Principal(name="anonymous")
+
+
+class Keyring:
+    """The configured client keys."""
+
+    def __init__(self, keys: Iterable[KeyConfig]) -> None:
+        self._keys = tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller behind an ``Authorization`` header value, or a 401/403 error."""
+        if authorization is None or not authorization.strip():
+            raise _errors.unauthorized("Missing Authorization header")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _errors.unauthorized("Invalid Authorization header format; expected 'Bearer <api key>'")
+        key = self._find(token)
+        if key is None:
+            raise _errors.unauthorized("Invalid API key")
+        if not key.active:
+            raise _errors.forbidden("API key is inactive")
+        return Principal(name=key.name, allowed_models=key.allowed_models)
+
+    def _find(self, token: str) -> KeyConfig | None:
+        presented = token.encode()
+        found: KeyConfig | None = None
+        for key in self._keys:
+            # Look at every key, so the time taken does not say which one came close.
+            if hmac.compare_digest(presented, key.secret.encode()):
+                found = key
+        return found

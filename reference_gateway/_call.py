@@ -1,0 +1,74 @@
+"""One chat request on its way through the gateway, and the HTTP request it becomes upstream.
+
+The core speaks the Edgee (OpenAI-shaped) request; a provider adapter turns a
+:class:`ChatCall` into an :class:`UpstreamRequest` in its provider's dialect. Keeping
+both as plain values lets a fault rewrite the upstream request without knowing how
+it was built.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateproof.reference_gateway._routing import Route
+
+__all__ = ["EDGEE_BODY_FIELDS", "ChatCall", "UpstreamRequest", "is_edgee_field"]
+
+#: body fields that steer the gateway and never reach a provider (D11), besides every ``edgee_*``
+EDGEE_BODY_FIELDS = frozenset(
+    {
+        "tags",
+        "enable_debug",
+        "compression_model",
+        "compression_configuration",
+        "enable_compression",
+        "compression_rate",
+    }
+)
+
+
+def is_edgee_field(name: str) -> bool:
+    """Whether a body field belongs to the gateway rather than to the provider."""
+    return name.startswith("edgee_") or name in EDGEE_BODY_FIELDS
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """A validated, authenticated and routed chat completion request.
+
+    ``body`` is the client's body as received (Edgee fields included); ``edgee_headers``
+    are the ``X-Edgee-*`` headers it came with. Neither leaves the gateway as is:
+    adapters build from :meth:`forwardable_body`.
+    """
+
+    body: Mapping[str, Any]
+    route: Route
+    edgee_headers: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the client asked for the usage chunk at the end of a stream."""
+        options = self.body.get("stream_options")
+        return self.stream and isinstance(options, Mapping) and options.get("include_usage") is True
+
+    def forwardable_body(self) -> dict[str, Any]:
+        """A deep copy of the body without the Edgee fields: what a provider may see (D11)."""
+        return {name: copy.deepcopy(value) for name, value in self.body.items() if not is_edgee_field(name)}
+
+
+@dataclass
+class UpstreamRequest:
+    """The HTTP request an adapter wants sent to its provider (always a JSON POST)."""
+
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+    stream: bool

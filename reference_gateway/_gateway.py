@@ -1,0 +1,301 @@
+"""The chat completions pipeline: from an HTTP request to a provider and back.
+
+The steps, in order, each able to stop the request with a :class:`GatewayError`:
+
+1. authenticate the key (D14; the inactive key is refused here, before the body is read);
+2. read the body within the size limit (D17) and parse it (D6 ``invalid_json``);
+3. validate it against the spec and the Edgee headers (D6, D7, D18);
+4. route the model (D15) and check the key may use it (D14);
+5. refuse Edge Tool fields, since this gateway has none activated (D4, D5);
+6. call the provider through its adapter and map its failures (D16);
+7. answer with the translated response or relay the stream (D9, D19), with
+   ``X-Edgee-Provider`` on everything that reached the provider (D20).
+
+The active fault (``_faults``) is consulted at each of its hooks; with no fault every
+hook is the identity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import httpx
+from httpx_sse import aconnect_sse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateproof.openapi import Validators
+from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway._auth import Keyring, Principal
+from gateproof.reference_gateway._call import ChatCall
+from gateproof.reference_gateway._config import ConfigError, GatewayConfig
+from gateproof.reference_gateway._errors import GatewayError
+from gateproof.reference_gateway._events import encode_json
+from gateproof.reference_gateway._faults import Fault
+from gateproof.reference_gateway._routing import Router
+from gateproof.reference_gateway._streaming import EventStreamResponse, encode_stream, relay
+from gateproof.reference_gateway._usage import Usage
+from gateproof.reference_gateway._validation import RequestValidator
+from gateproof.reference_gateway.providers import ProviderAdapter, UpstreamFormatError, adapter_for
+
+__all__ = ["PROVIDER_HEADER", "Gateway"]
+
+logger = logging.getLogger("gateproof.gateway")
+
+#: names the provider that served (or refused) the request (D20)
+PROVIDER_HEADER = "X-Edgee-Provider"
+
+#: the most of an upstream error body the gateway reads before quoting it
+_MAX_ERROR_BODY = 64 * 1024
+
+
+class Gateway:
+    """One gateway instance: its config, keys, routes, adapters, fault and upstream client."""
+
+    def __init__(self, config: GatewayConfig, *, fault: Fault, validators: Validators) -> None:
+        self.config = config
+        self.fault = fault
+        self._limits = config.limits
+        self._keyring = Keyring(config.keys)
+        self._router = Router(config.models, config.providers)
+        self._validator = RequestValidator(validators)
+        try:
+            self._adapters = {name: adapter_for(provider) for name, provider in config.providers.items()}
+        except ConfigError as exc:
+            raise ConfigError(f"{config.source}: {exc}") from None
+        self._client: httpx.AsyncClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the one pooled upstream client this gateway uses for every provider."""
+        limits = self._limits
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(limits.provider_timeout_s, connect=limits.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=limits.max_upstream_connections,
+                max_keepalive_connections=limits.max_upstream_connections,
+            ),
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("the gateway has not been started (no lifespan?)")
+        return self._client
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keyring)
+
+    # -- POST /v1/chat/completions -----------------------------------------------------------------------
+
+    async def chat_completions(self, request: Request) -> Response | EventStreamResponse:
+        provider: str | None = None
+        try:
+            principal = self._authenticate(request.headers.get("authorization"))
+            body = await self._read_json(request)
+            if isinstance(body, dict):
+                body = self.fault.on_request(body)
+            self._validator.check_body(body)
+            options = self._validator.options(body, request.headers)
+            route = self._router.route(body["model"])
+            principal.check_model(route.model_id)
+            self._validator.check_edge_tools(body)
+            call = ChatCall(
+                body=body,
+                route=route,
+                edgee_headers={k: v for k, v in request.headers.items() if k.lower().startswith("x-edgee-")},
+                tags=options.tags,
+            )
+            adapter = self._adapters[route.provider.name]
+            provider = adapter.name
+            if call.stream:
+                return await self._stream(call, adapter, principal)
+            return await self._complete(call, adapter, principal)
+        except GatewayError as error:
+            return self.error_response(error, provider=provider)
+
+    def error_response(self, error: GatewayError, *, provider: str | None = None) -> Response:
+        """An error as the client sees it: the D13 envelope (unless a fault says otherwise)."""
+        rendered = self.fault.render_error(error)
+        headers = dict(rendered.headers)
+        if provider is not None:
+            headers[PROVIDER_HEADER] = provider
+            headers = self.fault.on_headers(headers, False)
+        return Response(
+            encode_json(rendered.body),
+            status_code=rendered.status,
+            headers=headers,
+            media_type="application/json",
+        )
+
+    def _authenticate(self, authorization: str | None) -> Principal:
+        outcome: Principal | GatewayError
+        try:
+            outcome = self._keyring.authenticate(authorization)
+        except GatewayError as error:
+            outcome = error
+        outcome = self.fault.on_auth(outcome)
+        if isinstance(outcome, GatewayError):
+            raise outcome
+        return outcome
+
+    async def _read_json(self, request: Request) -> Any:
+        limit = self._limits.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _errors.body_too_large(limit)
+        received = bytearray()
+        async for piece in request.stream():
+            received += piece
+            if len(received) > limit:
+                raise _errors.body_too_large(limit)
+        try:
+            return json.loads(bytes(received), parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise _errors.invalid_json(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        except (ValueError, RecursionError) as exc:
+            raise _errors.invalid_json(str(exc) or type(exc).__name__) from None
+
+    # -- one upstream call ---------------------------------------------------------------------------------
+
+    async def _complete(self, call: ChatCall, adapter: ProviderAdapter, principal: Principal) -> Response:
+        upstream = self.fault.on_upstream(adapter.build_request(call), call)
+        started = time.monotonic()
+        timeout = self._limits.provider_timeout_s
+        try:
+            with anyio.fail_after(timeout):
+                response = await self.client.post(upstream.url, json=upstream.json, headers=upstream.headers)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _errors.provider_timeout(adapter.name, timeout) from None
+        except httpx.HTTPError as exc:
+            raise _errors.provider_error(
+                adapter.name, f"could not be reached ({type(exc).__name__})"
+            ) from None
+        if not response.is_success:
+            raise self._upstream_failure(adapter, response.status_code, response.headers, response.content)
+        try:
+            body = adapter.translate_response(call, response.json())
+        except (ValueError, UpstreamFormatError) as exc:
+            detail = str(exc) if isinstance(exc, UpstreamFormatError) else "the response is not JSON"
+            raise _errors.provider_error(adapter.name, f"answered with an unusable body: {detail}") from None
+        self._account(call, principal, Usage.from_edgee(body.get("usage")), started)
+        body = self.fault.on_response(body)
+        headers = self.fault.on_headers({PROVIDER_HEADER: adapter.name}, False)
+        return Response(encode_json(body), headers=headers, media_type="application/json")
+
+    async def _stream(
+        self, call: ChatCall, adapter: ProviderAdapter, principal: Principal
+    ) -> EventStreamResponse:
+        upstream = self.fault.on_upstream(adapter.build_request(call), call)
+        # A compressed upstream stream would arrive in compressor-sized bursts, not event by event.
+        request_headers = {**upstream.headers, "Accept-Encoding": "identity"}
+        started = time.monotonic()
+        timeout = self._limits.provider_timeout_s
+        resources = AsyncExitStack()
+        try:
+            source = await resources.enter_async_context(
+                aconnect_sse(self.client, "POST", upstream.url, json=upstream.json, headers=request_headers)
+            )
+            response = source.response
+            if not response.is_success:
+                content = await _read_some(response, _MAX_ERROR_BODY)
+                raise self._upstream_failure(adapter, response.status_code, response.headers, content)
+            content_type = response.headers.get("content-type", "")
+            if "text/event-stream" not in content_type:
+                raise _errors.provider_error(
+                    adapter.name, f"answered a stream with Content-Type {content_type or 'none'!r}"
+                )
+        except httpx.TimeoutException:
+            await resources.aclose()
+            raise _errors.provider_timeout(adapter.name, timeout) from None
+        except httpx.HTTPError as exc:
+            await resources.aclose()
+            raise _errors.provider_error(
+                adapter.name, f"could not be reached ({type(exc).__name__})"
+            ) from None
+        except BaseException:
+            await resources.aclose()
+            raise
+
+        def account(usage: Usage | None) -> None:
+            if usage is not None:
+                self._account(call, principal, usage, started)
+            else:
+                logger.info(
+                    "chat model=%s key=%s stream=true failed mid-stream", call.route.model_id, principal.name
+                )
+
+        items = relay(
+            source,
+            adapter.stream_decoder(call),
+            provider=adapter.name,
+            timeout_s=timeout,
+            include_usage=call.include_usage,
+            on_usage=account,
+        )
+        headers = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            PROVIDER_HEADER: adapter.name,
+        }
+        return EventStreamResponse(
+            encode_stream(self.fault.on_stream(items)),
+            headers=self.fault.on_headers(headers, True),
+            on_close=resources.aclose,
+        )
+
+    def _upstream_failure(
+        self, adapter: ProviderAdapter, status: int, headers: httpx.Headers, content: bytes
+    ) -> GatewayError:
+        """D16: what the client is told when the provider answered with an error status."""
+        if status == 429:
+            return _errors.provider_rate_limited(adapter.name, headers.get("retry-after"))
+        if status in (401, 403):
+            return _errors.provider_error(adapter.name, f"refused the gateway's credential (HTTP {status})")
+        if 400 <= status < 500:
+            return _errors.provider_rejected(adapter.name, adapter.error_message(content))
+        return _errors.provider_error(adapter.name, f"HTTP {status}: {adapter.error_message(content)}")
+
+    def _account(self, call: ChatCall, principal: Principal, usage: Usage, started: float) -> None:
+        """One line per completed request: who, what, how many tokens, what it cost."""
+        logger.info(
+            "chat model=%s provider=%s key=%s stream=%s prompt_tokens=%d completion_tokens=%d "
+            "cost_micro_usd=%d tags=%s ms=%d",
+            call.route.model_id,
+            call.route.provider.name,
+            principal.name,
+            str(call.stream).lower(),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cost_micro_usd(call.route.model),
+            ",".join(call.tags) or "-",
+            round((time.monotonic() - started) * 1000),
+        )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+async def _read_some(response: httpx.Response, limit: int) -> bytes:
+    received = bytearray()
+    async for piece in response.aiter_bytes():
+        received += piece
+        if len(received) >= limit:
+            break
+    return bytes(received[:limit])

@@ -1,0 +1,155 @@
+"""Relaying a provider's event stream to the client, one event at a time, as it arrives.
+
+Nothing is buffered and nothing is compressed: each upstream event is decoded by the
+provider's adapter, rewritten into Edgee's shape and written out before the next one
+is read, so the client sees the provider's pacing. The relay owns what only the
+gateway knows:
+
+- usage is always requested upstream but reaches the client only when it asked
+  (``stream_options.include_usage``), on a closing chunk with ``choices: []`` (D19);
+- a stream that completes ends with ``data: [DONE]``; a stream that fails after it
+  started ends with one error event and no ``[DONE]`` (D9);
+- when the client goes away, the upstream request is closed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import httpx
+from httpx_sse import EventSource, SSEError
+from starlette.types import Receive, Scope, Send
+
+from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway._events import DONE, Chunk, StreamFailure, StreamItem, encode
+from gateproof.reference_gateway._usage import Usage
+from gateproof.reference_gateway.providers import StreamDecoder
+
+__all__ = ["EventStreamResponse", "encode_stream", "relay"]
+
+logger = logging.getLogger("gateproof.gateway")
+
+#: the fields of the stream's first chunk that a synthesized closing chunk repeats
+_STREAM_IDENTITY = ("id", "object", "created", "model", "system_fingerprint")
+
+
+async def relay(
+    source: EventSource,
+    decoder: StreamDecoder,
+    *,
+    provider: str,
+    timeout_s: float,
+    include_usage: bool,
+    on_usage: Callable[[Usage | None], None],
+) -> AsyncIterator[StreamItem]:
+    """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure)."""
+    usage_chunk: dict[str, Any] | None = None
+    identity: dict[str, Any] = {}
+    failure: StreamFailure | None = None
+    events = source.aiter_sse()
+    try:
+        async for event in events:
+            for part in decoder.feed(event):
+                if isinstance(part, StreamFailure):
+                    failure = part
+                    break
+                data = part.data
+                if not identity:
+                    identity = {name: data[name] for name in _STREAM_IDENTITY if name in data}
+                if "usage" in data:
+                    # Held back: it goes out last, and only if the client asked for it.
+                    usage_chunk = data
+                    if part.is_usage_only:
+                        continue
+                    data = {name: value for name, value in data.items() if name != "usage"}
+                yield Chunk(data)
+            if failure is not None or decoder.finished:
+                break
+        else:
+            failure = StreamFailure(_errors.provider_error(provider, "the stream ended before it completed"))
+    except httpx.TimeoutException:
+        failure = StreamFailure(_errors.provider_timeout(provider, timeout_s))
+    except (httpx.HTTPError, SSEError) as exc:
+        failure = StreamFailure(
+            _errors.provider_error(provider, f"the stream broke off ({type(exc).__name__})")
+        )
+    finally:
+        await events.aclose()
+    if failure is not None:
+        on_usage(None)
+        yield failure
+        return
+    usage = Usage.from_edgee(usage_chunk.get("usage") if usage_chunk else None)
+    on_usage(usage)
+    if include_usage:
+        yield Chunk(_closing_usage_chunk(identity, usage_chunk, usage))
+    yield DONE
+
+
+def _closing_usage_chunk(
+    identity: Mapping[str, Any], held: Mapping[str, Any] | None, usage: Usage
+) -> dict[str, Any]:
+    closing: dict[str, Any] = {**identity, **(held or {})}
+    closing["object"] = "chat.completion.chunk"
+    closing["choices"] = []
+    closing["usage"] = usage.to_edgee()
+    return closing
+
+
+async def encode_stream(items: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:
+    """SSE bytes for each item; ``[DONE]`` or a failure is the last thing sent."""
+    async for item in items:
+        yield encode(item)
+        if not isinstance(item, Chunk):
+            return
+
+
+class EventStreamResponse:
+    """An ASGI response that writes each frame as soon as it is produced.
+
+    Unlike a plain streaming response it watches for the client's disconnect while
+    streaming (whatever ASGI version the server speaks) and always runs ``on_close``,
+    which releases the upstream connection.
+    """
+
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        *,
+        headers: Mapping[str, str],
+        on_close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._frames = frames
+        self._headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+            finished = False
+            async with anyio.create_task_group() as group:
+
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    if not finished:
+                        logger.info("client went away mid-stream; closing the upstream stream")
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch_disconnect)
+                try:
+                    async for frame in self._frames:
+                        await send({"type": "http.response.body", "body": frame, "more_body": True})
+                    finished = True
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                except OSError:
+                    logger.info("client went away mid-stream")
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.move_on_after(5, shield=True):
+                await self._on_close()

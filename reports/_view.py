@@ -1,0 +1,418 @@
+"""What a report says, computed once and shared by the Markdown and HTML renderers.
+
+The renderers only lay things out; ordering (failures first), grouping (by layer,
+then check), counting and number formatting live here so that the Markdown summary
+and the HTML page can never disagree. Views are built per run (``RunView``) and per
+load run (``LoadView``), so a page showing several of them side by side needs new
+layout, not new arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from gateproof.load.results import LatencySummary, LoadResult
+
+__all__ = [
+    "OUTCOME_ORDER",
+    "CheckDoc",
+    "LatencyRow",
+    "LayerGroup",
+    "LoadView",
+    "ResultRow",
+    "RunView",
+    "format_duration",
+    "format_ms",
+    "format_timestamp",
+    "outcome_label",
+    "request_text",
+    "response_text",
+]
+
+#: the order results are listed in: what needs attention first
+OUTCOME_ORDER: tuple[Outcome, ...] = (Outcome.FAILED, Outcome.ERROR, Outcome.PASSED, Outcome.NOT_APPLICABLE)
+_RANK = {outcome: rank for rank, outcome in enumerate(OUTCOME_ORDER)}
+_LAYER_RANK = {layer: rank for rank, layer in enumerate(Layer)}
+
+#: bodies are cut to this many characters in a report (the producer bounds them too)
+EXCERPT_LIMIT = 6000
+
+#: load metrics named by the load runner, in the order a reader wants them
+METRIC_LABELS = {
+    "ttft": "time to first token",
+    "ttfb": "time to first byte",
+    "inter_chunk": "inter-chunk gap",
+    "e2e": "end to end",
+}
+
+
+def outcome_label(outcome: Outcome) -> str:
+    return outcome.value.replace("_", " ")
+
+
+def format_ms(value: float | None) -> str:
+    """Milliseconds with a precision that suits their size (sub-ms gaps and multi-second runs alike)."""
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:,.1f} s"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def format_timestamp(epoch: float) -> str:
+    if not epoch:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 0:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.0f} s"
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        text = body
+    else:
+        try:
+            text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(body)
+    if len(text) > EXCERPT_LIMIT:
+        text = f"{text[:EXCERPT_LIMIT]}\n… ({len(text) - EXCERPT_LIMIT} more characters)"
+    return text
+
+
+def _headers_text(headers: dict[str, str]) -> list[str]:
+    return [f"{name}: {value}" for name, value in sorted(headers.items(), key=lambda item: item[0].lower())]
+
+
+def request_text(exchange: Exchange) -> str:
+    """The request as a reader would type it: request line, headers, blank line, body."""
+    lines = [f"{exchange.method} {exchange.url}", *_headers_text(exchange.request_headers)]
+    body = _body_text(exchange.request_body)
+    return "\n".join(lines) + (f"\n\n{body}" if body else "")
+
+
+def response_text(exchange: Exchange) -> str:
+    if exchange.status is None:
+        status = "no response"
+    else:
+        status = f"HTTP {exchange.status}"
+    if exchange.elapsed_ms is not None:
+        status += f" after {format_ms(exchange.elapsed_ms)}"
+    lines = [status, *_headers_text(exchange.response_headers)]
+    body = _body_text(exchange.response_body)
+    return "\n".join(lines) + (f"\n\n{body}" if body else "")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One result as a table row: the result plus its anchor and exchange text."""
+
+    anchor: str
+    result: CheckResult
+    #: where the check's registry entry is on the page
+    check_anchor: str = ""
+    request: str = ""
+    response: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return self.result.outcome.value
+
+    @property
+    def outcome_label(self) -> str:
+        return outcome_label(self.result.outcome)
+
+    @property
+    def qualified_check(self) -> str:
+        return f"{self.result.layer.value}.{self.result.check}"
+
+    @property
+    def duration(self) -> str:
+        return format_ms(self.result.duration_ms) if self.result.duration_ms else "—"
+
+    @property
+    def has_details(self) -> bool:
+        r = self.result
+        return bool(r.expected or r.actual or self.request or self.response)
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """The rows of one layer, checks with failures first."""
+
+    layer: Layer
+    rows: list[ResultRow]
+    counts: dict[Outcome, int]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
+class CheckDoc:
+    """One entry of the check registry as seen in this run: what it asserts and how it fared."""
+
+    name: str
+    layer: Layer
+    description: str
+    required: bool
+    counts: dict[Outcome, int]
+    anchor: str
+
+
+def _counts(results: Iterable[CheckResult]) -> dict[Outcome, int]:
+    counts = dict.fromkeys(OUTCOME_ORDER, 0)
+    for result in results:
+        counts[result.outcome] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class RunView:
+    """Everything a report shows about one contract run."""
+
+    key: str
+    run: RunResult
+    groups: list[LayerGroup]
+    #: failed and errored results (gating or advisory), in the order to read them
+    attention: list[ResultRow]
+    checks: list[CheckDoc]
+    counts: dict[Outcome, int]
+    advisory_failures: int
+
+    @classmethod
+    def from_run(cls, run: RunResult, key: str = "r") -> RunView:
+        rows = [
+            ResultRow(
+                anchor=f"{key}-{index}",
+                result=result,
+                check_anchor=_check_anchor(key, result.layer, result.check),
+                request=request_text(result.exchange) if result.exchange is not None else "",
+                response=response_text(result.exchange) if result.exchange is not None else "",
+            )
+            for index, result in enumerate(run.results, start=1)
+        ]
+        groups = []
+        for layer in Layer:
+            in_layer = [row for row in rows if row.result.layer is layer]
+            if not in_layer:
+                continue
+            worst: dict[str, int] = {}
+            for row in in_layer:
+                rank = _RANK[row.result.outcome]
+                worst[row.result.check] = min(worst.get(row.result.check, rank), rank)
+            in_layer.sort(
+                key=lambda row: (
+                    worst[row.result.check],
+                    row.result.check,
+                    _RANK[row.result.outcome],
+                    row.result.scenario,
+                    row.result.route,
+                )
+            )
+            groups.append(LayerGroup(layer, in_layer, _counts(row.result for row in in_layer)))
+        attention = sorted(
+            (row for row in rows if row.result.outcome in (Outcome.FAILED, Outcome.ERROR)),
+            key=lambda row: (
+                _RANK[row.result.outcome],
+                not row.result.required,
+                _LAYER_RANK[row.result.layer],
+                row.result.check,
+                row.result.scenario,
+            ),
+        )
+        return cls(
+            key=key,
+            run=run,
+            groups=groups,
+            attention=attention,
+            checks=_registry(run.results, key),
+            counts=_counts(run.results),
+            advisory_failures=sum(1 for r in run.results if r.outcome is Outcome.FAILED and not r.required),
+        )
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.run.passed else "FAIL"
+
+    @property
+    def verdict_detail(self) -> str:
+        """Why the verdict is what it is, in one clause."""
+        if self.run.unreachable is not None:
+            return f"target unreachable: {self.run.unreachable}"
+        gating = len(self.run.gating_failures)
+        if gating:
+            return f"{gating} required check result{'s' if gating != 1 else ''} failed or errored"
+        if not self.run.results:
+            return "no check ran"
+        return "every applicable required check passed"
+
+    @property
+    def counts_text(self) -> str:
+        c = self.counts
+        failed = f"{c[Outcome.FAILED]} failed"
+        if self.advisory_failures:
+            failed += f" ({self.advisory_failures} advisory)"
+        return (
+            f"{c[Outcome.PASSED]} passed, {failed}, {c[Outcome.ERROR]} error{'s' if c[Outcome.ERROR] != 1 else ''}, "
+            f"{c[Outcome.NOT_APPLICABLE]} not applicable"
+        )
+
+    @property
+    def metadata_items(self) -> list[tuple[str, str]]:
+        """Run metadata (versions, options, ...) as text, nested values as compact JSON."""
+        return [
+            (
+                str(key),
+                value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False),
+            )
+            for key, value in sorted(self.run.metadata.items(), key=lambda item: str(item[0]))
+        ]
+
+    @property
+    def started(self) -> str:
+        return format_timestamp(self.run.started_at)
+
+    @property
+    def finished(self) -> str:
+        return format_timestamp(self.run.finished_at)
+
+    @property
+    def duration(self) -> str:
+        if not self.run.finished_at or not self.run.started_at:
+            return "—"
+        return format_duration(self.run.finished_at - self.run.started_at)
+
+
+def _check_anchor(key: str, layer: Layer, check: str) -> str:
+    return f"{key}-check-{layer.value}-{check}"
+
+
+def _registry(results: Iterable[CheckResult], key: str) -> list[CheckDoc]:
+    """The checks that produced results in this run, each once (reports see results, not the registry)."""
+    by_name: dict[tuple[Layer, str], list[CheckResult]] = {}
+    for result in results:
+        by_name.setdefault((result.layer, result.check), []).append(result)
+    docs = []
+    for (layer, name), of_check in by_name.items():
+        description = next((r.description for r in of_check if r.description), "")
+        docs.append(
+            CheckDoc(
+                name=name,
+                layer=layer,
+                description=description,
+                required=any(r.required for r in of_check),
+                counts=_counts(of_check),
+                anchor=_check_anchor(key, layer, name),
+            )
+        )
+    docs.sort(key=lambda doc: (_LAYER_RANK[doc.layer], doc.name))
+    return docs
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    metric: str
+    label: str
+    summary: LatencySummary
+
+    @property
+    def cells(self) -> list[str]:
+        s = self.summary
+        return [format_ms(v) for v in (s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.max)]
+
+
+@dataclass(frozen=True)
+class LoadView:
+    """Everything a report shows about one load run."""
+
+    key: str
+    load: LoadResult
+    latencies: list[LatencyRow] = field(default_factory=list)
+
+    @classmethod
+    def from_load(cls, load: LoadResult, key: str = "l") -> LoadView:
+        known = [m for m in METRIC_LABELS if m in load.latencies]
+        others = sorted(m for m in load.latencies if m not in METRIC_LABELS)
+        rows = [
+            LatencyRow(m, METRIC_LABELS.get(m, m.replace("_", " ")), load.latencies[m])
+            for m in known + others
+        ]
+        return cls(key=key, load=load, latencies=rows)
+
+    def _pct(self, metric: str, attr: str) -> str:
+        summary = self.load.latencies.get(metric)
+        return format_ms(getattr(summary, attr)) if summary is not None else "—"
+
+    @property
+    def failures_text(self) -> str:
+        load = self.load
+        if not load.requests:
+            return f"{load.failures:,}"
+        return f"{load.failures:,} of {load.requests:,} ({load.failures / load.requests:.2%})"
+
+    @property
+    def figures(self) -> list[tuple[str, str]]:
+        """The headline figures, in the order of the Markdown summary's load table."""
+        return [
+            ("req/s", f"{self.load.requests_per_s:,.1f}"),
+            ("TTFT p50", self._pct("ttft", "p50")),
+            ("TTFT p99", self._pct("ttft", "p99")),
+            ("inter-chunk p50", self._pct("inter_chunk", "p50")),
+            ("inter-chunk p99", self._pct("inter_chunk", "p99")),
+            ("e2e p50", self._pct("e2e", "p50")),
+            ("e2e p99", self._pct("e2e", "p99")),
+            ("output tok/s", f"{self.load.output_tokens_per_s:,.1f}"),
+            ("failures", self.failures_text),
+        ]
+
+    @property
+    def settings(self) -> list[tuple[str, str]]:
+        """How the run was set up and timed, then what it sent (the producer's own settings)."""
+        load = self.load
+        rows = [
+            ("scenario", load.scenario),
+            ("base URL", load.base_url),
+            ("users", str(load.users)),
+            ("spawn rate", f"{load.spawn_rate:g} users/s"),
+            ("duration", format_duration(load.duration_s)),
+            ("requests", f"{load.requests:,}"),
+        ]
+        if load.responses or load.requests:
+            rows.append(("answered", f"{load.responses:,}"))
+        if load.output_tokens:
+            rows.append(("output tokens", f"{load.output_tokens:,}"))
+        if load.window_s:
+            rows.append(("rates measured over", format_duration(load.window_s)))
+        rows += [
+            ("started", format_timestamp(load.started_at)),
+            ("finished", format_timestamp(load.finished_at)),
+            ("percentiles from", load.histogram or "—"),
+        ]
+        rows += sorted(load.settings.items())
+        return rows
+
+    @property
+    def failure_reasons(self) -> list[tuple[str, int]]:
+        return sorted(self.load.failure_reasons.items(), key=lambda item: (-item[1], item[0]))

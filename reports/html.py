@@ -1,0 +1,83 @@
+"""``index.html``: the full report, one self-contained file that opens offline.
+
+Everything the page needs is inside it: CSS inline, plots as ``data:`` URIs, a few
+lines of optional script (outcome filters). Nothing is fetched, so the file can be
+attached to a CI run, mailed, or opened from disk years later and look the same.
+Autoescaping is on: result text comes from the target under test and is untrusted.
+
+The template renders lists of run and load views, so a page comparing several runs
+only needs a new section in the template, not a new renderer.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+
+from gateproof.contract.results import RESULTS_SCHEMA_VERSION, Outcome, RunResult
+from gateproof.load.results import LoadResult
+from gateproof.reports._redact import redact_load, redact_run
+from gateproof.reports._view import OUTCOME_ORDER, LoadView, RunView, outcome_label
+from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+
+__all__ = ["render_html"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["OUTCOMES"] = OUTCOME_ORDER
+    env.globals["Outcome"] = Outcome
+    env.globals["RESULTS_SCHEMA_VERSION"] = RESULTS_SCHEMA_VERSION
+    env.filters["outcome_label"] = outcome_label
+    return env
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def render_html(
+    run: RunResult | None,
+    load: LoadResult | None = None,
+    *,
+    plots: Mapping[str, bytes] | None = None,
+    title: str = "gateproof report",
+) -> str:
+    """The HTML report of a contract run and/or a load run.
+
+    ``plots`` maps plot names (``ttft``, ``timeline``) to PNG bytes already rendered
+    (``write_report`` draws them once for both the files and the page); a missing
+    plot is drawn here from ``load``.
+    """
+    runs = [RunView.from_run(redact_run(run))] if run is not None else []
+    loads = []
+    #: load view key -> the plots shown in its section
+    images: dict[str, list[dict[str, str]]] = {}
+    if load is not None:
+        clean = redact_load(load)
+        view = LoadView.from_load(clean)
+        loads.append(view)
+        given = dict(plots or {})
+        ttft = given.get("ttft") or render_ttft_plot(clean)
+        timeline = given.get("timeline") or render_timeline_plot(clean)
+        images[view.key] = [
+            {"name": "ttft", "alt": "Time to first token distribution", "src": _data_uri(ttft)},
+            {
+                "name": "timeline",
+                "alt": "Latency and requests per second over time",
+                "src": _data_uri(timeline),
+            },
+        ]
+    template = _environment().get_template("report.html.j2")
+    return template.render(title=title, runs=runs, loads=loads, images=images)

@@ -1,0 +1,247 @@
+"""Synthetic results for the report tests: every outcome, every layer, a load run, and planted secrets.
+
+The reports part renders results only, so its tests build results by hand instead of
+running the suite; the values are shaped like what the contract and load runners produce.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from gateproof.load.results import LatencySummary, LoadResult, TimelinePoint
+
+#: planted in headers, an echoed body and a URL; none may reach any report file
+SECRETS = (
+    "sk-live-FAKE0123456789abcdef",
+    "FAKE-XAPI-KEY-998877",
+    "azure-FAKE-5544332211",
+    "AIzaFAKEgoogleKey000000000000000000",
+)
+
+CHAT = "POST /v1/chat/completions"
+STARTED = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+
+
+def _result(
+    check: str,
+    layer: Layer,
+    scenario: str,
+    outcome: Outcome,
+    *,
+    reason: str = "",
+    required: bool = True,
+    expected: str = "",
+    actual: str = "",
+    exchange: Exchange | None = None,
+    duration_ms: float = 12.5,
+    route: str = CHAT,
+) -> CheckResult:
+    return CheckResult(
+        check=check,
+        description=f"{check.replace('_', ' ')}: what the spec demands of it",
+        layer=layer,
+        profile="edgee",
+        target="reference",
+        route=route,
+        scenario=scenario,
+        outcome=outcome,
+        required=required,
+        expected=expected,
+        actual=actual,
+        reason=reason,
+        exchange=exchange,
+        duration_ms=duration_ms,
+    )
+
+
+def leaky_exchange() -> Exchange:
+    """An exchange as a careless producer might record it: credentials in clear everywhere."""
+    return Exchange(
+        method="POST",
+        url=f"http://127.0.0.1:8080/v1/chat/completions?key={SECRETS[3]}",
+        request_headers={
+            "Authorization": f"Bearer {SECRETS[0]}",
+            "x-api-key": SECRETS[1],
+            "api-key": SECRETS[2],
+            "content-type": "application/json",
+        },
+        request_body={
+            "model": "openai/gpt-4o",
+            "messages": [{"role": "user", "content": "hi"}],
+            "api_key": SECRETS[0],
+        },
+        status=400,
+        response_headers={"content-type": "application/json"},
+        response_body={
+            "error": {
+                "message": f"key {SECRETS[1]} is not valid <b>here</b>",
+                "type": "invalid_request_error",
+                "code": None,
+                "param": None,
+            }
+        },
+        elapsed_ms=8.25,
+    )
+
+
+def make_run() -> RunResult:
+    """Four layers, every outcome, one advisory failure, one failure carrying a leaky exchange."""
+    results = [
+        _result("response_schema_conformance", Layer.PROPERTY, "generated #1", Outcome.PASSED),
+        _result("response_schema_conformance", Layer.PROPERTY, "generated #2", Outcome.PASSED),
+        _result(
+            "response_schema_conformance",
+            Layer.PROPERTY,
+            "generated #3",
+            Outcome.FAILED,
+            reason="response body does not match ChatCompletion: 'id' is a required property",
+            expected="a ChatCompletion object",
+            actual="{'object': 'chat.completion'}",
+        ),
+        _result(
+            "error_envelope_conforms",
+            Layer.SCENARIO,
+            "bad_model_id",
+            Outcome.FAILED,
+            reason="error.code is null, expected 'bad_model_id'",
+            expected="400 invalid_request_error / bad_model_id",
+            actual=f"400 with key {SECRETS[1]} echoed <script>alert(1)</script>",
+            exchange=leaky_exchange(),
+        ),
+        _result("error_envelope_conforms", Layer.SCENARIO, "unknown_route", Outcome.PASSED),
+        _result(
+            "provider_header_present",
+            Layer.SCENARIO,
+            "basic_chat",
+            Outcome.FAILED,
+            required=False,
+            reason="X-Edgee-Provider header missing",
+        ),
+        _result(
+            "compression_fields",
+            Layer.SCENARIO,
+            "compression_on",
+            Outcome.NOT_APPLICABLE,
+            reason="profile openai-compatible has no compression",
+        ),
+        _result(
+            "usage_on_final_chunk",
+            Layer.STREAM,
+            "stream_with_usage",
+            Outcome.ERROR,
+            reason="read timed out after 30 s\nwhile waiting for the next chunk",
+        ),
+        _result("terminal_done_sentinel", Layer.STREAM, "stream_basic", Outcome.PASSED),
+        _result("load_error_rate", Layer.LOAD, "chat_stream", Outcome.PASSED, route="load"),
+    ]
+    return RunResult(
+        run_id="run-20260101-000000",
+        target="reference",
+        base_url="http://127.0.0.1:8080",
+        profile="edgee",
+        started_at=STARTED,
+        finished_at=STARTED + 42.0,
+        results=results,
+        metadata={"gateproof": "0.1.0", "layers": ["property", "scenario", "stream", "load"]},
+    )
+
+
+def make_unreachable_run() -> RunResult:
+    return RunResult(
+        run_id="run-unreachable",
+        target="staging",
+        base_url="http://127.0.0.1:9",
+        profile="edgee",
+        started_at=STARTED,
+        finished_at=STARTED + 1.0,
+        unreachable="connection refused on http://127.0.0.1:9",
+    )
+
+
+def _summary(metric: str, scale: float) -> LatencySummary:
+    return LatencySummary(
+        metric=metric,
+        count=1200,
+        min=scale * 0.4,
+        mean=scale * 1.1,
+        p50=scale,
+        p90=scale * 1.6,
+        p95=scale * 1.9,
+        p99=scale * 2.7,
+        max=scale * 4.0,
+    )
+
+
+def make_load() -> LoadResult:
+    """A 30-second streaming run: a latency bump at t=20 s and a few failures."""
+    timeline = []
+    for second in range(30):
+        bump = 1.8 if 20 <= second < 24 else 1.0
+        timeline.append(
+            TimelinePoint(
+                t=float(second),
+                requests=40 + (second % 5),
+                failures=2 if second in (21, 22) else 0,
+                e2e_p50_ms=420.0 * bump,
+                e2e_p95_ms=610.0 * bump,
+                ttft_p50_ms=None if second == 0 else 85.0 * bump + 5 * math.sin(second),
+            )
+        )
+    histogram = [
+        (float(upper), count)
+        for upper, count in zip(
+            range(20, 401, 20),
+            [0, 3, 12, 60, 180, 260, 240, 170, 110, 60, 40, 25, 14, 9, 6, 4, 3, 2, 1, 1],
+            strict=True,
+        )
+    ]
+    return LoadResult(
+        scenario="chat_stream",
+        base_url="http://127.0.0.1:8080",
+        users=32,
+        spawn_rate=8.0,
+        duration_s=30.0,
+        requests=1268,
+        failures=4,
+        failure_reasons={"stream error event: provider_error": 3, "HTTP 502": 1},
+        requests_per_s=42.3,
+        output_tokens_per_s=2150.0,
+        latencies={
+            "ttft": _summary("ttft", 92.0),
+            "ttfb": _summary("ttfb", 40.0),
+            "inter_chunk": _summary("inter_chunk", 4.2),
+            "e2e": _summary("e2e", 430.0),
+        },
+        ttft_histogram=histogram,
+        timeline=timeline,
+        histogram="HdrHistogram, 3 significant digits",
+        started_at=STARTED + 50.0,
+        finished_at=STARTED + 80.0,
+        output_tokens=64_500,
+        responses=1267,
+        window_s=29.97,
+        settings={"model": "openai/gpt-4o-mini", "max_tokens": "64", "api key from": "GATEPROOF_API_KEY"},
+    )
+
+
+@pytest.fixture
+def run() -> RunResult:
+    return make_run()
+
+
+@pytest.fixture
+def unreachable_run() -> RunResult:
+    return make_unreachable_run()
+
+
+@pytest.fixture
+def load() -> LoadResult:
+    return make_load()
+
+
+@pytest.fixture
+def planted_secrets() -> tuple[str, ...]:
+    return SECRETS

@@ -1,0 +1,43 @@
+"""The reports part's surface, and the one-way data flow it promises."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import gateproof.reports as reports
+
+REPORTS_DIR = Path(reports.__file__).parent
+ALLOWED = {"gateproof.contract.results", "gateproof.load.results"}
+
+
+def test_exported_names() -> None:
+    assert sorted(reports.__all__) == [
+        "ReportFiles",
+        "render_html",
+        "render_junit",
+        "render_markdown",
+        "render_timeline_plot",
+        "render_ttft_plot",
+        "write_report",
+    ]
+    for name in reports.__all__:
+        assert getattr(reports, name) is not None
+
+
+def test_reports_import_only_the_results_models() -> None:
+    imported: set[str] = set()
+    for source in REPORTS_DIR.glob("*.py"):
+        tree = ast.parse(source.read_text(), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.level == 0, f"{source.name}: relative import"
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    foreign = {m for m in imported if m.startswith("gateproof.") and not m.startswith("gateproof.reports")}
+    assert foreign == ALLOWED
+
+
+def test_template_ships_with_the_package() -> None:
+    assert (REPORTS_DIR / "templates" / "report.html.j2").is_file()

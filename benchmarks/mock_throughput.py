@@ -100,6 +100,7 @@ def _serve_baseline(port: int, body_file: Path) -> None:
         ws="none",
         lifespan="off",
         access_log=False,
+        proxy_headers=False,
         log_level="warning",
         timeout_graceful_shutdown=1,
     )

@@ -124,9 +124,11 @@ def summarize(metric: str, histogram: HdrHistogram) -> LatencySummary:
 def buckets_ms(histogram: HdrHistogram, count: int = 40) -> list[tuple[float, int]]:
     """The distribution as ``count`` equal-width bars from the minimum to the maximum.
 
-    Each entry is (upper edge in ms, number of values in the bar); the bars cover
-    every recorded value, so the counts add up to the histogram's total. Meant for
-    a bar plot of the TTFT distribution.
+    Each entry is (upper edge in ms, number of values in the bar), and a bar spans
+    from the previous entry's edge to its own. The first entry is (minimum, 0): it
+    only marks where the first bar starts, so a plot that spans bars from the
+    previous edge (0 for the first) shows no bar from 0 to the minimum. The counts
+    add up to the histogram's total. Meant for a bar plot of the TTFT distribution.
     """
     total = int(histogram.get_total_count())
     if total == 0:
@@ -134,11 +136,12 @@ def buckets_ms(histogram: HdrHistogram, count: int = 40) -> list[tuple[float, in
     low = int(histogram.get_min_value())
     high = int(histogram.get_max_value())
     if high <= low:
-        return [(high / 1000.0, total)]
+        return [(low / 1000.0, 0), (high / 1000.0, total)]
     width = (high - low) / count
     counts = [0] * count
     for item in histogram.get_recorded_iterator():
         value = int(item.value_iterated_to)
         index = min(int((value - low) / width), count - 1)
         counts[max(index, 0)] += int(item.count_added_in_this_iter_step)
-    return [(round((low + width * (i + 1)) / 1000.0, 3), n) for i, n in enumerate(counts)]
+    bars = [(round((low + width * (i + 1)) / 1000.0, 3), n) for i, n in enumerate(counts)]
+    return [(low / 1000.0, 0), *bars]

@@ -7,7 +7,7 @@ token counts, absolute-deadline timing and optional provider faults, and it
 journals every request it receives so a test can see what a gateway forwarded.
 """
 
-from gateproof.mock_providers._app import create_app
+from gateproof.mock_providers._app import MockApp, create_app
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._dialect import Dialect, StaticRoute
@@ -36,6 +36,7 @@ __all__ = [
     "FrameRole",
     "Journal",
     "JournalEntry",
+    "MockApp",
     "MockConfig",
     "Outcome",
     "Pacing",

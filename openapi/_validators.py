@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+import jsonschema
+from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -148,8 +148,9 @@ class Validators:
         if conditional is not None:
             depth, field = conditional
             return _dotted([*path[:depth], field])
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [name for name in error.validator_value if name not in error.instance]
+        required = error.validator_value
+        if error.validator == "required" and isinstance(error.instance, dict) and isinstance(required, list):
+            missing = [name for name in required if name not in error.instance]
             if missing:
                 return _dotted([*path, missing[0]])
         return _dotted(path)

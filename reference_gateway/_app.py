@@ -62,7 +62,8 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Starlette's own 404/405 (unknown path, wrong method), in the D13 envelope (D17)."""
-        assert isinstance(exc, HTTPException)
+        if not isinstance(exc, HTTPException):  # registered for HTTPException only
+            raise exc
         if exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
             error = _errors.method_not_allowed(request.method, [m.strip() for m in allowed.split(",") if m])

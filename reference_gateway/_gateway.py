@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 import httpx
 from httpx_sse import aconnect_sse
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateproof.openapi import Validators
@@ -159,10 +159,14 @@ class Gateway:
         if declared.isdigit() and int(declared) > limit:
             raise _errors.body_too_large(limit)
         received = bytearray()
-        async for piece in request.stream():
-            received += piece
-            if len(received) > limit:
-                raise _errors.body_too_large(limit)
+        try:
+            async for piece in request.stream():
+                received += piece
+                if len(received) > limit:
+                    raise _errors.body_too_large(limit)
+        except ClientDisconnect:
+            # Nobody will read this answer; it only keeps the disconnect out of the error log.
+            raise _errors.invalid_request(None, "The client went away while sending the body") from None
         try:
             return json.loads(bytes(received), parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
@@ -242,6 +246,7 @@ class Gateway:
         items = relay(
             source,
             adapter.stream_decoder(call),
+            model_id=call.route.model_id,
             provider=adapter.name,
             timeout_s=timeout,
             include_usage=call.include_usage,

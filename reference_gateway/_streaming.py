@@ -15,6 +15,8 @@ gateway knows:
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,6 +42,7 @@ async def relay(
     source: EventSource,
     decoder: StreamDecoder,
     *,
+    model_id: str,
     provider: str,
     timeout_s: float,
     include_usage: bool,
@@ -47,7 +50,14 @@ async def relay(
 ) -> AsyncIterator[StreamItem]:
     """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure)."""
     usage_chunk: dict[str, Any] | None = None
-    identity: dict[str, Any] = {}
+    # What a closing chunk says about the stream when the provider sent no chunk to copy it from.
+    identity: dict[str, Any] = {
+        "id": "chatcmpl-" + secrets.token_hex(12),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model_id,
+    }
+    seen_first = False
     failure: StreamFailure | None = None
     events = source.aiter_sse()
     try:
@@ -57,8 +67,9 @@ async def relay(
                     failure = part
                     break
                 data = part.data
-                if not identity:
-                    identity = {name: data[name] for name in _STREAM_IDENTITY if name in data}
+                if not seen_first:
+                    seen_first = True
+                    identity.update((name, data[name]) for name in _STREAM_IDENTITY if name in data)
                 if "usage" in data:
                     # Held back: it goes out last, and only if the client asked for it.
                     usage_chunk = data

@@ -70,8 +70,8 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
 
 
 #: key order and spacing do not change a conversation's identity
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 #: JSON text of any value (one encoder for the process: building one per call costs more than encoding)
 _dumps = _ENCODER.encode
 #: JSON string literal of a str (the C fast path; used once per streamed piece)

@@ -142,12 +142,16 @@ def test_buckets_cover_every_value_from_min_to_max() -> None:
     for ms in (50, 51, 52, 60, 80, 100):
         record_seconds(histogram, ms / 1000)
     buckets = buckets_ms(histogram, count=10)
-    assert len(buckets) == 10
+    assert len(buckets) == 11
     assert sum(count for _, count in buckets) == 6
-    assert buckets[0][1] == 3  # 50, 51, 52 fall in the first 5 ms
+    assert buckets[0][0] == pytest.approx(50.0, rel=1e-3) and buckets[0][1] == 0  # where the first bar starts
+    assert buckets[1][1] == 3  # 50, 51, 52 fall in the first 5 ms
     assert buckets[-1][0] == pytest.approx(100, rel=1e-3)
     assert [edge for edge, _ in buckets] == sorted(edge for edge, _ in buckets)
     assert buckets_ms(new_histogram()) == []
+    single = new_histogram()
+    record_seconds(single, 0.042)
+    assert [(pytest.approx(42.0, rel=1e-3), 0), (pytest.approx(42.0, rel=1e-3), 1)] == buckets_ms(single)
 
 
 # --- recorder and dumps --------------------------------------------------------------------------

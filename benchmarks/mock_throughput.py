@@ -321,7 +321,8 @@ async def _fidelity(port: int, streams: int, directive: bool) -> Fidelity:
         proto.transport.write(request)
     await asyncio.wait_for(asyncio.gather(*(p.done for p in protocols)), timeout=60)
     wall = time.perf_counter() - start
-    ttft_errors, gap_errors = [], []
+    ttft_errors: list[float] = []
+    gap_errors: list[float] = []
     complete = 0
     for proto in protocols:
         assert proto.transport is not None

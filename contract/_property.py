@@ -81,6 +81,35 @@ def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...]) -> d
     }
 
 
+#: body fields whose valid values are server state (which models exist, which Edge Tools are
+#: activated, which pending operations are stored): a schema-valid random value is still rightly
+#: refused, so positive cases use known values for them
+_STATEFUL_FIELDS = ("edgee_tool_ids", "edgee_pending_id")
+
+
+def _server_state_pinned(model: str) -> Callable[[Any, Any], Any]:
+    """A schemathesis ``map_case`` hook: positive bodies get the target's model and no stateful ids.
+
+    Negative bodies are left alone, so an invalid ``model`` or ``edgee_tool_ids`` is still sent
+    and must still be rejected.
+    """
+    from schemathesis.core.parameters import ParameterLocation
+
+    def pin(_context: Any, case: Any) -> Any:
+        meta = getattr(case, "_meta", None)
+        if meta is None or meta.is_negative_at(ParameterLocation.BODY) or not isinstance(case.body, dict):
+            return case
+        body = dict(case.body)
+        if "model" in body:
+            body["model"] = model
+        for key in _STATEFUL_FIELDS:
+            body.pop(key, None)
+        case.body = body
+        return case
+
+    return pin
+
+
 @dataclass
 class _Tally:
     """Per (check, operation): how many cases ran, the first failure seen."""
@@ -135,6 +164,7 @@ def run_property_layer(
     enabled = tuple(PROPERTY_CHECKS) if config.profile is Profile.EDGEE else _CORE_CHECKS
     st_config = SchemathesisConfig.from_dict(_settings(config, api_key, enabled))
     schema = schemathesis.openapi.from_path(spec_path(), config=st_config)
+    schema.hook("map_case")(_server_state_pinned(config.model))
     tallies: dict[tuple[str, str], _Tally] = {}
     fatal: str | None = None
     started = time.monotonic()

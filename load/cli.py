@@ -1,8 +1,8 @@
 """`gateproof load`: put a chat completions endpoint on loopback under load and measure it.
 
-Runs locust headless in a child process against ``--base-url`` (streamed or plain
-chat completions, a closed loop of ``--users`` users), then prints requests/s,
-TTFT and end-to-end percentiles and the failures, and writes to ``--out``:
+Runs locust headless in a child process against --base-url (streamed or plain
+chat completions, a closed loop of --users users), then prints requests/s,
+TTFT and end-to-end percentiles and the failures, and writes to --out:
 load.json (the results), locust_*.csv (locust's own statistics), ttft.png and
 timeline.png (TTFT distribution, latency over time), gateproof-dump.json (the
 raw HDR histograms) and locust.log.

@@ -56,13 +56,19 @@ def _failure_reason(response: Any) -> str:
     status = int(getattr(response, "status_code", 0) or 0)
     if status >= 400 or (status and status < 200):
         return f"http_{status}"
+    # geventhttpclient wraps socket errors (RetriesExceeded(..., original=...)); look underneath
     error = getattr(response, "error", None)
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(error, ConnectionResetError):
-        return "connection_reset"
+    seen: list[BaseException] = []
+    while isinstance(error, BaseException) and error not in seen:
+        seen.append(error)
+        if isinstance(error, TimeoutError):
+            return "timeout"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection_refused"
+        if isinstance(error, ConnectionResetError):
+            return "connection_reset"
+        original = getattr(error, "original", None)
+        error = original if isinstance(original, BaseException) else error.__cause__ or error.__context__
     return "connection_error"
 
 

@@ -10,7 +10,7 @@ journals every request it receives so a test can see what a gateway forwarded.
 from gateproof.mock_providers._app import MockApp, create_app
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped
-from gateproof.mock_providers._dialect import Dialect, StaticRoute
+from gateproof.mock_providers._dialect import Dialect, Incoming, StaticRoute
 from gateproof.mock_providers._directives import SCENARIOS, Directive, parse_directive
 from gateproof.mock_providers._errors import DirectiveError, ProviderError, RequestRejected
 from gateproof.mock_providers._faults import FAULTS, Fault, FaultContext, register
@@ -34,6 +34,7 @@ __all__ = [
     "Finish",
     "Frame",
     "FrameRole",
+    "Incoming",
     "Journal",
     "JournalEntry",
     "MockApp",

@@ -30,6 +30,8 @@ __all__ = ["ConnectionDropped", "Delivery", "deliver"]
 
 #: frames due within this many seconds of each other go out in one write
 _SAME_TIME = 0.0002
+#: at most this many frames per write (a 100k-token answer with no gap is not one 30 MB write)
+_MAX_GROUP = 256
 
 
 class ConnectionDropped(Exception):
@@ -67,7 +69,7 @@ async def _write(reply: Reply, t0: float, send: Send, progress: Delivery) -> Non
         data, due, role = frames[index]
         group, sent = [data], int(role is content)
         index += 1
-        while index < count and frames[index].at - due <= _SAME_TIME:
+        while index < count and len(group) < _MAX_GROUP and frames[index].at - due <= _SAME_TIME:
             group.append(frames[index].data)
             sent += frames[index].role is content
             index += 1

@@ -15,19 +15,32 @@ from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Scenario
 
-__all__ = ["Dialect", "StaticRoute"]
+__all__ = ["Dialect", "Incoming", "StaticRoute"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """Where a request came in, beyond its body.
+
+    Some dialects need it: Gemini names the model and the streaming mode in the
+    path and may carry options in the query; Anthropic versions its API in a header.
+    """
+
+    path: str
+    path_params: Mapping[str, str]
+    #: the raw query string
+    query: str
+    #: ASGI headers (lower-case names), unredacted: read them, never store them
+    headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
 class StaticRoute:
-    """A route answered without a scenario (a model catalogue, say).
-
-    ``answer`` gets the path parameters and the query string and returns the reply.
-    """
+    """A route answered without a scenario (a model catalogue, say)."""
 
     path: str
     method: str
-    answer: Callable[[Mapping[str, str], str], Reply]
+    answer: Callable[[Incoming], Reply]
 
 
 class Dialect(Protocol):
@@ -38,7 +51,7 @@ class Dialect(Protocol):
     #: Starlette path patterns of the POST routes that generate answers
     generation_paths: tuple[str, ...]
 
-    def parse(self, body: Any, path_params: Mapping[str, str]) -> ChatRequest:
+    def parse(self, body: Any, incoming: Incoming) -> ChatRequest:
         """Read a request body (already JSON-decoded); raise ``RequestRejected`` if it is unusable."""
 
     def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:

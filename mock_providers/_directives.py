@@ -27,7 +27,9 @@ fault_ms       delay used by waiting faults such as ``slow_headers`` (default 10
 seed           any non-negative integer; changes the generated text, ids and arguments
 =============  ===========================================================================
 
-Without a directive the mock gives a plain text answer of the default length.
+Without ``scenario`` the other keys imply one: ``status`` means ``error``, ``tool`` or
+``calls`` means ``tool_call`` (as does a request whose ``tool_choice`` forces a tool);
+otherwise, and without a directive at all, the answer is plain text of the default length.
 An unknown key, a repeated key, a bad value or a broken directive is answered
 with a 400 provider error that names the problem; ``cid`` is still read from a
 rejected directive when its own value is valid, so the journal can find it.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -29,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped, deliver
-from gateproof.mock_providers._dialect import Dialect, StaticRoute
+from gateproof.mock_providers._dialect import Dialect, Incoming, StaticRoute
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._faults import FaultContext
@@ -38,6 +39,8 @@ from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import plan_scenario
 
 __all__ = ["GenerationEndpoint", "StaticEndpoint", "UnknownRoute"]
+
+_log = logging.getLogger("gateproof.mock")
 
 
 class _NotJSON:
@@ -77,6 +80,15 @@ def _parse(raw: bytes) -> Any:
 def _kept(raw: bytes | None) -> bytes | str:
     """What the journal keeps of a body."""
     return "<body larger than the limit>" if raw is None else raw
+
+
+def _incoming(scope: Scope) -> Incoming:
+    return Incoming(
+        path=scope["path"],
+        path_params=scope.get("path_params", {}),
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=scope["headers"],
+    )
 
 
 def _record(
@@ -133,11 +145,18 @@ class GenerationEndpoint:
             if rejected.cid is not None:
                 entry.cid = rejected.cid
             reply = self.dialect.render_error(rejected.error)
+        except Exception:
+            # a bug in the mock: still answer in the provider's shape, and say so in the log
+            _log.exception("gateproof mock could not answer request %s", entry.seq)
+            error = ProviderError(
+                500, "The gateproof mock failed to answer (see its log).", code="mock_failure"
+            )
+            reply = self.dialect.render_error(error)
         await _finish(entry, reply, t0, receive, send)
 
     def _answer(self, body: Any, scope: Scope, entry: JournalEntry) -> Reply:
         dialect = self.dialect
-        request = dialect.parse(body, scope.get("path_params", {}))
+        request = dialect.parse(body, _incoming(scope))
         directive = parse_directive(request.last_user_text)
         if directive is not None:
             entry.directive = directive.given()
@@ -172,9 +191,7 @@ class StaticEndpoint:
         received_at = time.time()
         raw = await _read_body(receive, 1 << 20)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
-        reply = self.route.answer(
-            scope.get("path_params", {}), scope.get("query_string", b"").decode("latin-1")
-        )
+        reply = self.route.answer(_incoming(scope))
         await _finish(entry, reply, t0, receive, send)
 
 

@@ -13,8 +13,10 @@ Secrets never enter the journal: the values of credential headers
 (``authorization``, ``proxy-authorization``, ``api-key``, ``x-api-key``,
 ``x-goog-api-key``) and of cookies, and query parameters named ``key``/``api_key``,
 are replaced by ``[redacted sha256:<first 12 hex digits>]`` (an ``Authorization``
-scheme word such as ``Bearer`` is kept). The fingerprint lets a test check *which*
-key a gateway sent upstream without the key itself being stored.
+scheme word such as ``Bearer`` is kept, and the fingerprint is of the credential
+after it). Each entry also lists the fingerprints by header in
+``secret_fingerprints``. They let a test check *which* key a gateway sent upstream
+(``fingerprint(key)``) without the key itself being stored.
 
 The journal is a ring buffer: when full, the oldest entry goes. Tests running at
 the same time each use their own correlation id and read only their entries.
@@ -38,6 +40,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "Outcome",
+    "fingerprint",
     "redact_headers",
     "redact_query",
 ]
@@ -65,36 +68,54 @@ class Outcome(enum.StrEnum):
     ABORTED = "aborted"
 
 
-def _fingerprint(secret: str) -> str:
-    return "[redacted sha256:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:12] + "]"
+def fingerprint(secret: str) -> str:
+    """The first 12 hex digits of the secret's SHA-256: enough to recognise a known key, not to recover one."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:12]
 
 
-def _redact(name: bytes, value: str) -> str:
+def _redact(name: bytes, value: str) -> tuple[str, str]:
+    """(redacted header value, fingerprint of the secret in it)."""
     if name == b"authorization" or name == b"proxy-authorization":
         scheme, space, credential = value.partition(" ")
         if space and scheme.lower() in _SCHEMES:
-            return f"{scheme} {_fingerprint(credential.strip())}"
-    return _fingerprint(value)
+            digest = fingerprint(credential.strip())
+            return f"{scheme} [redacted sha256:{digest}]", digest
+    digest = fingerprint(value)
+    return f"[redacted sha256:{digest}]", digest
 
 
-def redact_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """ASGI headers as a dict of lower-case names, secrets redacted, repeats joined by ``, ``."""
+def redact_headers(
+    raw: Iterable[tuple[bytes, bytes]], fingerprints: dict[str, str] | None = None
+) -> dict[str, str]:
+    """ASGI headers as a dict of lower-case names, secrets redacted, repeats joined by ``, ``.
+
+    When ``fingerprints`` is given, it receives header name -> fingerprint for each secret.
+    """
     headers: dict[str, str] = {}
     for name, value in raw:
         text = value.decode("latin-1")
-        if name in _REDACTED_HEADERS:
-            text = _redact(name, text)
         key = name.decode("latin-1")
+        if name in _REDACTED_HEADERS:
+            text, digest = _redact(name, text)
+            if fingerprints is not None:
+                fingerprints[key] = digest
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return headers
 
 
-def redact_query(query: str) -> str:
-    """The query string with the values of key-like parameters redacted."""
+def redact_query(query: str, fingerprints: dict[str, str] | None = None) -> str:
+    """The query string with the values of key-like parameters redacted (fingerprints as ``query:<name>``)."""
     if not query or "key" not in query.lower():
         return query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, _fingerprint(v) if k.lower() in _REDACTED_QUERY else v) for k, v in pairs])
+    pairs = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name.lower() in _REDACTED_QUERY:
+            digest = fingerprint(value)
+            if fingerprints is not None:
+                fingerprints["query:" + name] = digest
+            value = f"[redacted sha256:{digest}]"
+        pairs.append((name, value))
+    return urlencode(pairs)
 
 
 @dataclass(slots=True)
@@ -107,6 +128,8 @@ class JournalEntry:
     path: str
     query: str
     headers: dict[str, str]
+    #: header name (or ``query:<name>``) -> SHA-256 fingerprint of the secret it carried
+    secret_fingerprints: dict[str, str]
     #: the body as received (bytes), or a note (str) when it was not kept
     raw_body: bytes | str | None
     dialect: str | None
@@ -141,6 +164,7 @@ class JournalEntry:
             "path": self.path,
             "query": self.query,
             "headers": self.headers,
+            "secret_fingerprints": self.secret_fingerprints,
             "body": self.body,
             "dialect": self.dialect,
             "cid": self.cid,
@@ -184,13 +208,15 @@ class Journal:
         """Add an entry for a request that just arrived; the header correlation id is its first cid."""
         header_list = list(headers)
         cid = next((v.decode("latin-1") for k, v in header_list if k == _CORRELATION_HEADER), None)
+        fingerprints: dict[str, str] = {}
         entry = JournalEntry(
             seq=next(self._seq),
             received_at=received_at,
             method=method,
             path=path,
-            query=redact_query(query),
-            headers=redact_headers(header_list),
+            query=redact_query(query, fingerprints),
+            headers=redact_headers(header_list, fingerprints),
+            secret_fingerprints=fingerprints,
             raw_body=body,
             dialect=dialect,
             cid=cid,

@@ -256,6 +256,15 @@ def _tool_calls(
 _NO_DIRECTIVE = Directive()
 
 
+def _implied_scenario(request: ChatRequest, directive: Directive) -> str:
+    """The scenario when the directive names none: what its other keys (or the request) imply."""
+    if directive.status is not None:
+        return "error"
+    if directive.tool is not None or directive.calls is not None or request.tool_required:
+        return "tool_call"
+    return "text"
+
+
 def plan_scenario(
     request: ChatRequest, directive: Directive | None, config: MockConfig, cid: str | None = None
 ) -> Scenario:
@@ -263,7 +272,7 @@ def plan_scenario(
     directive = directive or _NO_DIRECTIVE
     seed = _seed(request.identity, directive.seed)
     ident = seed[:12].hex()
-    name = directive.scenario or ("tool_call" if request.tool_required else "text")
+    name = directive.scenario or _implied_scenario(request, directive)
     pacing = Pacing.from_ms(
         config.ttft_ms if directive.ttft_ms is None else directive.ttft_ms,
         config.itl_ms if directive.itl_ms is None else directive.itl_ms,

@@ -96,10 +96,6 @@ class Gateway:
             raise RuntimeError("the gateway has not been started (no lifespan?)")
         return self._client
 
-    @property
-    def key_count(self) -> int:
-        return len(self._keyring)
-
     # -- POST /v1/chat/completions -----------------------------------------------------------------------
 
     async def chat_completions(self, request: Request) -> Response | EventStreamResponse:

@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from gateproof.mock_providers._dialect import StaticRoute
+from gateproof.mock_providers._dialect import Incoming, StaticRoute
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec
@@ -139,7 +139,7 @@ class OpenAIDialect:
 
     # -- requests -----------------------------------------------------------------
 
-    def parse(self, body: Any, path_params: Mapping[str, str]) -> ChatRequest:
+    def parse(self, body: Any, incoming: Incoming) -> ChatRequest:
         if not isinstance(body, Mapping):
             raise _reject("Invalid body: expected a JSON object.")
         model = body.get("model")
@@ -336,14 +336,14 @@ class OpenAIDialect:
     def _model(model_id: str, created: int) -> dict[str, Any]:
         return {"id": model_id, "object": "model", "created": created, "owned_by": "openai"}
 
-    def _list_models(self, path_params: Mapping[str, str], query: str) -> Reply:
+    def _list_models(self, incoming: Incoming) -> Reply:
         body = _dumps({"object": "list", "data": [self._model(m, c) for m, c in MODELS]}).encode()
         return Reply(
             200, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
         )
 
-    def _get_model(self, path_params: Mapping[str, str], query: str) -> Reply:
-        model_id = path_params.get("model", "")
+    def _get_model(self, incoming: Incoming) -> Reply:
+        model_id = incoming.path_params.get("model", "")
         created = dict(MODELS).get(model_id)
         if created is None:
             error = ProviderError(

@@ -26,6 +26,7 @@ from gateproof.load._histograms import (
 from gateproof.load._measurement import Measurement
 from gateproof.load._options import LoadOptions, mock_directive
 from gateproof.load._recorder import Recorder
+from gateproof.load._runner import build_result
 from gateproof.load._settings import LocustSettings
 from gateproof.load.cli import exit_code
 from gateproof.load.results import LoadResult
@@ -151,7 +152,9 @@ def test_buckets_cover_every_value_from_min_to_max() -> None:
     assert buckets_ms(new_histogram()) == []
     single = new_histogram()
     record_seconds(single, 0.042)
-    assert [(pytest.approx(42.0, rel=1e-3), 0), (pytest.approx(42.0, rel=1e-3), 1)] == buckets_ms(single)
+    one_value = buckets_ms(single)
+    assert sum(count for _, count in one_value) == 1
+    assert all(edge == pytest.approx(42.0, rel=1e-3) for edge, _ in one_value)
 
 
 # --- recorder and dumps --------------------------------------------------------------------------
@@ -243,6 +246,30 @@ def test_merge_dumps_sums_processes() -> None:
     assert LoadDump.from_dict(merged.to_dict()) == merged
     with pytest.raises(ValueError):
         merge_dumps([])
+
+
+def test_build_result_rates_timeline_and_percentiles() -> None:
+    clock = _Clock(5000.4)
+    recorder = Recorder(scenario="StreamingChatUser", clock=clock)
+    recorder.start()
+    for n in range(20):
+        clock.now = 5000.5 + n * 0.2  # requests end over 4 s: seconds 5000 .. 5004
+        recorder.add(_ok(clock.now - 0.5, e2e=0.5, ttft=0.1 + n / 1000, tokens=10))
+    options = LoadOptions(base_url="http://127.0.0.1:1/v1", out_dir=Path("x"), users=4, duration_s=4)
+    result = build_result(options, recorder.dump(), {"locust_stats": "locust_stats.csv"})
+    assert result.requests == 20 and result.failures == 0
+    assert result.window_s == pytest.approx(4.3)  # first start 5000.0, last end 5004.3
+    assert result.requests_per_s == pytest.approx(20 / 4.3, rel=1e-3)
+    assert result.output_tokens_per_s == pytest.approx(200 / 4.3, rel=1e-3)
+    assert [point.t for point in result.timeline] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert sum(point.requests for point in result.timeline) == 20
+    assert result.timeline[0].e2e_p50_ms == pytest.approx(500, rel=1e-2)
+    assert set(result.latencies) == {"ttfb", "ttft", "inter_chunk", "e2e"}
+    assert result.latencies["ttft"].min == pytest.approx(100, rel=1e-3)
+    assert result.latencies["ttft"].max == pytest.approx(119, rel=1e-3)
+    assert sum(count for _, count in result.ttft_histogram) == 20
+    assert result.artifacts == {"locust_stats": "locust_stats.csv"}
+    assert LoadResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
 # --- stream analysis -----------------------------------------------------------------------------

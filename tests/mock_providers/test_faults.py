@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateproof.mock_providers import FAULTS, FaultContext, FrameRole, MockConfig, plan_scenario
+from gateproof.cli.launch import LocalServer
+from gateproof.mock_providers import FAULTS, FaultContext, FrameRole, Incoming, MockConfig, plan_scenario
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers.dialects import OpenAIDialect
 
@@ -42,7 +43,7 @@ def test_registry_lists_the_required_faults() -> None:
 
 def test_faults_rewrite_by_frame_role_only() -> None:
     dialect = OpenAIDialect()
-    request = dialect.parse(_chat("[[gateproof tokens=6]]"), {})
+    request = dialect.parse(_chat("[[gateproof tokens=6]]"), Incoming("/v1/chat/completions", {}, "", []))
     reply = dialect.render(
         plan_scenario(request, parse_directive("[[gateproof tokens=6]]"), MockConfig()), request, 0
     )
@@ -77,7 +78,9 @@ def test_no_done(stream_events: StreamEvents) -> None:
     assert all(payload != "[DONE]" for _, payload in events)
 
 
-def test_truncate_drops_the_connection_mid_stream(http: httpx.Client, cid: str, journal: ReadJournal) -> None:
+def test_truncate_drops_the_connection_mid_stream(
+    mock_server: LocalServer, http: httpx.Client, cid: str, journal: ReadJournal
+) -> None:
     received: list[str] = []
     body = _chat(f"[[gateproof tokens=10 fault=truncate fault_after=3 itl_ms=5 cid={cid}]]")
     with (
@@ -90,6 +93,8 @@ def test_truncate_drops_the_connection_mid_stream(http: httpx.Client, cid: str, 
     assert sum(1 for line in received if '"content":"' in line and '"content":""' not in line) == 3
     entry = journal(cid)[0]
     assert entry["outcome"] == "aborted" and entry["chunks_sent"] == 3
+    # a deliberate drop is not an error worth a traceback in the server log
+    assert "ConnectionDropped" not in mock_server.log_tail(500)
 
 
 def test_truncate_non_streamed_body(http: httpx.Client) -> None:

@@ -176,6 +176,12 @@ def test_journal_never_holds_credentials(http: httpx.Client, cid: str) -> None:
     fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12]
     assert entry["headers"]["authorization"] == f"Bearer [redacted sha256:{fingerprint}]"
     assert entry["headers"]["x-api-key"] == f"[redacted sha256:{fingerprint}]"
+    assert entry["secret_fingerprints"] == {
+        "authorization": fingerprint,
+        "x-api-key": fingerprint,
+        "api-key": fingerprint,
+        "cookie": hashlib.sha256(f"s={secret}".encode()).hexdigest()[:12],
+    }
 
 
 def test_correlation_header_is_used_without_a_directive(
@@ -281,3 +287,13 @@ def test_models_list_shape(http: httpx.Client) -> None:
     ids = [m["id"] for m in listing["data"]]
     assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini"} <= set(ids)
     assert all(m["owned_by"] == "openai" and m["object"] == "model" for m in listing["data"])
+
+
+def test_a_long_gapless_stream_arrives_whole(stream_events: StreamEvents) -> None:
+    _, events = stream_events(
+        _chat("[[gateproof tokens=2000]]", stream=True, stream_options={"include_usage": True})
+    )
+    chunks = [json.loads(payload) for _, payload in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert len(ENC.encode(text)) == 2000 == chunks[-1]["usage"]["completion_tokens"]
+    assert events[-1][1] == "[DONE]"

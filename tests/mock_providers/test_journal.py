@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from gateproof.mock_providers import Journal
-from gateproof.mock_providers._journal import redact_headers, redact_query
+from gateproof.mock_providers._journal import fingerprint, redact_headers, redact_query
 
 
 def _record(
@@ -46,9 +46,11 @@ def test_credentials_are_replaced_by_fingerprints() -> None:
 
 
 def test_key_query_parameters_are_redacted() -> None:
-    query = redact_query("alt=sse&key=AIzaSECRET")
+    fingerprints: dict[str, str] = {}
+    query = redact_query("alt=sse&key=AIzaSECRET", fingerprints)
     assert "AIzaSECRET" not in query
     assert query.startswith("alt=sse&key=")
+    assert fingerprints == {"query:key": fingerprint("AIzaSECRET")}
     assert redact_query("alt=sse") == "alt=sse"
 
 

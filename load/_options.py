@@ -44,7 +44,6 @@ class LoadOptions:
     request_timeout_s: float = 60.0
     #: seconds allowed for locust to start before the hard deadline counts as exceeded
     startup_margin_s: float = 30.0
-    plot: bool = True
 
     @property
     def directive(self) -> str:

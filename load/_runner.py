@@ -207,13 +207,6 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
         "api_key_env": options.api_key_env,
         "locust_command": " ".join(command[1:]),
     }
-    if options.plot:
-        # imported here: gateproof.reports imports this package's results model
-        from gateproof.reports import render_timeline_plot, render_ttft_plot
-
-        for name, render in (("ttft", render_ttft_plot), ("timeline", render_timeline_plot)):
-            render(result, out / PLOT_NAMES[name])
-            result.artifacts[f"plot_{name}"] = PLOT_NAMES[name]
     result.artifacts["result"] = RESULT_NAME
     result.write_json(out / RESULT_NAME)
     return result

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from gateproof.load._duration import parse_duration
 from gateproof.load._options import LoadOptions, check_loopback_url
-from gateproof.load._runner import LoadError, run_load
+from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
 from gateproof.load._settings import USER_CLASSES
 from gateproof.load.results import LoadResult
 
@@ -177,7 +177,6 @@ def main(args: argparse.Namespace) -> int:
         directive_extra=dict(args.directive_extra),
         stop_timeout_s=stop_timeout,
         request_timeout_s=request_timeout,
-        plot=args.plot,
     )
     line = _LiveLine(sys.stderr)
     line(f"load: {args.users} {args.scenario} users against {args.base_url} for {duration:g} s")
@@ -191,8 +190,21 @@ def main(args: argparse.Namespace) -> int:
         print(f"gateproof load: {exc}", file=sys.stderr)
         return 1
     line.done()
+    if args.plot:
+        write_plots(result, out)
     print_summary(result, out)
     return exit_code(result, args.max_failure_ratio)
+
+
+def write_plots(result: LoadResult, out: Path) -> None:
+    """Draw the TTFT distribution and latency over time next to load.json (this command is where
+    the load part and the reports part meet; the load runner itself never imports reports)."""
+    from gateproof.reports import render_timeline_plot, render_ttft_plot
+
+    for name, render in (("ttft", render_ttft_plot), ("timeline", render_timeline_plot)):
+        render(result, out / PLOT_NAMES[name])
+        result.artifacts[f"plot_{name}"] = PLOT_NAMES[name]
+    result.write_json(out / result.artifacts.get("result", "load.json"))
 
 
 def exit_code(result: LoadResult, max_failure_ratio: float) -> int:

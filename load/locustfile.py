@@ -91,7 +91,7 @@ class _ChatUser(FastHttpUser):
     entry_name = "chat"
 
     def _finish(self, response: Any, measurement: Measurement) -> None:
-        """Report one request to locust (pass/fail) and to the recorder."""
+        """Settle the request's own locust entry: response time = e2e, pass or fail with gateproof's reason."""
         if measurement.e2e is not None:
             response.request_meta["response_time"] = measurement.e2e * 1000.0
         if measurement.ok:
@@ -100,6 +100,7 @@ class _ChatUser(FastHttpUser):
             response.failure(measurement.reason or "unknown")
 
     def _record(self, measurement: Measurement, request_type: str) -> None:
+        """Hand the request to the recorder; fire a successful one's timings as locust entries."""
         RECORDER.add(measurement)
         if not measurement.ok:
             return

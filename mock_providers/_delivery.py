@@ -40,6 +40,8 @@ class ConnectionDropped(Exception):
 
 @dataclass(slots=True)
 class Delivery:
+    """How writing a reply went (what the journal records)."""
+
     outcome: Outcome
     #: content frames written before the answer ended
     chunks_sent: int
@@ -58,7 +60,7 @@ async def _write(reply: Reply, t0: float, send: Send, progress: Delivery) -> Non
         await send(
             {"type": "http.response.body", "body": b"".join(f.data for f in frames), "more_body": reply.abort}
         )
-        progress.chunks_sent = reply.pieces
+        progress.chunks_sent = 0 if reply.abort else reply.pieces
         return
     loop = asyncio.get_running_loop()
     await sleep_until(t0 + reply.header_delay)

@@ -10,11 +10,19 @@ Dialects only render that plan, so every scenario is written once here.
 Everything is derived from a seed that hashes the conversation (messages and
 tools, as the dialect canonicalises them) and the directive's ``seed``: the same
 request gets the same ids, text and arguments, streamed or not.
+
+Answer sizes: a text answer has ``tokens`` tokens, cut to the request's
+``max_tokens`` (finish ``length``) when that is smaller; ``scenario=length``
+finishes ``length`` in any case. A refusal is always ``REFUSAL_TEXT``; tool-call
+arguments are as long as their schema makes them (``max_tokens`` does not cut
+them). ``completion_tokens`` counts exactly what is sent: the text's tokens, the
+refusal's, or each call's function name plus its arguments.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import random
@@ -193,8 +201,10 @@ def sample_arguments(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     ``items``/``minItems``, number bounds and common string formats. Anything it
     does not understand becomes a string.
     """
-    if not isinstance(schema, Mapping) or depth > 6:
-        return None if depth > 6 else rng.choice(vocabulary()).strip()
+    if depth > 6:  # deep enough: a schema that nests further gets null there
+        return None
+    if not isinstance(schema, Mapping):
+        return rng.choice(vocabulary()).strip()
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -256,6 +266,12 @@ def _tool_calls(
 _NO_DIRECTIVE = Directive()
 
 
+@functools.cache
+def _refusal_pieces() -> tuple[Piece, ...]:
+    """The refusal, one piece per token (it is plain ASCII, so pieces and tokens match)."""
+    return tuple(zip(repeat(PieceKind.REFUSAL), token_pieces(REFUSAL_TEXT), repeat(0)))
+
+
 def _implied_scenario(request: ChatRequest, directive: Directive) -> str:
     """The scenario when the directive names none: what its other keys (or the request) imply."""
     if directive.status is not None:
@@ -294,9 +310,8 @@ def plan_scenario(
         pieces = tuple(zip(repeat(PieceKind.TEXT), words, repeat(0)))
         text, completion = "".join(words), len(words)
     elif name == "refusal":
-        parts = token_pieces(REFUSAL_TEXT)
-        pieces = tuple(zip(repeat(PieceKind.REFUSAL), parts, repeat(0)))
-        refusal, completion = REFUSAL_TEXT, count_text(REFUSAL_TEXT)
+        pieces = _refusal_pieces()
+        refusal, completion = REFUSAL_TEXT, len(pieces)
     elif name == "tool_call":
         calls = _tool_calls(request, directive, random.Random(seed), ident)
         built: list[Piece] = []

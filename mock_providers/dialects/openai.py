@@ -71,11 +71,13 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
 
 #: key order and spacing do not change a conversation's identity
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+# Output is pure ASCII (non-ASCII escaped), so it is valid UTF-8 whatever strings a
+# request brought in, lone surrogates included.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 #: JSON text of any value (one encoder for the process: building one per call costs more than encoding)
 _dumps = _ENCODER.encode
 #: JSON string literal of a str (the C fast path; used once per streamed piece)
-_quote: Any = json.encoder.encode_basestring
+_quote: Any = json.encoder.encode_basestring_ascii
 
 
 def _reject(message: str, param: str | None = None) -> RequestRejected:
@@ -96,9 +98,12 @@ def _text_of(content: Any) -> str:
 
 
 def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
+    """A non-negative integer field; ``16.0`` counts as an integer, as JSON Schema has it."""
     value = body.get(key)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _reject(f"Invalid '{key}': expected a non-negative integer.", key)
     return value

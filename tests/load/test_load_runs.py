@@ -231,3 +231,28 @@ def test_unreachable_loopback_port_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_
     assert result is not None and result.responses == 0
     assert result.requests > 0 and result.failures == result.requests
     assert set(result.failure_reasons) == {"connection_refused"}
+
+
+def test_slow_target_times_out(
+    mock_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, result = _run(
+        monkeypatch,
+        tmp_path / "slow",
+        mock_server.url + "/v1",
+        "any-key",
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+        "--request-timeout",
+        "1s",
+        "--directive",
+        "fault=slow_headers",
+        "--directive",
+        "fault_ms=3000",
+        "--no-plot",
+    )
+    assert result is not None and result.requests > 0
+    assert result.failure_reasons == {"timeout": result.requests}
+    assert code == 3  # no status line ever came back

@@ -297,3 +297,20 @@ def test_a_long_gapless_stream_arrives_whole(stream_events: StreamEvents) -> Non
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert len(ENC.encode(text)) == 2000 == chunks[-1]["usage"]["completion_tokens"]
     assert events[-1][1] == "[DONE]"
+
+
+def test_odd_but_valid_requests_are_answered(http: httpx.Client) -> None:
+    """What a schema-driven fuzzer sends through a gateway: integral floats, lone surrogates, odd names."""
+    body = {
+        "model": "gpt-4o\udda7",
+        "messages": [{"role": "user", "content": "caf\u00e9 \ud83d\ude00 \udc00 lone"}],
+        "max_tokens": 9.0,
+        "stream": True,
+        "tool_choice": {"type": "function", "function": {"name": "\u00ac\u0016"}},
+    }
+    raw = json.dumps(body).encode()  # ASCII JSON with \u escapes, as clients send them
+    response = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    chunks = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
+    assert chunks[0]["model"] == "gpt-4o\udda7"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"

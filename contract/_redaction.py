@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["SECRET_HEADERS", "redact_headers"]
+from gateproof.contract.results import SECRET_HEADERS
 
-#: header names (lower case) whose values are credentials
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "x-edgee-api-key",
-        "cookie",
-    }
-)
+__all__ = ["SECRET_HEADERS", "redact_headers"]
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",
+    "SECRET_HEADERS",
     "CheckResult",
     "Exchange",
     "Layer",
@@ -28,6 +29,21 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA_VERSION = "1.0"
+
+#: header names (lower case) whose values are credentials: producers of results mask them, and
+#: renderers mask them again as defence in depth
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "x-edgee-api-key",
+        "cookie",
+        "set-cookie",
+    }
+)
 
 
 class Outcome(StrEnum):

@@ -24,25 +24,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gateproof.contract.results import CheckResult, Exchange, RunResult
+from gateproof.contract.results import SECRET_HEADERS, CheckResult, Exchange, RunResult
 from gateproof.load.results import LoadResult
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "Scrubber", "redact_load", "redact_run"]
 
 REDACTED = "[redacted]"
 
-#: header names (lower case) whose values are credentials
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
 
 #: JSON body fields and URL query parameters (lower case) that hold credentials
 _SECRET_FIELDS = frozenset({"api_key", "apikey", "api-key", "x-api-key", "authorization", "access_token"})

@@ -192,7 +192,7 @@ def _stream_usage(ctx: CheckContext) -> dict[str, Any] | None:
 @check(requires=frozenset({Requirement.MOCK_JOURNAL}))
 def usage_matches_provider(ctx: CheckContext) -> None:
     """The usage billed to the client equals what the provider counted (the mock is the oracle)."""
-    truth = ctx.upstream_request().get("response_usage")
+    truth = ctx.upstream_request().get("usage")
     if not isinstance(truth, dict):
         raise NotApplicable("the provider did not record its usage")
     usage = _stream_usage(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -92,7 +93,7 @@ def client_key_not_forwarded(ctx: CheckContext) -> None:
     if not ctx.client_key:
         raise CheckFailed("no client key to look for")
     entry = ctx.upstream_request()
-    # The journal redacts secrets, but keeps a fingerprint of each (see the mock's journal).
+    # The journal redacts secrets but keeps a fingerprint of each (see gateproof.mock_providers).
     fingerprints = json.dumps(entry.get("secret_fingerprints") or {})
     raw = json.dumps(entry)
     if ctx.client_key in raw or _fingerprint(ctx.client_key) in fingerprints:
@@ -100,6 +101,4 @@ def client_key_not_forwarded(ctx: CheckContext) -> None:
 
 
 def _fingerprint(secret: str) -> str:
-    import hashlib
-
     return hashlib.sha256(secret.encode()).hexdigest()[:12]

@@ -1,6 +1,7 @@
 """`gateproof run`: the main job on the embedded default target.
 
-Starts the mock provider and the reference gateway on free loopback ports, runs
+Starts the mock provider and the reference gateway on free loopback ports, sends
+one streamed request through them with the openai SDK (printed as it arrives), runs
 the conformance suite (edgee profile, wired to the mock's journal) and a short
 streaming load run, writes ``reports/<run-id>/`` (index.html, summary.md,
 junit.xml, results.json, plots), prints a summary and the report's path, and
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from gateproof.cli._progress import ProgressLine
 from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LaunchError, local_stack
+from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -54,6 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from openai import OpenAIError
+
     from gateproof.contract import TargetConfig, run_contract
     from gateproof.contract.checks import Profile
     from gateproof.contract.cli import print_summary
@@ -78,6 +82,9 @@ def main(args: argparse.Namespace) -> int:
         with local_stack(log_dir=out / "logs", gateway_args=gateway_args) as stack:
             for role, env in KEY_ENVS.items():
                 os.environ[env] = stack.keys[role]
+            progress("smoke: one streamed request, openai SDK -> reference gateway -> mock provider")
+            progress.done()
+            stream_once(stack.base_url, stack.api_key, "openai/gpt-4o", DEFAULT_PROMPT, sys.stdout)
             config = TargetConfig(
                 base_url=stack.base_url,
                 api_key_env=API_KEY_ENV,
@@ -111,6 +118,12 @@ def main(args: argparse.Namespace) -> int:
         progress.done()
         print(f"gateproof run: {exc}", file=sys.stderr)
         return 3
+    except OpenAIError as exc:
+        progress.done()
+        print(
+            f"gateproof run: the smoke request through the reference gateway failed: {exc}", file=sys.stderr
+        )
+        return 1
     except KeyboardInterrupt:
         progress.done()
         print("gateproof run: interrupted; every server it started has been stopped", file=sys.stderr)

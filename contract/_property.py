@@ -174,11 +174,15 @@ def run_property_layer(
             label = recorder.label
             if progress is not None:
                 progress(f"property: {label} ({event.phase.value})")
+            timed: set[str] = set()
             for case_id, nodes in recorder.checks.items():
                 for node in nodes:
                     tally = tallies.setdefault((node.name, label), _Tally())
                     tally.cases += 1
-                    tally.elapsed += event.elapsed_time / max(1, len(nodes))
+                    if node.name not in timed:
+                        # the phase's wall time, counted once per check: the checks of a case share it
+                        tally.elapsed += event.elapsed_time
+                        timed.add(node.name)
                     if node.status == Status.FAILURE and node.failure_info is not None:
                         tally.failures += 1
                         if tally.failures == 1:

@@ -49,7 +49,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--users", type=int, default=16, help="concurrent load users (default: %(default)s)")
     parser.add_argument("--no-load", action="store_true", help="skip the load run")
-    parser.add_argument("--max-examples", type=int, default=20, help="property-layer examples per operation")
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=100,
+        help="property-layer examples per operation (default: %(default)s)",
+    )
     parser.add_argument(
         "--fault", help="start the reference gateway with this fault (self-test of the suite)"
     )

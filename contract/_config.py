@@ -55,7 +55,7 @@ class TargetConfig:
     mock_url: str | None = None
     timeout_s: float = 30.0
     #: examples per operation and generation mode in the property layer
-    property_examples: int = 20
+    property_examples: int = 100
     seed: int = 20261125
 
     @property

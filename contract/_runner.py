@@ -318,11 +318,16 @@ class _ScenarioRun:
 
 
 def _light(exchange: Exchange | None) -> Exchange | None:
-    """Passed results keep the request line and status only: reports stay small."""
+    """Passed results keep the (redacted) request and the status, not the response: reports stay small."""
     if exchange is None:
         return None
     return Exchange(
-        method=exchange.method, url=exchange.url, status=exchange.status, elapsed_ms=exchange.elapsed_ms
+        method=exchange.method,
+        url=exchange.url,
+        request_headers=exchange.request_headers,
+        request_body=exchange.request_body,
+        status=exchange.status,
+        elapsed_ms=exchange.elapsed_ms,
     )
 
 

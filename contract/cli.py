@@ -32,7 +32,7 @@ Config file (YAML), every key optional, flags win:
   models: {default: openai/gpt-4o}
   forbidden: {inactive_key_env, restricted_key_env, restricted_model}
   mock: {url: http://127.0.0.1:8081}
-  property: {max_examples: 20, seed: 20261125}
+  property: {max_examples: 100, seed: 20261125}
   timeout_s: 30
 
 Exit codes: 0 pass, 1 fail, 2 bad input, 3 target unreachable.

@@ -376,8 +376,9 @@ def run_contract(
                 if unknown:
                     raise ConfigError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
                 scenarios = [s for s in SCENARIOS if s.name in options.scenarios]
-            for number, scenario in enumerate(scenarios, start=1):
-                say(f"scenario {number}/{len(SCENARIOS)}: {scenario.name}")
+            chosen = list(scenarios)
+            for number, scenario in enumerate(chosen, start=1):
+                say(f"scenario {number}/{len(chosen)}: {scenario.name}")
                 run.results.extend(runner.run(scenario, options.checks))
     if Layers.PROPERTY in options.layers and (options.checks is None or options.checks & _property_names()):
         from gateproof.contract._property import run_property_layer

@@ -21,7 +21,7 @@ from gateproof.contract.checks import Profile
 from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome
 from gateproof.openapi import spec_path
 
-__all__ = ["PROPERTY_CHECKS", "run_property_layer"]
+__all__ = ["PROPERTY_CHECKS", "run_property_layer", "skipped_property_layer"]
 
 #: schemathesis checks we run, with the sentence our registry shows for each
 PROPERTY_CHECKS: dict[str, str] = {
@@ -240,6 +240,11 @@ def run_property_layer(
     if progress is not None:
         progress(f"property layer done in {time.monotonic() - started:.1f} s")
     return results
+
+
+def skipped_property_layer(config: TargetConfig, reason: str) -> list[CheckResult]:
+    """One error result per property check, for a run that could not reach the target any more."""
+    return [_result(config, name, "all operations", Outcome.ERROR, reason) for name in PROPERTY_CHECKS]
 
 
 def _result(

@@ -60,6 +60,10 @@ class RunOptions:
 
 _EDGEE_BODY_FIELDS = ("tags", "enable_debug")
 
+#: after this many scenario requests in a row fail at the transport level (timeout, reset, refused),
+#: the rest of the run is not sent: a hanging target must not keep CI waiting for every timeout
+GIVE_UP_AFTER = 3
+
 
 def _new_run_id() -> str:
     return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
@@ -93,6 +97,13 @@ class _ScenarioRun:
         self.satisfied = satisfied
         self.run_id = run_id
         self.validators = validators_for(config.profile)
+        #: transport failures in a row; at GIVE_UP_AFTER the target is taken as gone
+        self.transport_failures = 0
+        self.last_transport_error = ""
+
+    @property
+    def gave_up(self) -> bool:
+        return self.transport_failures >= GIVE_UP_AFTER
 
     # -- building the request -------------------------------------------------------------
     def _key_for(self, scenario: Scenario) -> str | None:
@@ -193,15 +204,27 @@ class _ScenarioRun:
         ]
         if not runnable:
             return results
-        started = time.perf_counter()
-        try:
-            observed, report = send(self.client, sent)
-        except httpx.HTTPError as exc:
-            reason = f"request failed: {type(exc).__name__}: {exc}"[:300]
+        if self.gave_up:
+            reason = (
+                f"not sent: the target stopped answering ({GIVE_UP_AFTER} requests in a row failed; "
+                f"last: {self.last_transport_error})"
+            )
             return results + [
                 self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=exchange_base)
                 for c in runnable
             ]
+        started = time.perf_counter()
+        try:
+            observed, report = send(self.client, sent)
+        except httpx.HTTPError as exc:
+            self.transport_failures += 1
+            self.last_transport_error = f"{type(exc).__name__}: {exc}"[:200]
+            reason = f"request failed: {self.last_transport_error}"
+            return results + [
+                self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=exchange_base)
+                for c in runnable
+            ]
+        self.transport_failures = 0
         if report is not None:
             observed.chunks = parse_chunks(observed.body)
         companion = self._companion(scenario, sent) if scenario.companion else None
@@ -368,8 +391,8 @@ def run_contract(
             return run
         satisfied = config.satisfied()
         run.metadata["requirements_met"] = sorted(r.value for r in satisfied)
+        runner = _ScenarioRun(config, client, api_key, satisfied, run.run_id)
         if Layers.SCENARIO in options.layers:
-            runner = _ScenarioRun(config, client, api_key, satisfied, run.run_id)
             scenarios: Iterable[Scenario] = SCENARIOS
             if options.scenarios is not None:
                 unknown = options.scenarios - {s.name for s in SCENARIOS}
@@ -381,10 +404,14 @@ def run_contract(
                 say(f"scenario {number}/{len(chosen)}: {scenario.name}")
                 run.results.extend(runner.run(scenario, options.checks))
     if Layers.PROPERTY in options.layers and (options.checks is None or options.checks & _property_names()):
-        from gateproof.contract._property import run_property_layer
+        from gateproof.contract._property import run_property_layer, skipped_property_layer
 
-        say("property layer: schemathesis")
-        results = run_property_layer(config, api_key, progress=say)
+        if runner.gave_up:
+            reason = f"not run: the target stopped answering (last: {runner.last_transport_error})"
+            results = skipped_property_layer(config, reason)
+        else:
+            say("property layer: schemathesis")
+            results = run_property_layer(config, api_key, progress=say)
         if options.checks is not None:
             results = [r for r in results if r.check in options.checks]
         run.results.extend(results)

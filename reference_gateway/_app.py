@@ -55,7 +55,7 @@ def create_app(
             for model in config.models.values()
             if wanted is None or model.owned_by == wanted
         ]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse(gateway.fault.on_models({"object": "list", "data": data}))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "fault": active.name})

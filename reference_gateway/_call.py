@@ -42,12 +42,18 @@ class ChatCall:
     ``body`` is the client's body as received (Edgee fields included); ``edgee_headers``
     are the ``X-Edgee-*`` headers it came with. Neither leaves the gateway as is:
     adapters build from :meth:`forwardable_body`.
+
+    ``client_authorization`` is the client's ``Authorization`` header as received. No adapter
+    reads it (a provider only ever gets the gateway's own credential); it rides along so the
+    ``client_key_forwarded`` fault can act like a pass-through proxy. It is kept out of
+    ``repr`` and comparisons, so it cannot end up in a log line.
     """
 
     body: Mapping[str, Any]
     route: Route
     edgee_headers: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    client_authorization: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def stream(self) -> bool:

@@ -115,6 +115,7 @@ class Gateway:
                 route=route,
                 edgee_headers={k: v for k, v in request.headers.items() if k.lower().startswith("x-edgee-")},
                 tags=options.tags,
+                client_authorization=request.headers.get("authorization"),
             )
             adapter = self._adapters[route.provider.name]
             provider = adapter.name
@@ -132,10 +133,7 @@ class Gateway:
             headers[PROVIDER_HEADER] = provider
             headers = self.fault.on_headers(headers, False)
         return Response(
-            encode_json(rendered.body),
-            status_code=rendered.status,
-            headers=headers,
-            media_type="application/json",
+            rendered.content(), status_code=rendered.status, headers=headers, media_type=rendered.media_type
         )
 
     def _authenticate(self, authorization: str | None) -> Principal:
@@ -255,7 +253,7 @@ class Gateway:
             PROVIDER_HEADER: adapter.name,
         }
         return EventStreamResponse(
-            encode_stream(self.fault.on_stream(items)),
+            self.fault.on_frames(encode_stream(self.fault.on_stream(items))),
             headers=self.fault.on_headers(headers, True),
             on_close=resources.aclose,
         )

@@ -1,84 +1,194 @@
-"""The suite catches faults: each deliberately faulty gateway fails under the check that names its fault.
+"""The suite catches faults: every check fails on at least one deliberately faulty gateway.
 
-One mock provider serves every faulty gateway; each gateway runs one named fault
-from the reference gateway's registry. Only the scenario that exposes a fault is
-run against it, which keeps this test fast; the unfaulted gateway passes the same
-scenarios in test_reference_passes.py.
+``CAUGHT_BY`` is the proof table. Each fault of the reference gateway's registry names the
+(check, scenario) pairs that must fail against a gateway started with ``--fault NAME``;
+the scenario ``generated`` stands for the property layer (schemathesis). Two tests keep
+the table honest: its faults are exactly the registry's, and every check the suite has,
+in all three layers, is named by at least one fault. The unfaulted gateway passes the
+same checks in test_reference_passes.py, so a failure here is the fault's doing.
+
+For speed, one mock provider serves every faulty gateway, the gateways start in
+parallel, and each one is run only through the scenarios its pairs name (and, when it
+has property pairs, through a small property run with a fixed seed). Scenario runs go
+in parallel threads; property runs take turns, because schemathesis and Hypothesis are
+not meant to run two engines in one process at once.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gateproof.cli.launch import KEY_ENVS, LocalServer, free_port, start_server
-from gateproof.contract import Outcome, RunOptions, TargetConfig, run_contract
-from gateproof.contract._runner import Layers
-from gateproof.contract.checks import Profile
+from gateproof.cli.launch import HEALTH_PATH, KEY_ENVS, LaunchError, LocalServer, free_port, start_server
+from gateproof.contract import (
+    CHECKS,
+    Layer,
+    Layers,
+    Outcome,
+    Profile,
+    RunOptions,
+    RunResult,
+    TargetConfig,
+    describe_checks,
+    run_contract,
+)
+from gateproof.contract.checks import load_all_checks
 from gateproof.reference_gateway import FAULTS
 
-#: fault -> (the check that must fail, the scenario that exposes it)
-CAUGHT_BY: dict[str, tuple[str, str]] = {
-    "no_done": ("done_terminates_stream", "stream_basic"),
-    "usage_chunk_missing": ("usage_chunk_present", "stream_include_usage"),
-    "usage_chunk_with_choices": ("usage_chunk_empty_choices", "stream_include_usage"),
-    "usage_total_wrong": ("response_usage_totals_add_up", "chat_basic"),
-    "object_wrong": ("response_schema_conformance", "chat_basic"),
-    "role_missing": ("first_chunk_has_role", "stream_basic"),
-    "double_finish": ("single_finish_reason", "stream_basic"),
-    "invalid_json_500": ("not_a_server_error", "invalid_json"),
-    "accept_max_tokens_zero": ("status_code_expected", "max_tokens_zero"),
-    "no_auth": ("status_code_expected", "auth_missing"),
-    "error_not_enveloped": ("error_body_conforms", "unknown_model"),
-    "tool_args_object": ("tool_call_arguments_json_string", "tools_auto"),
-    "sse_wrong_content_type": ("content_type_matches_mode", "stream_basic"),
-    "buffered_stream": ("stream_not_buffered", "stream_paced"),
-    "model_prefix_forwarded": ("upstream_model_unprefixed", "chat_basic"),
-    "edgee_fields_forwarded": ("edgee_fields_not_forwarded", "chat_basic"),
-    "chunk_id_changes": ("constant_id", "stream_basic"),
-    "tools_dropped": ("upstream_params_intact", "tools_auto"),
-    "stream_error_as_done": ("stream_error_propagated", "upstream_mid_stream_error"),
-    "provider_header_missing": ("provider_header_present", "chat_basic"),
-    "unknown_model_404": ("status_code_expected", "unknown_model"),
+#: the scenario name of a property-layer pair (what the property layer reports as its scenario)
+GENERATED = "generated"
+#: examples per operation for property pairs: enough for every property fault below to be found
+#: with the suite's fixed seed (unknown_fields_rejected is the rarest: it shows from about 15)
+PROPERTY_EXAMPLES = 25
+
+#: fault -> the (check, scenario) pairs that must fail against it
+CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
+    "no_done": (("done_terminates_stream", "stream_basic"),),
+    "usage_chunk_missing": (("usage_chunk_present", "stream_include_usage"),),
+    "usage_chunk_with_choices": (("usage_chunk_empty_choices", "stream_include_usage"),),
+    "usage_total_wrong": (
+        ("response_usage_totals_add_up", "chat_basic"),
+        ("usage_totals_add_up", "stream_include_usage"),
+    ),
+    "object_wrong": (
+        ("response_schema_conformance", "chat_basic"),
+        ("chunk_schema_conformance", "stream_basic"),
+        ("chunk_object_type", "stream_basic"),
+    ),
+    "role_missing": (("first_chunk_has_role", "stream_basic"),),
+    "double_finish": (("single_finish_reason", "stream_basic"),),
+    "invalid_json_500": (("not_a_server_error", "invalid_json"), ("not_a_server_error", GENERATED)),
+    "accept_max_tokens_zero": (
+        ("status_code_expected", "max_tokens_zero"),
+        ("negative_data_rejection", GENERATED),
+    ),
+    "no_auth": (("status_code_expected", "auth_missing"), ("ignored_auth", GENERATED)),
+    "error_not_enveloped": (
+        ("error_body_conforms", "unknown_model"),
+        ("response_schema_conformance", GENERATED),
+    ),
+    "tool_args_object": (("tool_call_arguments_json_string", "tools_auto"),),
+    "sse_wrong_content_type": (("content_type_matches_mode", "stream_basic"),),
+    "buffered_stream": (("stream_not_buffered", "stream_paced"),),
+    "model_prefix_forwarded": (("upstream_model_unprefixed", "chat_basic"),),
+    "edgee_fields_forwarded": (("edgee_fields_not_forwarded", "chat_basic"),),
+    "chunk_id_changes": (("constant_id", "stream_basic"),),
+    "tools_dropped": (("upstream_params_intact", "tools_auto"),),
+    "stream_error_as_done": (("stream_error_propagated", "upstream_mid_stream_error"),),
+    "provider_header_missing": (
+        ("provider_header_present", "chat_basic"),
+        ("response_headers_conformance", GENERATED),
+    ),
+    "unknown_model_404": (("status_code_expected", "unknown_model"),),
+    "models_list_malformed": (("models_schema_conformance", "models_list"),),
+    "error_code_is_status": (("error_code_expected", "unknown_model"),),
+    "finish_reason_rewritten": (("finish_reason_expected", "max_tokens_length"),),
+    "upstream_model_echoed": (("response_model_echoes_request", "chat_basic"),),
+    "max_tokens_dropped": (
+        ("completion_within_max_tokens", "max_tokens_length"),
+        ("upstream_params_intact", "chat_basic"),
+    ),
+    "refusal_dropped": (("refusal_carried", "refusal"),),
+    "usage_undercounted": (
+        ("usage_matches_provider", "chat_basic"),
+        ("usage_matches_provider", "stream_include_usage"),
+    ),
+    "retry_after_dropped": (("retry_after_passed_on", "upstream_rate_limited"),),
+    "tool_call_id_dropped": (("upstream_messages_intact", "multi_turn_tool_result"),),
+    "client_key_forwarded": (("client_key_not_forwarded", "chat_basic"),),
+    "first_delta_dropped": (("stream_matches_non_stream", "stream_basic"),),
+    "sse_single_newline": (("sse_framing", "stream_basic"),),
+    "sse_named_events": (("event_type_is_message", "stream_basic"),),
+    "chunk_not_json": (("chunk_is_json", "stream_basic"),),
+    "chunk_model_changes": (("constant_model", "stream_basic"),),
+    "chunk_created_changes": (("constant_created", "stream_include_usage"),),
+    "usage_chunk_unrequested": (("usage_only_when_requested", "stream_basic"),),
+    "usage_chunk_early": (("usage_chunk_last", "stream_include_usage"),),
+    "tool_call_index_missing": (("tool_call_deltas_indexed", "tools_named_stream"),),
+    "tool_call_fragment_lost": (("tool_call_arguments_json", "tools_named_stream"),),
+    "tool_finish_reason_stop": (("finish_reason_matches_content", "tools_named_stream"),),
+    "tool_calls_dropped_in_stream": (("tool_call_matches_request", "tools_named_stream"),),
+    "error_event_in_stream": (("no_error_event", "stream_basic"),),
+    "validation_422": (
+        ("status_code_expected", "max_tokens_zero"),
+        ("status_code_conformance", GENERATED),
+    ),
+    "error_text_plain": (
+        ("error_body_conforms", "unknown_model"),
+        ("content_type_conformance", GENERATED),
+    ),
+    "wrong_method_404": (("unsupported_method", GENERATED),),
+    "unknown_fields_rejected": (("positive_data_acceptance", GENERATED),),
+    "content_parts_rejected": (("positive_data_acceptance", GENERATED),),
 }
 
 KEYS = {role: f"gp-selftest-{role}-key" for role in KEY_ENVS}
 
 
-def test_every_registered_fault_has_a_catching_check() -> None:
+def _layer(check: str, scenario: str) -> str:
+    """The layer a pair belongs to: some names exist in the scenario and the property layer alike."""
+    if scenario == GENERATED:
+        return Layer.PROPERTY.value
+    return CHECKS.get(check).layer.value
+
+
+def _scenarios(fault: str) -> frozenset[str]:
+    return frozenset(scenario for _, scenario in CAUGHT_BY[fault] if scenario != GENERATED)
+
+
+def _property_checks(fault: str) -> frozenset[str]:
+    return frozenset(check for check, scenario in CAUGHT_BY[fault] if scenario == GENERATED)
+
+
+def test_the_catalogue_names_exactly_the_registered_faults() -> None:
     assert set(CAUGHT_BY) == set(FAULTS), "a fault without a check that catches it (or the reverse)"
+    assert all(CAUGHT_BY.values()), "a fault with no pair"
 
 
-@pytest.fixture(scope="module")
-def faulty_gateways(
-    mock_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, LocalServer]]:
-    env = {KEY_ENVS[role]: key for role, key in KEYS.items()}
-    logs = tmp_path_factory.mktemp("faulty")
-    started: dict[str, LocalServer] = {}
-    try:
-        for fault in CAUGHT_BY:
-            started[fault] = start_server(
-                f"gateway-{fault}",
-                ["gateway", "--upstream", f"openai={mock_server.url}/v1", "--fault", fault],
-                port=free_port(),
-                env=env,
-                log_dir=logs,
-            )
-        yield started
-    finally:
-        for server in started.values():
-            server.stop()
+def test_every_check_of_every_layer_is_proven_by_a_fault() -> None:
+    load_all_checks()
+    every_check = {(layer, name) for layer, name, _ in describe_checks()}
+    named = {(_layer(check, scenario), check) for pairs in CAUGHT_BY.values() for check, scenario in pairs}
+    assert named <= every_check, f"the catalogue names checks the suite lacks: {sorted(named - every_check)}"
+    unproven = sorted(every_check - named)
+    assert not unproven, f"checks no faulty gateway fails: {unproven}"
+    assert {layer for layer, _ in every_check} == {"scenario", "stream", "property"}
+
+
+@dataclass
+class FaultRun:
+    """One faulty gateway and what the suite reported on it (or why the run itself broke)."""
+
+    server: LocalServer
+    results: list[RunResult]
+    error: BaseException | None = None
+
+    def failed(self) -> set[tuple[str, str]]:
+        return {
+            (r.check, r.scenario) for run in self.results for r in run.results if r.outcome is Outcome.FAILED
+        }
+
+    def outcomes(self, pairs: list[tuple[str, str]]) -> list[str]:
+        """What the suite said on the given pairs, for the message of a fault that went uncaught."""
+        return [
+            f"{r.check} [{r.scenario}, {r.route}] {r.outcome.value}: {r.reason}"
+            for run in self.results
+            for r in run.results
+            if (r.check, r.scenario) in pairs
+        ]
 
 
 def _config(server: LocalServer, mock_url: str) -> TargetConfig:
-    for role, env in KEY_ENVS.items():
-        os.environ[env] = KEYS[role]
     return TargetConfig(
         base_url=server.url + "/v1",
         api_key_env=KEY_ENVS["default"],
@@ -88,27 +198,96 @@ def _config(server: LocalServer, mock_url: str) -> TargetConfig:
         restricted_key_env=KEY_ENVS["restricted"],
         restricted_model="openai/gpt-4o",
         mock_url=mock_url,
+        property_examples=PROPERTY_EXAMPLES,
     ).validate()
 
 
+def _start_faulty_gateway(fault: str, mock_url: str, logs: Path, attempts: int = 3) -> LocalServer:
+    """A gateway running ``fault``, checked by what its health endpoint says it runs.
+
+    ``free_port`` releases the port it found, so two gateways started at the same moment can
+    draw the same one; the loser exits, but its readiness poll has already been answered by
+    the winner. Asking the gateway which fault it runs catches that, and a fresh port fixes it.
+    """
+    env = {KEY_ENVS[role]: key for role, key in KEYS.items()}
+    command = ["gateway", "--upstream", f"openai={mock_url}/v1", "--fault", fault, "--log-level", "warning"]
+    for _ in range(attempts):
+        server = start_server(f"gateway-{fault}", command, port=free_port(), env=env, log_dir=logs)
+        health = httpx.get(server.url + HEALTH_PATH, timeout=5.0, trust_env=False).json()
+        if health.get("fault") == fault:
+            return server
+        server.stop()
+    raise LaunchError(f"no port of {attempts} tried gave a gateway running {fault!r}")
+
+
+def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threading.Lock) -> FaultRun:
+    server = _start_faulty_gateway(fault, mock_url, logs)
+    run = FaultRun(server, [])
+    try:
+        config = _config(server, mock_url)
+        run_id = f"selftest-{fault}-{secrets.token_hex(3)}"
+        scenarios = _scenarios(fault)
+        if scenarios:
+            options = RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=scenarios, run_id=run_id)
+            run.results.append(run_contract(config, options))
+        property_checks = _property_checks(fault)
+        if property_checks:
+            options = RunOptions(
+                layers=frozenset({Layers.PROPERTY}), checks=property_checks, run_id=run_id + "-property"
+            )
+            with property_turn:
+                run.results.append(run_contract(config, options))
+    except Exception as exc:  # reported by the fault's own test, not by every test of the module
+        run.error = exc
+    return run
+
+
+@pytest.fixture(scope="module")
+def fault_runs(
+    mock_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FaultRun]]:
+    """Every faulty gateway, started and run through its pairs' scenarios, all in parallel."""
+    for role, env in KEY_ENVS.items():
+        os.environ[env] = KEYS[role]
+    load_all_checks()
+    logs = tmp_path_factory.mktemp("faulty")
+    property_turn = threading.Lock()
+    runs: dict[str, FaultRun] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = {
+                fault: pool.submit(_start_and_run, fault, mock_server.url, logs, property_turn)
+                for fault in CAUGHT_BY
+            }
+            unstarted: list[BaseException] = []
+            for fault, future in futures.items():
+                try:
+                    runs[fault] = future.result(timeout=300)
+                except Exception as exc:  # keep collecting, so every started gateway is stopped
+                    unstarted.append(exc)
+        if unstarted:
+            raise unstarted[0]
+        yield runs
+    finally:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda run: run.server.stop(), runs.values()))
+
+
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
-def test_fault_is_caught_by_its_check(
-    fault: str, faulty_gateways: dict[str, LocalServer], mock_server: LocalServer
-) -> None:
-    check, scenario = CAUGHT_BY[fault]
-    config = _config(faulty_gateways[fault], mock_server.url)
-    run = run_contract(
-        config, RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=frozenset({scenario}))
-    )
-    failed = {(r.check, r.scenario) for r in run.results if r.outcome is Outcome.FAILED}
-    assert (check, scenario) in failed, f"{fault} was not caught by {check}; failures: {sorted(failed)}"
-    assert run.exit_code() == 1
+def test_fault_is_caught_by_its_checks(fault: str, fault_runs: dict[str, FaultRun]) -> None:
+    run = fault_runs[fault]
+    if run.error is not None:
+        raise run.error
+    failed = run.failed()
+    missed = [pair for pair in CAUGHT_BY[fault] if pair not in failed]
+    assert not missed, f"--fault {fault} was not caught by {missed}: {run.outcomes(missed)}"
+    assert all(result.exit_code() == 1 for result in run.results)
 
 
 def test_cli_exits_non_zero_and_names_the_check(
-    faulty_gateways: dict[str, LocalServer], mock_server: LocalServer, tmp_path: Path
+    fault_runs: dict[str, FaultRun], mock_server: LocalServer, tmp_path: Path
 ) -> None:
-    server = faulty_gateways["no_done"]
+    server = fault_runs["no_done"].server
     env = {**os.environ, **{KEY_ENVS[role]: key for role, key in KEYS.items()}}
     completed = subprocess.run(
         [

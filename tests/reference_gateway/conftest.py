@@ -19,7 +19,15 @@ import httpx
 import openai
 import pytest
 
-from gateproof.cli.launch import KEY_ENVS, LocalServer, LocalStack, free_port, start_server
+from gateproof.cli.launch import (
+    HEALTH_PATH,
+    KEY_ENVS,
+    LaunchError,
+    LocalServer,
+    LocalStack,
+    free_port,
+    start_server,
+)
 from gateproof.reference_gateway import FAULTS
 
 #: client keys for the gateways started here (the stack has its own random ones)
@@ -101,6 +109,22 @@ def _start_gateway(name: str, upstream: str, extra: list[str], logs: Path) -> Lo
     )
 
 
+def _start_fault_gateway(fault: str, upstream: str, logs: Path, attempts: int = 3) -> LocalServer:
+    """A gateway running ``fault``, checked by what its health endpoint says it runs.
+
+    ``free_port`` releases the port it found, so two of the gateways started together can draw
+    the same one; the loser exits, but its readiness poll was already answered by the winner.
+    Asking which fault answers catches that, and a fresh port fixes it.
+    """
+    for _ in range(attempts):
+        server = _start_gateway(f"gateway-{fault}", upstream, ["--fault", fault], logs)
+        with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
+            if client.get(server.url + HEALTH_PATH).json().get("fault") == fault:
+                return server
+        server.stop()
+    raise LaunchError(f"no port of {attempts} tried gave a gateway running {fault!r}")
+
+
 @pytest.fixture(scope="session")
 def fault_gateways(mock_server: LocalServer, logs_dir: Path) -> Iterator[dict[str, LocalServer]]:
     """One gateway per registered fault, all behind the shared mock."""
@@ -109,11 +133,16 @@ def fault_gateways(mock_server: LocalServer, logs_dir: Path) -> Iterator[dict[st
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = {
-                name: pool.submit(_start_gateway, f"gateway-{name}", mock_server.url, ["--fault", name], logs)
-                for name in FAULTS
+                name: pool.submit(_start_fault_gateway, name, mock_server.url, logs) for name in FAULTS
             }
+            failures: list[BaseException] = []
             for name, future in futures.items():
-                started[name] = future.result(timeout=120)
+                try:
+                    started[name] = future.result(timeout=120)
+                except Exception as exc:  # keep collecting, so every started gateway is stopped
+                    failures.append(exc)
+        if failures:
+            raise failures[0]
         yield started
     finally:
         with ThreadPoolExecutor(max_workers=8) as pool:

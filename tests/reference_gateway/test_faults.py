@@ -20,7 +20,7 @@ import pytest
 from gateproof.cli.launch import LocalServer, LocalStack
 from gateproof.reference_gateway import FAULTS, Hook
 
-from .conftest import KEYS, journal, new_cid, sse_events, user
+from .conftest import KEYS, fingerprint, journal, new_cid, sse_events, user
 
 WEATHER_TOOL = {
     "type": "function",
@@ -49,18 +49,31 @@ class Target:
     def chat(self, cid: str, **fields: Any) -> httpx.Response:
         return self.post({"model": "openai/gpt-4o", "messages": user("hi", cid=cid, tokens=4), **fields})
 
-    def stream(self, include_usage: bool = False, **directive: Any) -> list[str]:
+    def stream_text(
+        self, include_usage: bool = False, fields: dict[str, Any] | None = None, **directive: Any
+    ) -> str:
+        """The raw body of a streamed answer (``fields`` are extra body fields)."""
         body: dict[str, Any] = {
             "model": "openai/gpt-4o",
             "messages": user("hi", **{"tokens": 4, **directive}),
             "stream": True,
+            **(fields or {}),
         }
         if include_usage:
             body["stream_options"] = {"include_usage": True}
         response = self.post(body)
         assert response.status_code == 200, response.text
-        events: list[str] = sse_events(response.text)
+        return response.text
+
+    def stream(
+        self, include_usage: bool = False, fields: dict[str, Any] | None = None, **directive: Any
+    ) -> list[str]:
+        events: list[str] = sse_events(self.stream_text(include_usage, fields, **directive))
         return events
+
+    def tool_stream(self) -> list[dict[str, Any]]:
+        """The chunks of a streamed answer in which the model calls a tool."""
+        return _chunks(self.stream(fields={"tools": [WEATHER_TOOL]}, scenario="tool_call"))
 
 
 def _chunks(events: list[str]) -> list[dict[str, Any]]:
@@ -159,6 +172,150 @@ def _probe_content_type(target: Target) -> bool:
     return target.post(body).headers["content-type"].startswith("application/json")
 
 
+def _get(target: Target, path: str) -> httpx.Response:
+    with httpx.Client(base_url=target.url, timeout=15, trust_env=False) as client:
+        return client.get(path)
+
+
+def _unknown_model(target: Target) -> httpx.Response:
+    return target.post({"model": "openai/gpt-1", "messages": user("x")})
+
+
+def _finish_reasons(chunks: list[dict[str, Any]]) -> list[str]:
+    return [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+    ]
+
+
+def _tool_deltas(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [call for c in chunks if c["choices"] for call in c["choices"][0]["delta"].get("tool_calls") or []]
+
+
+def _probe_length_as_stop(target: Target) -> bool:
+    body = target.chat(new_cid("probe"), max_tokens=3).json()
+    streamed = _chunks(target.stream(fields={"max_tokens": 3}))
+    return body["choices"][0]["finish_reason"] == "stop" and _finish_reasons(streamed) == ["stop"]
+
+
+def _probe_provider_model_named(target: Target) -> bool:
+    body = target.chat(new_cid("probe")).json()
+    return body["model"] == "gpt-4o" and {c["model"] for c in _chunks(target.stream())} == {"gpt-4o"}
+
+
+def _probe_refusal_dropped(target: Target) -> bool:
+    response = target.post({"model": "openai/gpt-4o", "messages": user("no", scenario="refusal")})
+    message = response.json()["choices"][0]["message"]
+    return message["refusal"] is None and message["content"] is None
+
+
+def _probe_usage_undercounted(target: Target) -> bool:
+    cid = new_cid("probe")
+    billed = target.chat(cid).json()["usage"]
+    (entry,) = journal(target.mock_url, cid)
+    stream_cid = new_cid("probe")
+    (usage_chunk,) = _usage_chunks(target.stream(include_usage=True, cid=stream_cid))
+    (stream_entry,) = journal(target.mock_url, stream_cid)
+    return (
+        billed["completion_tokens"] == entry["usage"]["completion_tokens"] - 1
+        and usage_chunk["usage"]["completion_tokens"] == stream_entry["usage"]["completion_tokens"] - 1
+        and not _total_wrong(billed)
+    )
+
+
+def _probe_retry_after_dropped(target: Target) -> bool:
+    response = target.post({"model": "openai/gpt-4o", "messages": user("x", scenario="error", status=429)})
+    return response.status_code == 429 and "retry-after" not in response.headers
+
+
+def _probe_tool_call_id_dropped(target: Target) -> bool:
+    cid = new_cid("probe")
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{}"},
+        *user("Summarise.", cid=cid),
+    ]
+    target.post({"model": "openai/gpt-4o", "messages": messages, "tools": [WEATHER_TOOL]})
+    (entry,) = journal(target.mock_url, cid)
+    return "tool_call_id" not in entry["body"]["messages"][2]
+
+
+def _probe_client_key_forwarded(target: Target) -> bool:
+    return bool(_forwarded(target)["headers"]["authorization"] == "Bearer " + fingerprint(target.key))
+
+
+def _probe_first_delta_dropped(target: Target) -> bool:
+    answer = target.post({"model": "openai/gpt-4o", "messages": user("hi", tokens=4)}).json()
+    text = answer["choices"][0]["message"]["content"]
+    streamed = "".join(
+        chunk["choices"][0]["delta"].get("content") or ""
+        for chunk in _chunks(target.stream())
+        if chunk["choices"]
+    )
+    return bool(streamed) and text.endswith(streamed) and streamed != text
+
+
+def _probe_not_json(target: Target) -> bool:
+    payloads = [event for event in target.stream() if event != "[DONE]"]
+    broken = 0
+    for payload in payloads:
+        try:
+            json.loads(payload)
+        except ValueError:
+            broken += 1
+    return broken == 1
+
+
+def _probe_usage_early(target: Target) -> bool:
+    chunks = _chunks(target.stream(include_usage=True))
+    usage_at = next(i for i, c in enumerate(chunks) if c.get("usage"))
+    finish_at = next(i for i, c in enumerate(chunks) if c["choices"] and c["choices"][0]["finish_reason"])
+    return usage_at < finish_at
+
+
+def _probe_fragment_lost(target: Target) -> bool:
+    arguments = "".join(
+        call.get("function", {}).get("arguments", "") for call in _tool_deltas(target.tool_stream())
+    )
+    try:
+        json.loads(arguments)
+    except ValueError:
+        return True
+    return False
+
+
+def _probe_tool_finish_stop(target: Target) -> bool:
+    chunks = target.tool_stream()
+    return bool(_tool_deltas(chunks)) and _finish_reasons(chunks) == ["stop"]
+
+
+def _probe_tool_calls_dropped(target: Target) -> bool:
+    chunks = target.tool_stream()
+    return not _tool_deltas(chunks) and _finish_reasons(chunks) == ["stop"]
+
+
+def _probe_error_event(target: Target) -> bool:
+    events = target.stream()
+    return events[-1] == "[DONE]" and any("error" in chunk for chunk in _chunks(events))
+
+
+def _probe_plain_text_errors(target: Target) -> bool:
+    response = _unknown_model(target)
+    return response.headers["content-type"].startswith("text/plain") and not response.text.startswith("{")
+
+
+def _probe_unknown_fields(target: Target) -> bool:
+    response = target.chat(new_cid("probe"), temperature=0.2)
+    return response.status_code == 400 and response.json()["error"]["param"] == "temperature"
+
+
+def _probe_content_parts(target: Target) -> bool:
+    parts = [{"type": "text", "text": "hi"}]
+    response = target.post({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": parts}]})
+    return response.status_code == 400 and response.json()["error"]["param"] == "messages[0].content"
+
+
 #: fault -> probe (True: the deviation is there)
 PROBES: dict[str, Callable[[Target], bool]] = {
     "no_done": lambda t: t.stream()[-1] != "[DONE]",
@@ -188,6 +345,34 @@ PROBES: dict[str, Callable[[Target], bool]] = {
     "unknown_model_404": lambda t: (
         t.post({"model": "openai/gpt-1", "messages": user("x")}).status_code == 404
     ),
+    "models_list_malformed": lambda t: any("owned_by" not in m for m in _get(t, "/v1/models").json()["data"]),
+    "error_code_is_status": lambda t: _unknown_model(t).json()["error"]["code"] == "400",
+    "finish_reason_rewritten": _probe_length_as_stop,
+    "upstream_model_echoed": _probe_provider_model_named,
+    "max_tokens_dropped": lambda t: "max_tokens" not in _forwarded(t, max_tokens=7)["body"],
+    "refusal_dropped": _probe_refusal_dropped,
+    "usage_undercounted": _probe_usage_undercounted,
+    "retry_after_dropped": _probe_retry_after_dropped,
+    "tool_call_id_dropped": _probe_tool_call_id_dropped,
+    "client_key_forwarded": _probe_client_key_forwarded,
+    "first_delta_dropped": _probe_first_delta_dropped,
+    "sse_single_newline": lambda t: "\n\n" not in t.stream_text(),
+    "sse_named_events": lambda t: "event: chunk\n" in t.stream_text(),
+    "chunk_not_json": _probe_not_json,
+    "chunk_model_changes": lambda t: len({c["model"] for c in _chunks(t.stream())}) > 1,
+    "chunk_created_changes": lambda t: len({c["created"] for c in _chunks(t.stream(include_usage=True))}) > 1,
+    "usage_chunk_unrequested": lambda t: _usage_chunks(t.stream()) != [],
+    "usage_chunk_early": _probe_usage_early,
+    "tool_call_index_missing": lambda t: any("index" not in call for call in _tool_deltas(t.tool_stream())),
+    "tool_call_fragment_lost": _probe_fragment_lost,
+    "tool_finish_reason_stop": _probe_tool_finish_stop,
+    "tool_calls_dropped_in_stream": _probe_tool_calls_dropped,
+    "error_event_in_stream": _probe_error_event,
+    "validation_422": lambda t: t.chat(new_cid("probe"), max_tokens=0).status_code == 422,
+    "error_text_plain": _probe_plain_text_errors,
+    "wrong_method_404": lambda t: _get(t, "/v1/chat/completions").status_code == 404,
+    "unknown_fields_rejected": _probe_unknown_fields,
+    "content_parts_rejected": _probe_content_parts,
 }
 
 

@@ -26,17 +26,25 @@ import httpx
 
 __all__ = [
     "HEALTH_PATH",
+    "INSTANCE_ENV",
     "KEY_ENVS",
     "LaunchError",
     "LocalServer",
     "LocalStack",
+    "PortTaken",
     "free_port",
     "local_stack",
     "start_server",
 ]
 
-#: every server gateproof starts answers 200 here once it is ready
+#: every server gateproof starts answers 200 here once it is ready, echoing INSTANCE_ENV
 HEALTH_PATH = "/_gateproof/health"
+#: a random id per start, passed to the child and echoed by its health endpoint: ``free_port``
+#: releases the port it found, so two servers starting at once can pick the same one, and the
+#: loser's readiness probe would otherwise be answered by the winner
+INSTANCE_ENV = "GATEPROOF_INSTANCE_ID"
+#: how many times a start is retried on a fresh port when another server won the port
+PORT_ATTEMPTS = 3
 LOOPBACK = "127.0.0.1"
 
 
@@ -82,21 +90,48 @@ class LocalServer:
             self.process.wait(timeout=timeout)
 
 
+class PortTaken(LaunchError):
+    """Another server answered on the chosen port: the start is retried on a fresh one."""
+
+
 def start_server(
     name: str,
     command: Sequence[str],
     *,
-    port: int,
+    port: int | None = None,
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
     ready_timeout: float = 30.0,
 ) -> LocalServer:
-    """Run ``gateproof <command> --host 127.0.0.1 --port <port>`` and wait until it is ready."""
+    """Run ``gateproof <command> --host 127.0.0.1 --port <port>`` and wait until it is ready.
+
+    Without ``port`` a free one is chosen, and a start that loses its port to another server is
+    retried on a new one.
+    """
+    attempts = 1 if port is not None else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_once(name, command, port or free_port(), env, log_dir, ready_timeout)
+        except PortTaken:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_once(
+    name: str,
+    command: Sequence[str],
+    port: int,
+    env: dict[str, str] | None,
+    log_dir: Path | None,
+    ready_timeout: float,
+) -> LocalServer:
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     argv = [sys.executable, "-m", "gateproof.cli", *command, "--host", LOOPBACK, "--port", str(port)]
-    child_env = {**os.environ, **(env or {})}
+    instance = secrets.token_hex(8)
+    child_env = {**os.environ, **(env or {}), INSTANCE_ENV: instance}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv,
@@ -108,14 +143,14 @@ def start_server(
         )
     server = LocalServer(name=name, url=f"http://{LOOPBACK}:{port}", process=process, log_path=log_path)
     try:
-        _wait_ready(server, ready_timeout)
+        _wait_ready(server, ready_timeout, instance)
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def _wait_ready(server: LocalServer, timeout: float) -> None:
+def _wait_ready(server: LocalServer, timeout: float, instance: str) -> None:
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0, trust_env=False) as client:
         while True:
@@ -125,9 +160,12 @@ def _wait_ready(server: LocalServer, timeout: float) -> None:
                     f"{server.log_tail()}"
                 )
             try:
-                if client.get(server.url + HEALTH_PATH).status_code == 200:
-                    return
-            except httpx.HTTPError:
+                response = client.get(server.url + HEALTH_PATH)
+                if response.status_code == 200:
+                    if response.json().get("instance") == instance:
+                        return
+                    raise PortTaken(f"{server.name}: another server answers on {server.url}")
+            except (httpx.HTTPError, ValueError, AttributeError):
                 pass
             if time.monotonic() > deadline:
                 raise LaunchError(f"{server.name} was not ready after {timeout:.0f} s:\n{server.log_tail()}")
@@ -188,12 +226,11 @@ def local_stack(
     keys = {role: "gp-" + role + "-" + secrets.token_urlsafe(18) for role in KEY_ENVS}
     if api_key is not None:
         keys["default"] = api_key
-    mock = start_server("mock", ["mock", *mock_args], port=free_port(), log_dir=log_dir)
+    mock = start_server("mock", ["mock", *mock_args], log_dir=log_dir)
     try:
         gateway = start_server(
             "gateway",
             ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
-            port=free_port(),
             env={KEY_ENVS[role]: value for role, value in keys.items()},
             log_dir=log_dir,
         )

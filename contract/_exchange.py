@@ -90,14 +90,21 @@ def _whole_body_report(body: bytes, sent: Sent) -> StreamReport:
 
 
 def parse_chunks(body: bytes) -> list[Any]:
-    """The JSON payloads of an SSE body, in order (the [DONE] sentinel and non-JSON data left out)."""
+    """The chunks of an SSE body, in order.
+
+    Left out: the [DONE] sentinel, data that is not JSON (``chunk_is_json`` judges it) and error
+    events (``no_error_event`` / ``stream_error_propagated`` judge those, D9).
+    """
     decoder = SSEDecoder()
     chunks: list[Any] = []
     for event in decoder.feed(body):
         if event.data == "[DONE]":
             continue
         try:
-            chunks.append(json.loads(event.data))
+            payload = json.loads(event.data)
         except ValueError:
             continue
+        if isinstance(payload, dict) and "error" in payload:
+            continue
+        chunks.append(payload)
     return chunks

@@ -411,7 +411,7 @@ def run_contract(
             results = skipped_property_layer(config, reason)
         else:
             say("property layer: schemathesis")
-            results = run_property_layer(config, api_key, progress=say)
+            results = run_property_layer(config, api_key, only=options.checks, progress=say)
         if options.checks is not None:
             results = [r for r in results if r.check in options.checks]
         run.results.extend(results)

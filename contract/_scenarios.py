@@ -138,7 +138,7 @@ _OK_STREAM = (
     "chunk_schema_conformance",
     "provider_header_present",
 )
-_ERROR = ("status_code_expected", "error_body_conforms", "error_code_expected")
+_ERROR = ("status_code_expected", "content_type_matches_mode", "error_body_conforms", "error_code_expected")
 _MOCK = frozenset({Requirement.MOCK_JOURNAL})
 _EDGEE = frozenset({Profile.EDGEE})
 

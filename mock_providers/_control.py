@@ -10,6 +10,8 @@ These requests are not journaled themselves.
 
 from __future__ import annotations
 
+import os
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -21,9 +23,16 @@ __all__ = ["CONTROL_PREFIX", "control_routes"]
 CONTROL_PREFIX = "/_gateproof"
 
 
+#: set by whoever starts the server (gateproof.cli.launch) and echoed by the health endpoint, so
+#: a launcher can tell its own server from another one that won the same port
+INSTANCE_ENV = "GATEPROOF_INSTANCE_ID"
+
+
 def control_routes(journal: Journal) -> list[Route]:
+    instance = os.environ.get(INSTANCE_ENV, "")
+
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "instance": instance})
 
     async def read_journal(request: Request) -> JSONResponse:
         raw_limit = request.query_params.get("limit")

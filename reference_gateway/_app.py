@@ -6,6 +6,7 @@ tests or embedders can mount it anywhere an ASGI app goes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -57,8 +58,12 @@ def create_app(
         ]
         return JSONResponse(gateway.fault.on_models({"object": "list", "data": data}))
 
+    # set by whoever starts the server (gateproof.cli.launch) and echoed here, so a launcher can
+    # tell its own server from another one that won the same port
+    instance = os.environ.get("GATEPROOF_INSTANCE_ID", "")
+
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "fault": active.name})
+        return JSONResponse({"status": "ok", "fault": active.name, "instance": instance})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Starlette's own 404/405 (unknown path, wrong method), in the D13 envelope (D17)."""

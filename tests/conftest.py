@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateproof.cli.launch import LocalServer, LocalStack, free_port, local_stack, start_server
+from gateproof.cli.launch import LocalServer, LocalStack, local_stack, start_server
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mock_server(logs_dir: Path) -> Iterator[LocalServer]:
     """One OpenAI-dialect mock provider for the whole session (tests isolate by correlation id)."""
-    server = start_server("mock", ["mock"], port=free_port(), log_dir=logs_dir / "mock")
+    server = start_server("mock", ["mock"], log_dir=logs_dir / "mock")
     try:
         yield server
     finally:

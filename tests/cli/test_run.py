@@ -94,3 +94,18 @@ def test_smoke_prints_a_streamed_answer(tmp_path: Path) -> None:
     answer = next(line for line in completed.stdout.splitlines() if line.startswith("answer: "))
     assert len(answer.split()) > 10
     assert "usage:" in completed.stdout
+
+
+def test_launcher_tells_its_server_from_another_on_the_same_port(tmp_path: Path) -> None:
+    from gateproof.cli.launch import PortTaken, start_server
+
+    first = start_server("mock-a", ["mock"], log_dir=tmp_path)
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        with pytest.raises(PortTaken):
+            start_server("mock-b", ["mock"], port=port, log_dir=tmp_path, ready_timeout=10)
+        second = start_server("mock-c", ["mock"], log_dir=tmp_path)
+        assert second.url != first.url
+        second.stop()
+    finally:
+        first.stop()

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateproof.cli.launch import HEALTH_PATH, KEY_ENVS, LaunchError, LocalServer, free_port, start_server
+from gateproof.cli.launch import HEALTH_PATH, KEY_ENVS, LocalServer, start_server
 from gateproof.contract import (
     CHECKS,
     Layer,
@@ -202,22 +202,14 @@ def _config(server: LocalServer, mock_url: str) -> TargetConfig:
     ).validate()
 
 
-def _start_faulty_gateway(fault: str, mock_url: str, logs: Path, attempts: int = 3) -> LocalServer:
-    """A gateway running ``fault``, checked by what its health endpoint says it runs.
-
-    ``free_port`` releases the port it found, so two gateways started at the same moment can
-    draw the same one; the loser exits, but its readiness poll has already been answered by
-    the winner. Asking the gateway which fault it runs catches that, and a fresh port fixes it.
-    """
+def _start_faulty_gateway(fault: str, mock_url: str, logs: Path) -> LocalServer:
+    """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
     env = {KEY_ENVS[role]: key for role, key in KEYS.items()}
     command = ["gateway", "--upstream", f"openai={mock_url}/v1", "--fault", fault, "--log-level", "warning"]
-    for _ in range(attempts):
-        server = start_server(f"gateway-{fault}", command, port=free_port(), env=env, log_dir=logs)
-        health = httpx.get(server.url + HEALTH_PATH, timeout=5.0, trust_env=False).json()
-        if health.get("fault") == fault:
-            return server
-        server.stop()
-    raise LaunchError(f"no port of {attempts} tried gave a gateway running {fault!r}")
+    server = start_server(f"gateway-{fault}", command, env=env, log_dir=logs)
+    health = httpx.get(server.url + HEALTH_PATH, timeout=5.0, trust_env=False).json()
+    assert health.get("fault") == fault, f"{server.url} runs {health.get('fault')!r}, not {fault!r}"
+    return server
 
 
 def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threading.Lock) -> FaultRun:

@@ -22,7 +22,6 @@ import pytest
 from gateproof.cli.launch import (
     HEALTH_PATH,
     KEY_ENVS,
-    LaunchError,
     LocalServer,
     LocalStack,
     free_port,
@@ -103,26 +102,18 @@ def _start_gateway(name: str, upstream: str, extra: list[str], logs: Path) -> Lo
     return start_server(
         name,
         ["gateway", "--upstream", f"openai={upstream}/v1", "--log-level", "warning", *extra],
-        port=free_port(),
         env=_gateway_env(),
         log_dir=logs,
     )
 
 
-def _start_fault_gateway(fault: str, upstream: str, logs: Path, attempts: int = 3) -> LocalServer:
-    """A gateway running ``fault``, checked by what its health endpoint says it runs.
-
-    ``free_port`` releases the port it found, so two of the gateways started together can draw
-    the same one; the loser exits, but its readiness poll was already answered by the winner.
-    Asking which fault answers catches that, and a fresh port fixes it.
-    """
-    for _ in range(attempts):
-        server = _start_gateway(f"gateway-{fault}", upstream, ["--fault", fault], logs)
-        with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
-            if client.get(server.url + HEALTH_PATH).json().get("fault") == fault:
-                return server
-        server.stop()
-    raise LaunchError(f"no port of {attempts} tried gave a gateway running {fault!r}")
+def _start_fault_gateway(fault: str, upstream: str, logs: Path) -> LocalServer:
+    """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
+    server = _start_gateway(f"gateway-{fault}", upstream, ["--fault", fault], logs)
+    with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
+        health = client.get(server.url + HEALTH_PATH).json()
+    assert health.get("fault") == fault, f"{server.url} runs {health.get('fault')!r}, not {fault!r}"
+    return server
 
 
 @pytest.fixture(scope="session")

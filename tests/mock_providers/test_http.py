@@ -30,7 +30,10 @@ def _chat(text: str, **extra: Any) -> dict[str, Any]:
 def test_health(http: httpx.Client) -> None:
     response = http.get("/_gateproof/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    health = response.json()
+    assert health["status"] == "ok"
+    # the launcher's per-start id comes back, so it knows the server that answers is its own
+    assert isinstance(health["instance"], str) and len(health["instance"]) == 16
 
 
 def test_same_request_same_answer_apart_from_created(http: httpx.Client, cid: str) -> None:

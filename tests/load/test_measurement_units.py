@@ -497,3 +497,17 @@ def test_importing_the_package_does_not_import_locust() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_histogram_resolution_is_better_than_1_ms_up_to_60_s() -> None:
+    from gateproof.load._histograms import HIGHEST_US, new_histogram
+
+    histogram = new_histogram()
+    for value_us in (1_000, 999_999, 30_000_000, HIGHEST_US - 1):
+        width = histogram.get_highest_equivalent_value(value_us) - histogram.get_lowest_equivalent_value(
+            value_us
+        )
+        assert width < 1_000, f"{value_us} us is only known to {width} us"
+    assert (
+        histogram.get_highest_equivalent_value(150_123) - histogram.get_lowest_equivalent_value(150_123) == 0
+    )

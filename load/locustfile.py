@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,10 @@ def _headers(accept: str) -> dict[str, str]:
     }
 
 
+#: takes a good response's body: (response, measurement, sent_at, headers_at) -> None
+BodyReader = Callable[[Any, Measurement, float, float], None]
+
+
 class _ChatUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)
@@ -89,6 +94,8 @@ class _ChatUser(FastHttpUser):
     connection_timeout = SETTINGS.connect_timeout
     #: the entry name of the request itself in locust's statistics
     entry_name = "chat"
+    #: the request body, JSON-encoded once per class
+    _body = ""
 
     def _finish(self, response: Any, measurement: Measurement) -> None:
         """Settle the request's own locust entry: response time = e2e, pass or fail with gateproof's reason."""
@@ -98,6 +105,31 @@ class _ChatUser(FastHttpUser):
             response.success()
         else:
             response.failure(measurement.reason or "unknown")
+
+    def _exchange(self, accept: str, request_type: str, read: BodyReader) -> None:
+        """One request, shared by both users: post, check the status, let ``read`` take the body
+        (timed from ``sent_at``/``headers_at``), then settle locust's entry and record the figures."""
+        measurement = Measurement(started_wall=time.time())
+        sent_at = time.perf_counter()
+        with self.client.post(
+            SETTINGS.path,
+            data=self._body,
+            headers=_headers(accept),
+            name=self.entry_name,
+            stream=True,
+            catch_response=True,
+        ) as response:
+            headers_at = time.perf_counter()
+            measurement.status = int(response.status_code or 0)
+            measurement.got_response = measurement.status > 0
+            if getattr(response, "error", None) is not None or not 200 <= measurement.status < 300:
+                measurement.fail(_failure_reason(response))
+                with contextlib.suppress(Exception):
+                    _ = response.content  # drain an error body so the connection can be reused
+            else:
+                read(response, measurement, sent_at, headers_at)
+            self._finish(response, measurement)
+        self._record(measurement, request_type)
 
     def _record(self, measurement: Measurement, request_type: str) -> None:
         """Hand the request to the recorder; fire a successful one's timings as locust entries."""
@@ -128,30 +160,14 @@ class StreamingChatUser(_ChatUser):
 
     @task
     def stream_chat(self) -> None:
-        measurement = Measurement(started_wall=time.time())
+        self._exchange("text/event-stream", "stream", self._take_stream)
+
+    def _take_stream(
+        self, response: Any, measurement: Measurement, sent_at: float, headers_at: float
+    ) -> None:
         reads: list[tuple[float, bytes]] = []
-        sent_at = time.perf_counter()
-        with self.client.post(
-            SETTINGS.path,
-            data=self._body,
-            headers=_headers("text/event-stream"),
-            name=self.entry_name,
-            stream=True,
-            catch_response=True,
-        ) as response:
-            headers_at = time.perf_counter()
-            measurement.status = int(response.status_code or 0)
-            measurement.got_response = measurement.status > 0
-            if getattr(response, "error", None) is not None or not 200 <= measurement.status < 300:
-                measurement.fail(_failure_reason(response))
-                with contextlib.suppress(Exception):
-                    _ = response.content  # drain an error body so the connection can be reused
-                self._finish(response, measurement)
-            else:
-                ended_at = self._read_stream(response.stream, reads, sent_at, measurement)
-                analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
-                self._finish(response, measurement)
-        self._record(measurement, "stream")
+        ended_at = self._read_stream(response.stream, reads, sent_at, measurement)
+        analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
 
     @staticmethod
     def _read_stream(
@@ -194,43 +210,25 @@ class ChatUser(_ChatUser):
 
     @task
     def chat(self) -> None:
-        measurement = Measurement(started_wall=time.time())
-        sent_at = time.perf_counter()
-        with self.client.post(
-            SETTINGS.path,
-            data=self._body,
-            headers=_headers("application/json"),
-            name=self.entry_name,
-            stream=True,
-            catch_response=True,
-        ) as response:
-            headers_at = time.perf_counter()
-            measurement.status = int(response.status_code or 0)
-            measurement.got_response = measurement.status > 0
-            if getattr(response, "error", None) is not None or not 200 <= measurement.status < 300:
-                measurement.fail(_failure_reason(response))
-                with contextlib.suppress(Exception):
-                    _ = response.content
-            else:
-                body = b""
-                try:
-                    body = response.stream.read()
-                except TimeoutError:
-                    measurement.fail("timeout")
-                except (HTTPParseError, OSError):
-                    measurement.fail("connection_closed")
-                finally:
-                    response.stream.release()
-                ended_at = time.perf_counter()
-                if measurement.ok:
-                    analyze_completion(
-                        measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at
-                    )
-                else:
-                    measurement.ttfb = headers_at - sent_at
-                    measurement.e2e = ended_at - sent_at
-            self._finish(response, measurement)
-        self._record(measurement, "chat")
+        self._exchange("application/json", "chat", self._take_completion)
+
+    @staticmethod
+    def _take_completion(response: Any, measurement: Measurement, sent_at: float, headers_at: float) -> None:
+        body = b""
+        try:
+            body = response.stream.read()
+        except TimeoutError:
+            measurement.fail("timeout")
+        except (HTTPParseError, OSError):
+            measurement.fail("connection_closed")
+        finally:
+            response.stream.release()
+        ended_at = time.perf_counter()
+        if measurement.ok:
+            analyze_completion(measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
+        else:
+            measurement.ttfb = headers_at - sent_at
+            measurement.e2e = ended_at - sent_at
 
 
 def _on_init(**_kwargs: Any) -> None:

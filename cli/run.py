@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from gateproof.cli._progress import ProgressLine
 from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LaunchError, local_stack
+from gateproof.cli.progress import ProgressLine
 from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]

@@ -104,7 +104,7 @@ def print_summary(run: RunResult) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gateproof.cli._progress import ProgressLine
+    from gateproof.cli.progress import ProgressLine
 
     if args.list_checks:
         for layer, name, description in describe_checks():

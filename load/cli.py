@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from gateproof.cli.progress import ProgressLine
 from gateproof.load._duration import parse_duration
 from gateproof.load._options import LoadOptions, check_loopback_url
 from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
@@ -113,28 +114,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw the PNG plots")
 
 
-class _LiveLine:
-    """The progress line: rewritten in place on a terminal, one line per update otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self.width = 0
-
-    def __call__(self, message: str) -> None:
-        if self.live:
-            self.stream.write("\r" + message.ljust(self.width))
-            self.width = len(message)
-        else:
-            self.stream.write(message + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.live and self.width:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _fail(message: str) -> int:
     print(f"gateproof load: {message}", file=sys.stderr)
     return 2
@@ -178,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
         stop_timeout_s=stop_timeout,
         request_timeout_s=request_timeout,
     )
-    line = _LiveLine(sys.stderr)
+    line = ProgressLine(sys.stderr)
     line(f"load: {args.users} {args.scenario} users against {args.base_url} for {duration:g} s")
     try:
         result = run_load(options, progress=line)

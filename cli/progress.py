@@ -1,4 +1,5 @@
-"""A live progress line on stderr: rewritten in place on a terminal, one line per step in CI logs."""
+"""The live progress line every command shows on stderr: rewritten in place on a terminal, one line
+per step in CI logs, each with the elapsed time."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 
 def is_loopback_url(url: str) -> bool:
     """True when the URL's host is 127.0.0.0/8, ::1 or localhost."""
-    host = urlsplit(url).hostname or ""
+    host = (urlsplit(url).hostname or "").lower()
     if host == "localhost":
         return True
     try:

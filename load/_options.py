@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from gateproof.contract import is_loopback_url
 
 __all__ = ["SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
 
@@ -77,16 +78,11 @@ def check_loopback_url(url: str) -> tuple[str, str]:
         raise ValueError(f"base URL has no host: {url!r}")
     if parts.username or parts.password:
         raise ValueError("base URL must not carry credentials; give the key through --api-key-env")
-    if host.lower() != "localhost":
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is None or not address.is_loopback:
-            raise ValueError(
-                f"refusing to send load to {host!r}: gateproof load only targets loopback "
-                "(127.0.0.0/8, ::1 or localhost)"
-            )
+    if not is_loopback_url(url):
+        raise ValueError(
+            f"refusing to send load to {host!r}: gateproof load only targets loopback "
+            "(127.0.0.0/8, ::1 or localhost)"
+        )
     try:
         port = parts.port
     except ValueError as exc:

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from gateproof.contract._config import ConfigError, TargetConfig, is_loopback_url, load_target_config
     from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
     from gateproof.contract._scenarios import SCENARIOS, Scenario
+    from gateproof.contract._wire import (
+        MAX_HEADER_BYTES,
+        MAX_JSON_DEPTH,
+        MAX_RESPONSE_BYTES,
+        JSONTooDeep,
+        TransportFailure,
+        json_depth,
+        loads_bounded,
+    )
     from gateproof.contract.checks import CHECKS, CheckContext, CheckFailed, Profile, check
     from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
 
@@ -32,6 +41,13 @@ _EXPORTS: dict[str, str] = {
     "run_contract": "gateproof.contract._runner",
     "SCENARIOS": "gateproof.contract._scenarios",
     "Scenario": "gateproof.contract._scenarios",
+    "MAX_HEADER_BYTES": "gateproof.contract._wire",
+    "MAX_JSON_DEPTH": "gateproof.contract._wire",
+    "MAX_RESPONSE_BYTES": "gateproof.contract._wire",
+    "JSONTooDeep": "gateproof.contract._wire",
+    "TransportFailure": "gateproof.contract._wire",
+    "json_depth": "gateproof.contract._wire",
+    "loads_bounded": "gateproof.contract._wire",
     "CHECKS": "gateproof.contract.checks",
     "CheckContext": "gateproof.contract.checks",
     "CheckFailed": "gateproof.contract.checks",
@@ -46,12 +62,16 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CHECKS",
+    "MAX_HEADER_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_RESPONSE_BYTES",
     "SCENARIOS",
     "CheckContext",
     "CheckFailed",
     "CheckResult",
     "ConfigError",
     "Exchange",
+    "JSONTooDeep",
     "Layer",
     "Layers",
     "Outcome",
@@ -60,10 +80,13 @@ __all__ = [
     "RunResult",
     "Scenario",
     "TargetConfig",
+    "TransportFailure",
     "check",
     "describe_checks",
     "is_loopback_url",
+    "json_depth",
     "load_target_config",
+    "loads_bounded",
     "run_contract",
 ]
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gateproof.contract._config import TargetConfig
+from gateproof.contract._exchange import WireForwarder
 from gateproof.contract._redaction import redact_headers
 from gateproof.contract.checks import Profile
 from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome
@@ -49,7 +50,12 @@ def _origin_base(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...]) -> dict[str, Any]:
+#: seconds schemathesis waits for the forwarder beyond the target's own deadline, so that the
+#: forwarder's bound (which names the failure) always fires first
+_FORWARDER_MARGIN_S = 5.0
+
+
+def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...], proxy: str) -> dict[str, Any]:
     checks: dict[str, Any] = {"enabled": False}
     for name in enabled:
         checks[name] = {"enabled": True}
@@ -62,7 +68,10 @@ def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...]) -> d
         "headers": {"Authorization": f"Bearer {api_key}"},
         "seed": config.seed,
         "workers": 1,
-        "request-timeout": config.timeout_s,
+        # every request goes through the WireForwarder, which bounds it (deadline, size, no redirect)
+        "proxy": proxy,
+        "max-redirects": 0,
+        "request-timeout": config.timeout_s + _FORWARDER_MARGIN_S,
         "max-stream-events": 2000,
         "generation": {
             "max-examples": config.property_examples,
@@ -161,7 +170,35 @@ def run_property_layer(
 
     ``only`` restricts the checks schemathesis runs (not just those reported): schemathesis stops
     testing an operation at its first failure, so an unwanted check could hide a wanted one.
+
+    schemathesis reaches the target only through a :class:`WireForwarder`, which holds each
+    request to the wire rules. When the target breaks one (a deadline, a body too large, a
+    redirect, ...) the forwarder stops relaying, schemathesis ends, and every check that had
+    not already found a failure is an error naming the transport failure.
     """
+    with WireForwarder(config.timeout_s) as wire:
+        results = _run_engine(config, api_key, wire.url, only=only, progress=progress)
+    if wire.failure is None:
+        return results
+    reason = f"{wire.failure} ({wire.where}); the property layer stopped there"
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    found = {r.check for r in failed}
+    return failed + [
+        _result(config, name, "all operations", Outcome.ERROR, reason)
+        for name in PROPERTY_CHECKS
+        if name not in found and (only is None or name in only)
+    ]
+
+
+def _run_engine(
+    config: TargetConfig,
+    api_key: str,
+    proxy: str,
+    *,
+    only: frozenset[str] | None,
+    progress: Callable[[str], None] | None,
+) -> list[CheckResult]:
+    """One schemathesis run, every request sent through ``proxy``; results per (check, operation)."""
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import Status, events, from_schema
@@ -169,7 +206,7 @@ def run_property_layer(
     enabled = tuple(PROPERTY_CHECKS) if config.profile is Profile.EDGEE else _CORE_CHECKS
     if only is not None:
         enabled = tuple(name for name in enabled if name in only)
-    st_config = SchemathesisConfig.from_dict(_settings(config, api_key, enabled))
+    st_config = SchemathesisConfig.from_dict(_settings(config, api_key, enabled, proxy))
     schema = schemathesis.openapi.from_path(spec_path(), config=st_config)
     schema.hook("map_case")(_server_state_pinned(config.model))
     tallies: dict[tuple[str, str], _Tally] = {}

@@ -8,6 +8,7 @@ report says what broke instead of listing a hundred identical errors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -20,10 +21,18 @@ from typing import Any
 import httpx
 
 from gateproof.contract._config import ConfigError, TargetConfig
-from gateproof.contract._exchange import Sent, parse_chunks, send
+from gateproof.contract._exchange import (
+    DEADLINE_EXTENSION,
+    Sent,
+    WireError,
+    bounded_client,
+    parse_chunks,
+    send,
+)
 from gateproof.contract._profiles import validators_for
 from gateproof.contract._redaction import redact_headers
 from gateproof.contract._scenarios import SCENARIOS, Auth, Scenario
+from gateproof.contract._wire import TransportFailure, loads_bounded
 from gateproof.contract.checks import (
     CHECKS,
     Check,
@@ -60,9 +69,14 @@ class RunOptions:
 
 _EDGEE_BODY_FIELDS = ("tags", "enable_debug")
 
-#: after this many scenario requests in a row fail at the transport level (timeout, reset, refused),
-#: the rest of the run is not sent: a hanging target must not keep CI waiting for every timeout
+#: after this many scenario requests in a row fail at the transport level (any TransportFailure:
+#: timeout, deadline, body too large, reset, ...), the rest of the run is not sent: a hanging or
+#: hostile target must not keep CI waiting for every deadline
 GIVE_UP_AFTER = 3
+
+#: excerpts nested deeper than this stay text: reports walk an excerpt recursively (redaction,
+#: pretty-printing), and a deeper excerpt is no easier to read as JSON than as text
+_EXCERPT_DEPTH = 64
 
 
 def _new_run_id() -> str:
@@ -70,14 +84,22 @@ def _new_run_id() -> str:
 
 
 def _excerpt(body: bytes | None, limit: int = 2048) -> Any:
+    """A body as a report shows it: parsed JSON when short and shallow, else (a prefix of) its text."""
     if body is None:
         return None
     if len(body) > limit:
         return body[:limit].decode("utf-8", "replace") + f"... [{len(body)} bytes in all]"
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads_bounded(body, _EXCERPT_DEPTH)
+    except ValueError:  # not JSON, or nested too deep (JSONTooDeep)
         return body.decode("utf-8", "replace")
+
+
+def _wire_reason(exc: httpx.HTTPError) -> str:
+    """The reason a result gives for a broken exchange: the failure's name first."""
+    if isinstance(exc, WireError):
+        return str(exc)
+    return f"{TransportFailure.CONNECTION_ERROR.value}: {type(exc).__name__}: {exc}"[:400]
 
 
 class _ScenarioRun:
@@ -217,12 +239,17 @@ class _ScenarioRun:
         try:
             observed, report = send(self.client, sent)
         except httpx.HTTPError as exc:
-            self.transport_failures += 1
-            self.last_transport_error = f"{type(exc).__name__}: {exc}"[:200]
-            reason = f"request failed: {self.last_transport_error}"
+            # no complete answer (deadline, body too large, redirect, reset, ...): no check judges
+            # part of one, and a redirect is not the answer either, so every check is an error
+            if not (isinstance(exc, WireError) and exc.local):
+                self.transport_failures += 1
+            reason = self.last_transport_error = _wire_reason(exc)
+            status = exc.status if isinstance(exc, WireError) else None
+            failed = dataclasses.replace(
+                exchange_base, status=status, elapsed_ms=(time.perf_counter() - started) * 1000.0
+            )
             return results + [
-                self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=exchange_base)
-                for c in runnable
+                self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=failed) for c in runnable
             ]
         self.transport_failures = 0
         if report is not None:
@@ -334,7 +361,7 @@ class _ScenarioRun:
                 self.config.mock_url.rstrip("/") + "/_gateproof/journal", params={"cid": cid}, timeout=5.0
             )
             response.raise_for_status()
-            entries = response.json().get("entries", [])
+            entries = loads_bounded(response.content).get("entries", [])
         except (httpx.HTTPError, ValueError, AttributeError):
             return None
         return [e for e in entries if isinstance(e, dict) and e.get("path", "").endswith("/chat/completions")]
@@ -354,12 +381,32 @@ def _light(exchange: Exchange | None) -> Exchange | None:
     )
 
 
+#: the most the reachability probe waits for a status line and headers
+_PROBE_DEADLINE_S = 5.0
+
+
 def _probe(client: httpx.Client, config: TargetConfig) -> str | None:
-    """None when the target answers HTTP at all; otherwise why not."""
+    """None when the target answers HTTP at all; otherwise why not.
+
+    Any status line and header block means reachable, a redirect or an oversized header block
+    included (the scenarios then report those). The body is never read: the probe only asks
+    whether something answers, and a model list that never ends must not be waited for.
+    """
+    request = client.build_request(
+        "GET",
+        config.base_url + "/models",
+        timeout=min(config.timeout_s, _PROBE_DEADLINE_S),
+        extensions={DEADLINE_EXTENSION: min(config.timeout_s, _PROBE_DEADLINE_S)},
+    )
     try:
-        client.get(config.base_url + "/models", timeout=min(config.timeout_s, 5.0))
+        response = client.send(request, stream=True)
+    except WireError as exc:
+        if exc.failure in (TransportFailure.REDIRECT, TransportFailure.HEADERS_TOO_LARGE):
+            return None
+        return f"{exc}; {config.base_url} cannot be reached"[:400]
     except httpx.HTTPError as exc:
-        return f"{config.base_url} cannot be reached: {type(exc).__name__}: {exc}"[:300]
+        return f"{_wire_reason(exc)}; {config.base_url} cannot be reached"[:400]
+    response.close()
     return None
 
 
@@ -382,8 +429,7 @@ def run_contract(
         metadata={"seed": config.seed, "property_examples": config.property_examples},
     )
     api_key = config.api_key()
-    timeout = httpx.Timeout(config.timeout_s, connect=min(config.timeout_s, 5.0))
-    with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+    with bounded_client(config.timeout_s) as client:
         unreachable = _probe(client, config)
         if unreachable is not None:
             run.unreachable = unreachable

@@ -10,7 +10,9 @@ Anthropic `message_start -> content_block_* -> message_stop` grammar would be a 
 with its own rule names, reporting into the same `StreamSummary`.
 
 The hot path is plain `json.loads` and dictionary lookups (no jsonschema): the load generator runs
-every chunk of every stream through it.
+every chunk of every stream through it. Payloads are parsed with `loads_bounded`, which refuses
+JSON nested deeper than `MAX_JSON_DEPTH` instead of recursing, so a hostile chunk is a
+`chunk_is_json` violation and never a `RecursionError`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Final, TypeGuard
 
+from gateproof.contract._wire import JSONTooDeep, loads_bounded
 from gateproof.contract.stream._rules import StreamViolation
 from gateproof.contract.stream._sse import FramingIssue, SSEEvent
 from gateproof.contract.stream._summary import StreamedChoice, StreamedToolCall, StreamSummary
@@ -222,8 +225,8 @@ class ChatStreamGrammar(StreamGrammar):
         for position, call in sorted(choice.tool_calls.items()):
             arguments = call.arguments
             try:
-                parsed = json.loads(arguments)
-            except (ValueError, RecursionError):
+                parsed = loads_bounded(arguments)
+            except ValueError:  # not JSON, or nested too deep
                 parsed = _ABSENT
             if not isinstance(parsed, dict):
                 self._violate(
@@ -250,8 +253,11 @@ class ChatStreamGrammar(StreamGrammar):
 
     def _payload(self, data: str, index: int) -> tuple[EventKind, bool]:
         try:
-            chunk = json.loads(data)
-        except (ValueError, RecursionError):
+            chunk = loads_bounded(data)
+        except JSONTooDeep as exc:
+            self._violate("chunk_is_json", f"data is {exc}, too deep to judge: {_excerpt(data)}", index)
+            return EventKind.INVALID, False
+        except ValueError:
             self._violate("chunk_is_json", f"data is not JSON: {_excerpt(data)}", index)
             return EventKind.INVALID, False
         if type(chunk) is not dict:

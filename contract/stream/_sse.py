@@ -14,6 +14,12 @@ situations as a `FramingIssue`, so the grammar can report them under the `sse_fr
 The decoder is sans-IO: it is given bytes (`feed`) and told when the body has ended (`close`). It
 never reads a clock or a socket, so the same object serves a whole recorded body and a load
 generator feeding network chunks as they arrive.
+
+Its cost is linear in the body, however the body is split: a line still arriving is kept as a list
+of pieces and joined once, when its end arrives (appending to one string would copy the whole line
+at every piece, which is quadratic in the line's length). A line, and the data of one event, may not
+grow past `MAX_LINE_CHARS`: a longer one is a framing issue and is dropped, so the decoder's memory
+stays bounded whatever a target sends, also in the load generator, which has no body cap of its own.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import codecs
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["FramingIssue", "SSEDecoder", "SSEEvent"]
+__all__ = ["MAX_LINE_CHARS", "FramingIssue", "SSEDecoder", "SSEEvent"]
 
 _BOM: Final = "\ufeff"
 _EXCERPT: Final = 60
+
+#: the longest line, and the most data of one event, the decoder accepts, in characters; a chat
+#: completions chunk is a few hundred bytes, a large tool-call fragment a few KiB
+MAX_LINE_CHARS: Final = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +58,11 @@ class FramingIssue:
     """A place where the byte stream breaks the event-stream format.
 
     `kind` is `"unterminated_event"` (the body ended before the blank line that dispatches the last
-    event, so that event is lost) or `"invalid_utf8"` (bytes that are not UTF-8, decoded as U+FFFD).
-    `offset` is the position in the body, in bytes, where the problem was found.
+    event, so that event is lost), `"invalid_utf8"` (bytes that are not UTF-8, decoded as U+FFFD),
+    `"line_too_long"` (a line longer than the decoder's limit, dropped) or `"event_too_large"` (an
+    event whose data lines together pass the limit, dropped). `offset` is the position in the body,
+    in bytes, where the problem was found (for the two size limits: the end of the piece where the
+    limit was passed).
     """
 
     kind: str
@@ -70,19 +83,28 @@ class SSEDecoder:
     across calls is fine) and returns the events completed by that piece. `close` ends the body and
     returns every framing issue of the whole stream, including those found while feeding; `issues`
     holds the ones found so far. Comment lines (keep-alives such as `: OPENROUTER PROCESSING`) are
-    not errors: they are counted in `comment_count`.
+    not errors: they are counted in `comment_count`. `max_line_chars` bounds a line and the data of
+    one event (see the module docstring).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_chars: int = MAX_LINE_CHARS) -> None:
         self.issues: list[FramingIssue] = []
         self.comment_count = 0
         self.event_count = 0
         self.bytes_fed = 0
+        self.max_line_chars = max_line_chars
         self._undecoded = b""
         self._started = False
-        self._partial = ""
+        #: the pieces of the line still arriving, joined when it ends; and their total length
+        self._partial: list[str] = []
+        self._partial_chars = 0
+        #: inside a line already found too long: its rest is dropped up to its end
+        self._skipping_line = False
         self._trailing_cr = False
         self._data: list[str] = []
+        self._data_chars = 0
+        #: the current event's data went past the limit: it is dropped at its blank line
+        self._dropping_event = False
         self._event = ""
         self._retry: int | None = None
         self._last_id = ""
@@ -111,13 +133,59 @@ class SSEDecoder:
             self._trailing_cr = text[-1] == "\r"
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if "\n" not in text:
-            self._partial += text
+            self._grow_partial(text)
             return []
         lines = text.split("\n")
-        if self._partial:
-            lines[0] = self._partial + lines[0]
-        self._partial = lines.pop()
+        rest = lines.pop()
+        first = self._end_partial(lines[0])
+        if first is None:
+            del lines[0]
+        else:
+            lines[0] = first
+        limit = self.max_line_chars
+        if any(len(line) > limit for line in lines):
+            lines = [line for line in lines if len(line) <= limit or self._too_long()]
+        self._grow_partial(rest)
         return self._interpret(lines)
+
+    def _grow_partial(self, text: str) -> None:
+        """Add a piece of the line still arriving (dropped if that line is already too long)."""
+        if self._skipping_line or not text:
+            return
+        self._partial.append(text)
+        self._partial_chars += len(text)
+        if self._partial_chars > self.max_line_chars:
+            self._too_long()
+            self._partial = []
+            self._partial_chars = 0
+            self._skipping_line = True
+
+    def _end_partial(self, tail: str) -> str | None:
+        """The line that ``tail`` completes, or None when it is the end of a line dropped as too long."""
+        if self._skipping_line:
+            self._skipping_line = False
+            return None
+        if not self._partial:
+            return tail
+        self._partial.append(tail)
+        line = "".join(self._partial)
+        self._partial = []
+        self._partial_chars = 0
+        if len(line) > self.max_line_chars:
+            self._too_long()
+            return None
+        return line
+
+    def _too_long(self) -> bool:
+        """Record a line past the limit (returns False, to filter the line out)."""
+        self.issues.append(
+            FramingIssue(
+                "line_too_long",
+                f"a line longer than {self.max_line_chars} characters; it is dropped",
+                self.bytes_fed,
+            )
+        )
+        return False
 
     def close(self) -> list[FramingIssue]:
         """End the body; return all framing issues of the stream (those found earlier included)."""
@@ -137,7 +205,8 @@ class SSEDecoder:
         if self._partial or self._data:
             pending = "\n".join(self._data)
             if self._partial:
-                pending = f"{pending}\n{self._partial}" if pending else self._partial
+                partial = "".join(self._partial)
+                pending = f"{pending}\n{partial}" if pending else partial
             self.issues.append(
                 FramingIssue(
                     "unterminated_event",
@@ -146,8 +215,10 @@ class SSEDecoder:
                     self.bytes_fed,
                 )
             )
-        self._partial = ""
+        self._partial = []
+        self._partial_chars = 0
         self._data = []
+        self._data_chars = 0
         return list(self.issues)
 
     def _decode(self, data: bytes) -> str:
@@ -174,11 +245,13 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         for line in lines:
             if not line:
-                if self._data:
+                if self._data and not self._dropping_event:
                     events.append(
                         SSEEvent("\n".join(self._data), self._event or "message", self._last_id, self._retry)
                     )
                 self._data = []
+                self._data_chars = 0
+                self._dropping_event = False
                 self._event = ""
                 self._retry = None
                 continue
@@ -189,6 +262,20 @@ class SSEDecoder:
             if value and value[0] == " ":
                 value = value[1:]
             if name == "data":
+                if self._dropping_event:
+                    continue
+                self._data_chars += len(value) + 1
+                if self._data_chars > self.max_line_chars:
+                    self.issues.append(
+                        FramingIssue(
+                            "event_too_large",
+                            f"an event with more than {self.max_line_chars} characters of data; it is dropped",
+                            self.bytes_fed,
+                        )
+                    )
+                    self._dropping_event = True
+                    self._data = []
+                    continue
                 self._data.append(value)
             elif name == "event":
                 self._event = value

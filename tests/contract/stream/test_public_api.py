@@ -39,7 +39,26 @@ def test_imports_stay_inside_the_package() -> None:
             for module in modules:
                 top = module.partition(".")[0]
                 if top == "gateproof":
-                    assert module.startswith("gateproof.contract.stream"), f"{source.name} imports {module}"
+                    # the shared wire rules (bounded JSON parsing) are the one import from outside
+                    allowed = (
+                        module.startswith("gateproof.contract.stream") or module == "gateproof.contract._wire"
+                    )
+                    assert allowed, f"{source.name} imports {module}"
                 else:
                     assert top in {"__future__", "abc", "codecs", "collections", "dataclasses", "enum", "json",
                                    "types", "typing"}, f"{source.name} imports {module}"  # fmt: skip
+
+
+def test_importing_the_package_stays_light() -> None:
+    """What the load generator's process pays for the grammar: no HTTP client, schema or fuzzer."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, gateproof.contract.stream; "
+        "print(sorted(m for m in ('httpx', 'httpcore', 'jsonschema', 'schemathesis', 'requests') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

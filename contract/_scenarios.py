@@ -131,14 +131,22 @@ _OK_NON_STREAM = (
     "finish_reason_expected",
     "response_model_echoes_request",
     "provider_header_present",
+    "no_duplicate_json_keys",
 )
 _OK_STREAM = (
     "status_code_expected",
     "content_type_matches_mode",
     "chunk_schema_conformance",
     "provider_header_present",
+    "no_duplicate_json_keys",
 )
-_ERROR = ("status_code_expected", "content_type_matches_mode", "error_body_conforms", "error_code_expected")
+_ERROR = (
+    "status_code_expected",
+    "content_type_matches_mode",
+    "error_body_conforms",
+    "error_code_expected",
+    "no_duplicate_json_keys",
+)
 _MOCK = frozenset({Requirement.MOCK_JOURNAL})
 _EDGEE = frozenset({Profile.EDGEE})
 
@@ -276,7 +284,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         method="GET",
         path=MODELS,
         body=None,
-        checks=("status_code_expected", "models_schema_conformance"),
+        checks=("status_code_expected", "models_schema_conformance", "no_duplicate_json_keys"),
     ),
     Scenario(
         name="auth_missing",
@@ -406,7 +414,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         description="The provider fails after the stream started: an error event, then the end, no [DONE].",
         body={"messages": _user("Stream then fail."), "max_tokens": 64, "stream": True},
         mock={"scenario": "text", "tokens": 12, "fault": "mid_stream_error"},
-        checks=("status_code_expected", "content_type_matches_mode", "stream_error_propagated"),
+        checks=(
+            "status_code_expected",
+            "content_type_matches_mode",
+            "stream_error_propagated",
+            "no_duplicate_json_keys",
+        ),
         requires=_MOCK,
     ),
 )

@@ -20,6 +20,7 @@ gevent process imports it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Final
 
@@ -116,16 +117,22 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
-def loads_bounded(data: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH) -> Any:
+def loads_bounded(
+    data: str | bytes | bytearray,
+    limit: int = MAX_JSON_DEPTH,
+    *,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """``json.loads`` that raises :class:`JSONTooDeep` (a ``ValueError``) instead of recursing.
 
     Anything gateproof does with a parsed body (schema validation, copying, rendering) recurses
     per level, so a document deeper than ``limit`` is refused here, before any of that. The C
     parser itself raises ``RecursionError`` past about a thousand levels; that is reported the
-    same way.
+    same way. ``object_pairs_hook`` is handed to ``json.loads`` (to see every key of an object,
+    repeats included); the depth limit holds for what it returns as long as objects stay dicts.
     """
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_pairs_hook=object_pairs_hook)
     except RecursionError:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels") from None
     if isinstance(value, dict | list) and json_depth(value, limit) > limit:

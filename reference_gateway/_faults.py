@@ -495,6 +495,22 @@ async def _second_event_as_repr(frames: Frames) -> Frames:
         yield frame
 
 
+async def _stale_model_key_first(frames: Frames) -> Frames:
+    """A relay that writes the provider's ``model`` and then its own into one object, by hand.
+
+    Python, JavaScript and the OpenAI SDKs keep the last value of a repeated key, so they read the right
+    ``openai/gpt-4o`` and nothing looks wrong; a client whose parser keeps the first reads ``gpt-4o``.
+    """
+    async for frame in frames:
+        if frame.startswith(_DATA + b"{"):
+            payload = json.loads(frame[len(_DATA) :])
+            model = payload.get("model") if isinstance(payload, dict) else None
+            if isinstance(model, str):
+                stale = encode_json(_provider_model(model)).encode()
+                frame = _DATA + b'{"model":' + stale + b"," + frame[len(_DATA) + 1 :]
+        yield frame
+
+
 def _models_without_owner(body: dict[str, Any]) -> dict[str, Any]:
     data = [
         {key: value for key, value in entry.items() if key not in ("object", "owned_by")}
@@ -709,6 +725,11 @@ _CATALOGUE: tuple[Fault, ...] = (
         "chunk_not_json",
         "The second event of a stream is written as a Python dict (single quotes, None), not as JSON.",
         frames=_second_event_as_repr,
+    ),
+    Fault(
+        "duplicate_model_key",
+        "Every stream chunk names `model` twice, the provider's gpt-4o before the right openai/gpt-4o.",
+        frames=_stale_model_key_first,
     ),
     Fault(
         "chunk_model_changes",

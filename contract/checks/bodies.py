@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from gateproof.contract._wire import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 from gateproof.contract.checks._context import CheckContext
 from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, NotApplicable, Requirement, check
+from gateproof.contract.stream import SSEDecoder
 from gateproof.openapi import SchemaKind
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "error_code_expected",
     "finish_reason_expected",
     "models_schema_conformance",
+    "no_duplicate_json_keys",
     "refusal_carried",
     "response_model_echoes_request",
     "response_schema_conformance",
@@ -214,3 +218,129 @@ def usage_matches_provider(ctx: CheckContext) -> None:
                 expected=str(cached),
                 actual=repr(got),
             )
+
+
+# -- repeated keys ------------------------------------------------------------------------------------
+#
+# RFC 8259 only says object names SHOULD be unique, and parsers disagree on a repeat: Python, JavaScript
+# and most SDKs keep the last value, others keep the first or refuse the document. A body that names a
+# key twice therefore gives different clients different answers, and a plain ``json.loads`` hides it.
+
+_SHOWN = 60
+
+
+class _Object(dict[str, Any]):
+    """A parsed JSON object that remembers, for each key its text named more than once, every value."""
+
+    __slots__ = ("repeats",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeats: dict[str, list[Any]] = {}
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    """The ``object_pairs_hook``: a dict as ``json.loads`` builds it, plus the repeats it dropped."""
+    built = _Object(pairs)
+    if len(built) != len(pairs):  # the common case (no repeat) costs one comparison
+        values: dict[str, list[Any]] = {}
+        for key, value in pairs:
+            values.setdefault(key, []).append(value)
+        built.repeats = {key: seen for key, seen in values.items() if len(seen) > 1}
+    return built
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    """One key named more than once in one object: where it is and what each occurrence said."""
+
+    path: str
+    values: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        first, last = _show(self.values[0]), _show(self.values[-1])
+        times = "twice" if len(self.values) == 2 else f"{len(self.values)} times"
+        if first == last:
+            return f"{self.path} appears {times}, each with {first}"
+        return f"{self.path} appears {times}: first-wins clients read {first}, last-wins ones {last}"
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        text = f"<a {type(value).__name__} too deep to show>"
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+def _member(path: str, key: str) -> str:
+    """``choices[0].message`` + ``content``; a key that is not a plain name is quoted in brackets."""
+    if key.isidentifier():
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _repeats(document: Any) -> list[_Repeat]:
+    """Every repeated key in a document parsed with ``_object``, in document order, walked without recursion.
+
+    The values a repeat dropped are walked too (under the same path), so a repeat inside a value that
+    last-wins parsing threw away is still named.
+    """
+    found: list[_Repeat] = []
+    pending: list[tuple[Any, str]] = [(document, "")]
+    while pending:
+        node, path = pending.pop()
+        children: list[tuple[Any, str]] = []
+        if isinstance(node, _Object):
+            for key, value in node.items():
+                where = _member(path, key)
+                seen = node.repeats.get(key)
+                if seen is not None:
+                    found.append(_Repeat(where, tuple(seen)))
+                    children.extend((dropped, where) for dropped in seen[:-1])
+                children.append((value, where))
+        elif isinstance(node, list):
+            children = [(item, f"{path}[{index}]") for index, item in enumerate(node)]
+        pending.extend(child for child in reversed(children) if isinstance(child[0], dict | list))
+    return found
+
+
+def _json_documents(ctx: CheckContext) -> list[tuple[str, bytes | str]]:
+    """The JSON texts of the answer, each with where it sits: the body, or every event of a stream."""
+    observed = ctx.observed
+    if ctx.stream is None and observed.content_type != "text/event-stream":
+        return [("", observed.body)] if observed.body.strip() else []
+    decoder = SSEDecoder()
+    events = decoder.feed(observed.body)
+    decoder.close()
+    return [(f"event #{index}: ", event.data) for index, event in enumerate(events) if event.data != "[DONE]"]
+
+
+@check()
+def no_duplicate_json_keys(ctx: CheckContext) -> None:
+    """No JSON object in a body or a stream event names a key twice (clients that keep the first value read another answer)."""
+    documents = _json_documents(ctx)
+    if not documents:
+        raise NotApplicable("the response has no body to read")
+    found: list[str] = []
+    parsed = 0
+    for where, text in documents:
+        try:
+            document = loads_bounded(text, object_pairs_hook=_object)
+        except JSONTooDeep:
+            raise CheckFailed(
+                f"{where}the JSON nests deeper than {MAX_JSON_DEPTH} levels, so its keys cannot be read",
+                expected=f"at most {MAX_JSON_DEPTH} levels",
+                actual="deeper",
+            ) from None
+        except ValueError:  # not JSON: the schema checks and chunk_is_json judge that
+            continue
+        parsed += 1
+        found.extend(f"{where}{repeat}" for repeat in _repeats(document))
+    if not parsed:
+        raise NotApplicable("nothing in the response parses as JSON")
+    if found:
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        raise CheckFailed(
+            f"{found[0]}{more}", expected="every key once per JSON object", actual="; ".join(found[:5])
+        )

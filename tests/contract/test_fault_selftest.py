@@ -110,6 +110,7 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
     "sse_single_newline": (("sse_framing", "stream_basic"),),
     "sse_named_events": (("event_type_is_message", "stream_basic"),),
     "chunk_not_json": (("chunk_is_json", "stream_basic"),),
+    "duplicate_model_key": (("no_duplicate_json_keys", "stream_basic"),),
     "chunk_model_changes": (("constant_model", "stream_basic"),),
     "chunk_created_changes": (("constant_created", "stream_include_usage"),),
     "usage_chunk_unrequested": (("usage_only_when_requested", "stream_basic"),),

@@ -267,6 +267,16 @@ def _probe_not_json(target: Target) -> bool:
     return broken == 1
 
 
+def _probe_model_named_twice(target: Target) -> bool:
+    """Every chunk's own key list says model twice, the provider's id first (json.loads would hide it)."""
+    chunks = [event for event in target.stream() if event != "[DONE]"]
+    models = [
+        [value for key, value in json.loads(chunk, object_pairs_hook=lambda pairs: pairs) if key == "model"]
+        for chunk in chunks
+    ]
+    return bool(chunks) and all(found == ["gpt-4o", "openai/gpt-4o"] for found in models)
+
+
 def _probe_usage_early(target: Target) -> bool:
     chunks = _chunks(target.stream(include_usage=True))
     usage_at = next(i for i, c in enumerate(chunks) if c.get("usage"))
@@ -359,6 +369,7 @@ PROBES: dict[str, Callable[[Target], bool]] = {
     "sse_single_newline": lambda t: "\n\n" not in t.stream_text(),
     "sse_named_events": lambda t: "event: chunk\n" in t.stream_text(),
     "chunk_not_json": _probe_not_json,
+    "duplicate_model_key": _probe_model_named_twice,
     "chunk_model_changes": lambda t: len({c["model"] for c in _chunks(t.stream())}) > 1,
     "chunk_created_changes": lambda t: len({c["created"] for c in _chunks(t.stream(include_usage=True))}) > 1,
     "usage_chunk_unrequested": lambda t: _usage_chunks(t.stream()) != [],

@@ -4,15 +4,22 @@ Settings come from a YAML file (``--config``) and/or command-line flags (flags
 win). Keys are never in the file: it names the environment variables that hold
 them. Only loopback targets are accepted: gateproof never sends traffic anywhere
 else.
+
+Every key of the file is checked for its type before use, and an unknown key is an
+error: a config is usually written once and then trusted, so a typo (``timeout:``
+for ``timeout_s:``) or a wrong type (``max_examples: many``) must stop the run with
+the key's name (exit 2), not be ignored or surface later as a traceback.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import yaml
@@ -53,6 +60,9 @@ class TargetConfig:
     restricted_model: str | None = None
     #: base URL of the gateproof mock provider the target forwards to (enables the journal checks)
     mock_url: str | None = None
+    #: the variable holding the key the target sends to its provider (the mock), when known: a
+    #: target that quotes its upstream key in an error must not put it in a report either
+    upstream_key_env: str | None = None
     timeout_s: float = 30.0
     #: examples per operation and generation mode in the property layer
     property_examples: int = 100
@@ -71,6 +81,11 @@ class TargetConfig:
     def optional_key(self, env: str | None) -> str | None:
         return os.environ.get(env) or None if env else None
 
+    def secret_values(self) -> list[str]:
+        """Every key value this config makes known, to be scrubbed from everything the run writes."""
+        envs = (self.api_key_env, self.inactive_key_env, self.restricted_key_env, self.upstream_key_env)
+        return [value for value in (self.optional_key(env) for env in envs) if value]
+
     def satisfied(self) -> frozenset[Requirement]:
         """The requirements this target meets."""
         met: set[Requirement] = set()
@@ -83,10 +98,24 @@ class TargetConfig:
         return frozenset(met)
 
     def validate(self) -> TargetConfig:
+        for label, env in (
+            ("api_key_env", self.api_key_env),
+            ("inactive_key_env", self.inactive_key_env),
+            ("restricted_key_env", self.restricted_key_env),
+            ("upstream_key_env", self.upstream_key_env),
+        ):
+            if env is not None and not _ENV_NAME.fullmatch(env):
+                raise ConfigError(f"{label} {env!r} is not an environment variable name")
+        if not self.models:
+            raise ConfigError("models must name at least one model (e.g. default: openai/gpt-4o)")
         for label, url in (("base URL", self.base_url), ("mock URL", self.mock_url)):
             if url is None:
                 continue
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+            except ValueError as exc:
+                raise ConfigError(f"the {label} {url!r} is not a valid URL: {exc}") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"the {label} {url!r} is not an http(s) URL")
             if not is_loopback_url(url):
@@ -94,58 +123,120 @@ class TargetConfig:
                     f"the {label} {url!r} is not on loopback; gateproof only sends traffic to "
                     "127.0.0.0/8, ::1 or localhost"
                 )
-        if self.timeout_s <= 0:
-            raise ConfigError("timeout_s must be positive")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise ConfigError("timeout_s must be a positive number of seconds")
         if self.property_examples < 1:
             raise ConfigError("property.max_examples must be at least 1")
         return self
 
 
-def _get(data: dict[str, Any], *path: str) -> Any:
-    node: Any = data
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
+#: a portable environment variable name (no "=", no NUL, not empty)
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One key of the config file: where it is, which TargetConfig field it sets, what type it has."""
+
+    path: tuple[str, ...]
+    field: str
+    kind: str  # "str", "int", "number"
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+
+_KEYS: Final = (
+    _Key(("target", "base_url"), "base_url", "str"),
+    _Key(("target", "api_key_env"), "api_key_env", "str"),
+    _Key(("target", "profile"), "profile", "str"),
+    _Key(("target", "name"), "name", "str"),
+    _Key(("forbidden", "inactive_key_env"), "inactive_key_env", "str"),
+    _Key(("forbidden", "restricted_key_env"), "restricted_key_env", "str"),
+    _Key(("forbidden", "restricted_model"), "restricted_model", "str"),
+    _Key(("mock", "url"), "mock_url", "str"),
+    _Key(("mock", "upstream_key_env"), "upstream_key_env", "str"),
+    _Key(("timeout_s",), "timeout_s", "number"),
+    _Key(("property", "max_examples"), "property_examples", "int"),
+    _Key(("property", "seed"), "seed", "int"),
+)
+_SECTIONS: Final = frozenset(key.path[0] for key in _KEYS if len(key.path) > 1)
+_KINDS: Final = {"str": "a string", "int": "an integer", "number": "a number"}
+
+
+def _typed(key: _Key, value: Any) -> Any:
+    """``value`` if it has the key's type (a bool is not a number, though Python says it is an int)."""
+    ok = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+    }[key.kind]
+    if not ok:
+        raise ConfigError(f"{key.dotted} must be {_KINDS[key.kind]}, not {_describe(value)}")
+    return float(value) if key.kind == "number" else value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config {path} must be a mapping, not {_describe(loaded)}")
+    return loaded
+
+
+def _from_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The TargetConfig settings a config file holds, every key checked for its name and type."""
+    known_top = _SECTIONS | {key.path[0] for key in _KEYS} | {"models"}
+    for name in data:
+        if name not in known_top:
+            raise ConfigError(f"unknown config key {name!r} (known: {', '.join(sorted(known_top))})")
+    for section in _SECTIONS:
+        if section in data and data[section] is not None and not isinstance(data[section], dict):
+            raise ConfigError(f"{section} must be a mapping, not {_describe(data[section])}")
+        known = sorted(key.path[1] for key in _KEYS if key.path[0] == section)
+        for name in data.get(section) or {}:
+            if name not in known:
+                raise ConfigError(
+                    f"unknown config key {section}.{name} (known in {section}: {', '.join(known)})"
+                )
+    settings: dict[str, Any] = {}
+    for key in _KEYS:
+        node: Any = data
+        for part in key.path:
+            node = (node or {}).get(part)
+        if node is not None:
+            settings[key.field] = _typed(key, node)
+    models = data.get("models")
+    if models is not None:
+        if not isinstance(models, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in models.items()
+        ):
+            raise ConfigError("models must map a name (e.g. default, openai) to a model id")
+        settings["models"] = dict(models)
+    return settings
 
 
 def load_target_config(path: Path | None, **overrides: Any) -> TargetConfig:
     """Read a YAML config (if given) and apply command-line overrides (None means "not given")."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config {path} must be a mapping")
-        data = loaded or {}
-    settings: dict[str, Any] = {}
-    mapping = {
-        "base_url": ("target", "base_url"),
-        "api_key_env": ("target", "api_key_env"),
-        "profile": ("target", "profile"),
-        "name": ("target", "name"),
-        "inactive_key_env": ("forbidden", "inactive_key_env"),
-        "restricted_key_env": ("forbidden", "restricted_key_env"),
-        "restricted_model": ("forbidden", "restricted_model"),
-        "mock_url": ("mock", "url"),
-        "timeout_s": ("timeout_s",),
-        "property_examples": ("property", "max_examples"),
-        "seed": ("property", "seed"),
-    }
-    for field_name, key_path in mapping.items():
-        value = _get(data, *key_path)
-        if value is not None:
-            settings[field_name] = value
-    models = _get(data, "models")
-    if models is not None:
-        if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
-            raise ConfigError("models must map a name (e.g. default, openai) to a model id")
-        settings["models"] = dict(models)
+    settings = _from_file(_read(path)) if path is not None else {}
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if "base_url" not in settings:
         raise ConfigError("no base URL: pass --base-url or set target.base_url in the config")

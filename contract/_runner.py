@@ -44,7 +44,7 @@ from gateproof.contract.checks import (
     Requirement,
     load_all_checks,
 )
-from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult, redact_run
 from gateproof.contract.stream import RULES, StreamReport
 
 __all__ = ["Layers", "RunOptions", "describe_checks", "run_contract"]
@@ -122,6 +122,8 @@ class _ScenarioRun:
         #: transport failures in a row; at GIVE_UP_AFTER the target is taken as gone
         self.transport_failures = 0
         self.last_transport_error = ""
+        #: the wrong keys made up for the auth scenarios: a target may echo them, so they are redacted too
+        self.issued_keys: set[str] = set()
 
     @property
     def gave_up(self) -> bool:
@@ -135,7 +137,9 @@ class _ScenarioRun:
             case Auth.MISSING:
                 return None
             case Auth.WRONG:
-                return "gp-wrong-" + secrets.token_hex(12)
+                wrong = "gp-wrong-" + secrets.token_hex(12)
+                self.issued_keys.add(wrong)
+                return wrong
             case Auth.INACTIVE:
                 return self.config.optional_key(self.config.inactive_key_env)
             case Auth.RESTRICTED:
@@ -434,7 +438,7 @@ def run_contract(
         if unreachable is not None:
             run.unreachable = unreachable
             run.finished_at = time.time()
-            return run
+            return redact_run(run, config.secret_values())
         satisfied = config.satisfied()
         run.metadata["requirements_met"] = sorted(r.value for r in satisfied)
         runner = _ScenarioRun(config, client, api_key, satisfied, run.run_id)
@@ -462,7 +466,8 @@ def run_contract(
             results = [r for r in results if r.check in options.checks]
         run.results.extend(results)
     run.finished_at = time.time()
-    return run
+    # Every key of the run, in every encoding, out of everything recorded (a target may echo them).
+    return redact_run(run, [*config.secret_values(), *runner.issued_keys])
 
 
 def _property_names() -> frozenset[str]:

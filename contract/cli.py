@@ -1,19 +1,25 @@
 """`gateproof contract`: run the conformance suite against a gateway on loopback.
 
 Exit codes: 0 every applicable required check passed; 1 some failed; 2 bad
-input (options, config, missing key); 3 the target could not be reached at all.
+input (options, config, missing key, a selection that selects no check); 3 the
+target could not be reached at all; 130 interrupted (143 on SIGTERM, see
+``gateproof.cli``), with the report files written and saying so.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from gateproof.contract._config import ConfigError, load_target_config
+from gateproof.contract._config import ConfigError, TargetConfig, load_target_config
 from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
+from gateproof.contract._scenarios import SCENARIOS
 from gateproof.contract.checks import Profile
-from gateproof.contract.results import Outcome, RunResult
+from gateproof.contract.results import Outcome, RunResult, redact_run
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main", "print_summary"]
 
@@ -31,11 +37,16 @@ Config file (YAML), every key optional, flags win:
   target: {base_url, api_key_env, profile, name}
   models: {default: openai/gpt-4o}
   forbidden: {inactive_key_env, restricted_key_env, restricted_model}
-  mock: {url: http://127.0.0.1:8081}
+  mock: {url: http://127.0.0.1:8081, upstream_key_env: NAME}
   property: {max_examples: 100, seed: 20261125}
   timeout_s: 30
 
-Exit codes: 0 pass, 1 fail, 2 bad input, 3 target unreachable.
+Every configured key (target, inactive, restricted, the mock's upstream key) and the
+wrong keys the auth scenarios make up are redacted from every output, in every
+encoding (plain, base64, URL-encoded, escaped), also when the target echoes them.
+
+Exit codes: 0 pass, 1 fail, 2 bad input, 3 target unreachable, 130 interrupted
+(143 on SIGTERM).
 """
 
 
@@ -77,13 +88,99 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _split(value: str | None) -> frozenset[str] | None:
-    if not value:
+    """None when the option was not given; else the names it lists (possibly none: "" or ",")."""
+    if value is None:
         return None
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
+def _refuse(option: str, problem: str, valid: Iterable[str]) -> ConfigError:
+    return ConfigError(f"{option}: {problem}; valid names: {', '.join(sorted(valid))}")
+
+
+def selection(layers: str | None, checks: str | None, scenarios: str | None) -> RunOptions:
+    """The run options for ``--layers/--checks/--scenarios``, refused when they select no check.
+
+    An unknown name, an empty list, or checks that belong to none of the chosen layers would
+    otherwise run nothing, and a run of nothing passes: that must be bad input (exit 2), naming
+    the valid choices, before any request is sent.
+    """
+    layer_names = {layer.value for layer in Layers}
+    chosen_layers = _split(layers)
+    if chosen_layers is None:
+        chosen_layers = frozenset(layer_names)
+    if not chosen_layers:
+        raise _refuse("--layers", "selects no layer", layer_names)
+    if chosen_layers - layer_names:
+        raise _refuse(
+            "--layers", f"unknown layer(s) {', '.join(sorted(chosen_layers - layer_names))}", layer_names
+        )
+    by_layer: dict[str, set[str]] = {}
+    for layer, name, _ in describe_checks():
+        # The scenario layer runs the scenario checks and the stream grammar's rules.
+        by_layer.setdefault(Layers.PROPERTY if layer == Layers.PROPERTY else Layers.SCENARIO, set()).add(name)
+    all_checks = set().union(*by_layer.values())
+    chosen_checks = _split(checks)
+    if chosen_checks is not None:
+        if not chosen_checks:
+            raise _refuse("--checks", "selects no check", all_checks)
+        if chosen_checks - all_checks:
+            raise _refuse(
+                "--checks", f"unknown check(s) {', '.join(sorted(chosen_checks - all_checks))}", all_checks
+            )
+        runnable = set().union(*(by_layer[layer] for layer in chosen_layers))
+        if not chosen_checks & runnable:
+            raise _refuse(
+                "--checks",
+                f"none of these checks belongs to the chosen layers ({', '.join(sorted(chosen_layers))})",
+                runnable,
+            )
+    scenario_names = {scenario.name for scenario in SCENARIOS}
+    chosen_scenarios = _split(scenarios)
+    if chosen_scenarios is not None:
+        if not chosen_scenarios:
+            raise _refuse("--scenarios", "selects no scenario", scenario_names)
+        if chosen_scenarios - scenario_names:
+            raise _refuse(
+                "--scenarios",
+                f"unknown scenario(s) {', '.join(sorted(chosen_scenarios - scenario_names))}",
+                scenario_names,
+            )
+    return RunOptions(
+        layers=frozenset(Layers(layer) for layer in chosen_layers),
+        checks=chosen_checks,
+        scenarios=chosen_scenarios,
+        run_id=time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3),
+    )
+
+
+def interrupted_run(config: TargetConfig, run_id: str, started_at: float) -> RunResult:
+    """What an interrupted run reports: who and when, flagged interrupted, so it can never pass.
+
+    The results recorded before the interrupt went down with the runner's stack; claiming
+    anything about the checks would be a guess.
+    """
+    return RunResult(
+        run_id=run_id,
+        target=config.name,
+        base_url=config.base_url,
+        profile=config.profile.value,
+        started_at=started_at,
+        finished_at=time.time(),
+        interrupted=True,
+        metadata={"seed": config.seed, "property_examples": config.property_examples},
+    )
+
+
 def print_summary(run: RunResult) -> None:
     out = sys.stdout
+    if run.interrupted:
+        print(
+            f"INTERRUPTED: the run was stopped before it finished ({len(run.results)} results recorded); "
+            "not a pass",
+            file=out,
+        )
+        return
     if run.unreachable:
         print(f"TARGET UNREACHABLE: {run.unreachable}", file=out)
         return
@@ -110,6 +207,7 @@ def main(args: argparse.Namespace) -> int:
         for layer, name, description in describe_checks():
             print(f"{layer:9} {name:36} {description}")
         return 0
+    progress = ProgressLine()
     try:
         config = load_target_config(
             args.config,
@@ -121,36 +219,49 @@ def main(args: argparse.Namespace) -> int:
             property_examples=args.max_examples,
             models={"default": args.model} if args.model else None,
         )
-        layers = _split(args.layers) or frozenset()
-        unknown = layers - {layer.value for layer in Layers}
-        if unknown:
-            raise ConfigError(f"unknown layer(s): {', '.join(sorted(unknown))} (known: scenario, property)")
+        options = selection(args.layers, args.checks, args.scenarios)
         config.api_key()
-        options = RunOptions(
-            layers=frozenset(Layers(layer) for layer in layers),
-            checks=_split(args.checks),
-            scenarios=_split(args.scenarios),
-        )
-        progress = ProgressLine()
-        run = run_contract(config, options, progress=progress)
+        started_at = time.time()
+        try:
+            run = run_contract(config, options, progress=progress)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: say so in every output asked for, and never as a pass.
+            progress.done()
+            print("gateproof contract: interrupted", file=sys.stderr)
+            run = interrupted_run(config, options.run_id or "interrupted", started_at)
         progress.done()
+        if not (run.results or run.unreachable or run.interrupted):
+            raise ConfigError(
+                "the selection ran no check: the chosen scenarios do not run the chosen checks "
+                "(see --list-checks and the scenario names in the docs)"
+            )
     except ConfigError as exc:
+        progress.done()
         print(f"gateproof contract: {exc}", file=sys.stderr)
         return 2
-    write_outputs(run, out=args.out, junit=args.junit, json_path=args.json)
+    write_outputs(run, out=args.out, junit=args.junit, json_path=args.json, secrets=config.secret_values())
     print_summary(run)
     return run.exit_code()
 
 
-def write_outputs(run: RunResult, *, out: Path | None, junit: Path | None, json_path: Path | None) -> None:
+def write_outputs(
+    run: RunResult,
+    *,
+    out: Path | None,
+    junit: Path | None,
+    json_path: Path | None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Write the outputs asked for, each scrubbed of ``secrets`` (the run's key values) once more."""
     from gateproof.reports import render_junit, write_report
 
+    secrets = tuple(secrets)
     if out is not None:
-        files = write_report(out, run, None)
+        files = write_report(out, run, None, secrets=secrets)
         print(f"report: {files.index_html}")
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(render_junit(run), encoding="utf-8")
+        junit.write_text(render_junit(run, secrets=secrets), encoding="utf-8")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        run.write_json(json_path)
+        redact_run(run, secrets).write_json(json_path)

@@ -1,8 +1,11 @@
 """The results model: one record per (check, scenario, target) outcome.
 
-A leaf module on purpose: it imports nothing from the rest of gateproof, so the
-checks that produce results, the load runner that adds its own, and the reports
-that render them can all depend on it without depending on each other.
+A leaf module on purpose: it imports nothing from the rest of gateproof but the
+redaction engine (``_secrets``, itself a leaf), so the checks that produce results,
+the load runner that adds its own, and the reports that render them can all depend
+on it without depending on each other. ``redact_run`` lives here, next to the
+shapes it walks, so the runner (which knows the keys when it records) and the
+reports (which scrub again before rendering) share one implementation.
 
 The JSON form (`RunResult.to_dict`) is versioned by ``RESULTS_SCHEMA_VERSION``
 and described by ``results.schema.json`` beside this module; bump the version
@@ -11,14 +14,20 @@ when a field changes meaning or disappears (adding an optional field does not).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from gateproof.contract._secrets import REDACTED, SECRET_HEADERS, Scrubber, secret_forms
+
 __all__ = [
+    "INTERRUPTED_EXIT_CODE",
+    "REDACTED",
     "RESULTS_SCHEMA_VERSION",
     "SECRET_HEADERS",
     "CheckResult",
@@ -26,24 +35,15 @@ __all__ = [
     "Layer",
     "Outcome",
     "RunResult",
+    "Scrubber",
+    "redact_run",
+    "secret_forms",
 ]
 
 RESULTS_SCHEMA_VERSION = "1.0"
 
-#: header names (lower case) whose values are credentials: producers of results mask them, and
-#: renderers mask them again as defence in depth
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "x-edgee-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
+#: the exit code of a run stopped by Ctrl-C (128 + SIGINT), whatever its results so far say
+INTERRUPTED_EXIT_CODE = 130
 
 
 class Outcome(StrEnum):
@@ -135,6 +135,8 @@ class RunResult:
     #: set when the target could not be reached at all (exit code 3)
     unreachable: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the run was stopped (Ctrl-C, SIGTERM) before it finished: never a pass, whatever ran
+    interrupted: bool = False
 
     @property
     def counts(self) -> Counter[str]:
@@ -147,10 +149,12 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return self.unreachable is None and not self.gating_failures
+        return not self.interrupted and self.unreachable is None and not self.gating_failures
 
     def exit_code(self) -> int:
-        """0 all applicable required checks passed; 1 some failed; 3 target unreachable."""
+        """0 all applicable required checks passed; 1 some failed; 3 target unreachable; 130 interrupted."""
+        if self.interrupted:
+            return INTERRUPTED_EXIT_CODE
         if self.unreachable is not None:
             return 3
         return 0 if self.passed else 1
@@ -165,6 +169,7 @@ class RunResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "unreachable": self.unreachable,
+            "interrupted": self.interrupted,
             "passed": self.passed,
             "counts": dict(self.counts),
             "metadata": self.metadata,
@@ -184,9 +189,62 @@ class RunResult:
             started_at=data["started_at"],
             finished_at=data["finished_at"],
             unreachable=data.get("unreachable"),
+            interrupted=bool(data.get("interrupted", False)),
             metadata=data.get("metadata", {}),
             results=[CheckResult.from_dict(r) for r in data["results"]],
         )
 
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _redact_exchange(scrubber: Scrubber, exchange: Exchange) -> Exchange:
+    return dataclasses.replace(
+        exchange,
+        method=scrubber.text(exchange.method),
+        url=scrubber.url(exchange.url),
+        request_headers=scrubber.headers(exchange.request_headers),
+        request_body=scrubber.value(exchange.request_body),
+        response_headers=scrubber.headers(exchange.response_headers),
+        response_body=scrubber.value(exchange.response_body),
+    )
+
+
+def _redact_result(scrubber: Scrubber, result: CheckResult) -> CheckResult:
+    return dataclasses.replace(
+        result,
+        target=scrubber.text(result.target),
+        route=scrubber.text(result.route),
+        scenario=scrubber.text(result.scenario),
+        description=scrubber.text(result.description),
+        expected=scrubber.text(result.expected),
+        actual=scrubber.text(result.actual),
+        reason=scrubber.text(result.reason),
+        exchange=_redact_exchange(scrubber, result.exchange) if result.exchange is not None else None,
+    )
+
+
+def redact_run(run: RunResult, secrets: Iterable[str] = ()) -> RunResult:
+    """A copy of ``run`` with every credential replaced by ``[redacted]``.
+
+    ``secrets`` are the key values the caller knows (every form of each is scrubbed: plain,
+    base64, URL-encoded, escaped); credential header values still in clear in the run are
+    scrubbed everywhere too, and so are recognisable token shapes.
+    """
+    scrubber = Scrubber.for_headers(
+        (
+            headers
+            for result in run.results
+            if result.exchange is not None
+            for headers in (result.exchange.request_headers, result.exchange.response_headers)
+        ),
+        secrets,
+    )
+    return dataclasses.replace(
+        run,
+        target=scrubber.text(run.target),
+        base_url=scrubber.url(run.base_url),
+        unreachable=scrubber.text(run.unreachable) if run.unreachable is not None else None,
+        metadata=scrubber.value(run.metadata),
+        results=[_redact_result(scrubber, result) for result in run.results],
+    )

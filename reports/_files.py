@@ -12,6 +12,7 @@ both are the redacted copies the other files were rendered from.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +44,19 @@ class ReportFiles:
         return [self.index_html, self.summary_md, self.junit_xml, self.results_json, *self.plots.values()]
 
 
-def write_report(out_dir: Path, run: RunResult | None, load: LoadResult | None) -> ReportFiles:
-    """Render every format into ``out_dir`` (created if needed) and return where each file went."""
+def write_report(
+    out_dir: Path, run: RunResult | None, load: LoadResult | None, *, secrets: Iterable[str] = ()
+) -> ReportFiles:
+    """Render every format into ``out_dir`` (created if needed) and return where each file went.
+
+    ``secrets`` are key values the caller knows (the target's keys, a provider key): each is
+    scrubbed from every file in every encoding, even if the results arrived unredacted. The
+    values are used and dropped; no file carries them, not even hashed.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = redact_run(run) if run is not None else None
-    load = redact_load(load) if load is not None else None
+    secrets = tuple(secrets)
+    run = redact_run(run, secrets) if run is not None else None
+    load = redact_load(load, secrets) if load is not None else None
     files = ReportFiles(
         out_dir=out_dir,
         index_html=out_dir / "index.html",

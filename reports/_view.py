@@ -259,6 +259,8 @@ class RunView:
     @property
     def verdict_detail(self) -> str:
         """Why the verdict is what it is, in one clause."""
+        if self.run.interrupted:
+            return f"interrupted before it finished ({len(self.run.results)} results recorded); not a pass"
         if self.run.unreachable is not None:
             return f"target unreachable: {self.run.unreachable}"
         gating = len(self.run.gating_failures)

@@ -12,7 +12,7 @@ only needs a new section in the template, not a new renderer.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import jinja2
@@ -53,19 +53,21 @@ def render_html(
     *,
     plots: Mapping[str, bytes] | None = None,
     title: str = "gateproof report",
+    secrets: Iterable[str] = (),
 ) -> str:
     """The HTML report of a contract run and/or a load run.
 
     ``plots`` maps plot names (``ttft``, ``timeline``) to PNG bytes already rendered
     (``write_report`` draws them once for both the files and the page); a missing
-    plot is drawn here from ``load``.
+    plot is drawn here from ``load``. ``secrets``: key values to scrub in every encoding.
     """
-    runs = [RunView.from_run(redact_run(run))] if run is not None else []
+    secrets = tuple(secrets)
+    runs = [RunView.from_run(redact_run(run, secrets))] if run is not None else []
     loads = []
     #: load view key -> the plots shown in its section
     images: dict[str, list[dict[str, str]]] = {}
     if load is not None:
-        clean = redact_load(load)
+        clean = redact_load(load, secrets)
         view = LoadView.from_load(clean)
         loads.append(view)
         given = dict(plots or {})

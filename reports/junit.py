@@ -182,6 +182,14 @@ def _suites(run: RunResult | None, load: LoadResult | None) -> Iterable[_Suite]:
             "profile": run.profile,
         }
         timestamp = _iso(run.started_at)
+        if run.interrupted:
+            # An interrupted run is never green in CI: one error case says so.
+            suite = _Suite("run", timestamp, properties)
+            case = ET.Element("testcase", {"classname": "run", "name": "finished", "time": "0.000"})
+            message = "the run was interrupted before it finished"
+            ET.SubElement(case, "error", {"message": message, "type": "interrupted"}).text = message
+            suite.add(case, "error", 0.0)
+            yield suite
         if run.unreachable is not None:
             suite = _Suite("target", timestamp, properties)
             case = ET.Element(
@@ -207,10 +215,16 @@ def _suites(run: RunResult | None, load: LoadResult | None) -> Iterable[_Suite]:
     yield from (suite for suite in suites.values() if suite.cases)
 
 
-def render_junit(run: RunResult | None, load: LoadResult | None = None) -> str:
-    """The JUnit XML document (UTF-8 text with an XML declaration) for a run and/or a load run."""
-    run = redact_run(run) if run is not None else None
-    load = redact_load(load) if load is not None else None
+def render_junit(
+    run: RunResult | None, load: LoadResult | None = None, *, secrets: Iterable[str] = ()
+) -> str:
+    """The JUnit XML document (UTF-8 text with an XML declaration) for a run and/or a load run.
+
+    ``secrets``: key values to scrub in every encoding (see ``write_report``).
+    """
+    secrets = tuple(secrets)
+    run = redact_run(run, secrets) if run is not None else None
+    load = redact_load(load, secrets) if load is not None else None
     root = ET.Element("testsuites", {"name": "gateproof"})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     time_ms = 0.0

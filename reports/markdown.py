@@ -7,6 +7,8 @@ detail (requests, responses, every passing case) belongs to the HTML report.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
@@ -42,6 +44,8 @@ def _run_lines(view: RunView) -> list[str]:
         f"{view.counts_text} · run {_code(run.run_id)}",
         "",
     ]
+    if run.interrupted:
+        lines += ["> **Interrupted:** the run was stopped before it finished; it is not a pass.", ""]
     if run.unreachable is not None:
         lines += [f"> **Target unreachable:** {_cell(run.unreachable)}", ""]
     if view.attention:
@@ -95,13 +99,21 @@ def _load_lines(views: list[LoadView], heading: bool) -> list[str]:
 
 
 def render_markdown(
-    run: RunResult | None, load: LoadResult | None = None, *, report_path: str | None = None
+    run: RunResult | None,
+    load: LoadResult | None = None,
+    *,
+    report_path: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> str:
-    """The Markdown summary of a contract run and/or a load run; ``report_path`` points at the HTML report."""
+    """The Markdown summary of a contract run and/or a load run; ``report_path`` points at the HTML report.
+
+    ``secrets``: key values to scrub in every encoding (see ``write_report``).
+    """
+    secrets = tuple(secrets)
     lines: list[str] = []
     if run is not None:
-        lines += _run_lines(RunView.from_run(redact_run(run)))
-    loads = [LoadView.from_load(redact_load(load))] if load is not None else []
+        lines += _run_lines(RunView.from_run(redact_run(run, secrets)))
+    loads = [LoadView.from_load(redact_load(load, secrets))] if load is not None else []
     lines += _load_lines(loads, heading=run is None)
     if run is None and load is None:
         lines += ["## gateproof: nothing to report", ""]

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from gateproof.cli.launch import free_port
 
@@ -64,3 +74,131 @@ def test_unreachable_target_exits_3_with_a_report(tmp_path: object) -> None:
 def test_unknown_profile_is_refused() -> None:
     completed = _contract("--base-url", "http://127.0.0.1:9/v1", "--profile", "nope")
     assert completed.returncode == 2
+
+
+# -- keys a target echoes back never reach any output -------------------------------------------------
+
+#: an unshaped key (no sk- prefix, nothing a pattern could recognise), an sk- key, and one with the
+#: characters that URL- and JSON-encoding change
+ECHO_KEYS = {
+    "ECHO_TEST_KEY": "Zq9.unshaped-key.7T",
+    "ECHO_TEST_INACTIVE_KEY": "sk-echo-inactive-0123456789abcdef",
+    "ECHO_TEST_RESTRICTED_KEY": "Rk/77+restricted=key:unshaped",
+    "ECHO_TEST_UPSTREAM_KEY": "up/stream+Key=9Qx.unshaped",
+}
+
+
+def _encodings(secret: str) -> set[str]:
+    """Every form a careless target echoes a credential in."""
+    forms: set[str] = set()
+    for value in (secret, f"Bearer {secret}"):
+        raw = value.encode()
+        forms |= {
+            value,
+            base64.b64encode(raw).decode(),
+            base64.b64encode(raw).decode().rstrip("="),
+            base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            urllib.parse.quote(value, safe=""),
+            urllib.parse.quote_plus(value),
+            "".join(f"%{byte:02X}" for byte in raw),
+            json.dumps(value)[1:-1].replace("/", "\\/"),
+        }
+    return forms
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """A target that quotes the Authorization value back in every form, in bodies and headers."""
+
+    timeout = 5  # every socket wait of the server is bounded
+    seen: ClassVar[set[str]] = set()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        auth = self.headers.get("Authorization", "")
+        token = auth.partition(" ")[2]
+        self.seen.add(token)
+        upstream = ECHO_KEYS["ECHO_TEST_UPSTREAM_KEY"]
+        echoes = {
+            "message": f"Incorrect API key provided: {auth} (upstream said: key {upstream} refused)",
+            "key": token,
+            "b64": base64.b64encode(auth.encode()).decode(),
+            "b64_key": base64.b64encode(token.encode()).decode(),
+            "b64_basic": base64.b64encode(f"user:{token}".encode()).decode(),
+            "url": urllib.parse.quote(auth, safe=""),
+            "url_plus": urllib.parse.quote_plus(token),
+            "percent": "".join(f"%{byte:02x}" for byte in token.encode()),
+        }
+        status = 200 if token == ECHO_KEYS["ECHO_TEST_KEY"] else 401
+        if self.path.endswith("/models"):
+            body = json.dumps({"object": "list", "data": [], "echo": echoes}).encode()
+            content_type = "application/json"
+        elif status == 200:
+            # not JSON, so the excerpt keeps the escaped text as sent
+            body = ("text echo: " + json.dumps(echoes).replace("/", "\\/")).encode()
+            content_type = "text/plain"
+        else:
+            body = json.dumps({"error": {"type": "invalid_api_key", **echoes}}).encode()
+            content_type = "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Echo-Authorization", auth)
+        self.send_header("X-Echo-Base64", echoes["b64"])
+        self.send_header("X-Echo-Url", echoes["url"])
+        self.send_header("WWW-Authenticate", f'Bearer error="invalid_token", token="{token}"')
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = _answer
+
+
+@pytest.fixture
+def echo_target() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_keys_the_target_echoes_reach_no_output(echo_target: int, tmp_path: Path) -> None:
+    config = tmp_path / "target.yaml"
+    config.write_text(
+        f"target: {{base_url: 'http://127.0.0.1:{echo_target}/v1', api_key_env: ECHO_TEST_KEY}}\n"
+        "forbidden: {inactive_key_env: ECHO_TEST_INACTIVE_KEY, restricted_key_env: ECHO_TEST_RESTRICTED_KEY,"
+        " restricted_model: openai/gpt-4o-mini}\n"
+        "mock: {upstream_key_env: ECHO_TEST_UPSTREAM_KEY}\n"
+        "timeout_s: 5\nproperty: {max_examples: 3}\n"
+    )
+    out = tmp_path / "out"
+    completed = _contract(
+        "--config", str(config), "--out", str(out), "--json", str(tmp_path / "r.json"),
+        "--junit", str(tmp_path / "j.xml"), env=ECHO_KEYS,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stdout + completed.stderr[-3000:]
+    wrong_keys = {token for token in _EchoHandler.seen if token.startswith("gp-wrong-")}
+    assert wrong_keys, "the auth scenarios sent no generated wrong key"
+    secrets = [*ECHO_KEYS.values(), *wrong_keys]
+    outputs = {path.name: path.read_text() for path in [*out.iterdir(), tmp_path / "r.json", tmp_path / "j.xml"]}
+    assert {"results.json", "summary.md", "junit.xml", "index.html"} <= set(outputs)
+    outputs["stdout"], outputs["stderr"] = completed.stdout, completed.stderr
+    leaks = {
+        (name, form): text.count(form)
+        for secret in secrets
+        for form in _encodings(secret)
+        for name, text in outputs.items()
+        if form in text
+    }
+    assert not leaks, f"{sum(leaks.values())} occurrences: {sorted(leaks)[:12]}"
+    # the echoes were recorded (redacted), not dropped
+    assert "Incorrect API key provided" in outputs["results.json"]

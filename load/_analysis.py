@@ -25,10 +25,10 @@ to the number of content events when the stream carried no usage.
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from gateproof.contract import JSONTooDeep, loads_bounded
 from gateproof.contract.stream import ChatStreamGrammar, EventKind, StreamChecker
 from gateproof.load._measurement import Measurement
 
@@ -48,15 +48,18 @@ def analyze_stream(
 
     ``reads`` are (perf_counter at arrival, bytes) in arrival order; ``ended_at`` is
     when the body was complete (or when reading stopped). A transport failure the
-    caller already recorded on ``measurement`` stays the reason; otherwise an error
-    event inside the stream makes it ``no_error_event``, and failing that the first
-    grammar violation's rule name becomes it.
+    caller already recorded on ``measurement`` stays the reason, and the grammar is
+    not replayed over a body that was cut short (failures have no latencies to find);
+    otherwise an error event inside the stream makes it ``no_error_event``, and
+    failing that the first grammar violation's rule name becomes it.
     """
     measurement.ttfb = headers_at - sent_at
     measurement.e2e = ended_at - sent_at
+    if not measurement.ok:
+        return
     checker = StreamChecker(ChatStreamGrammar(include_usage=include_usage))
     content_times: list[float] = []
-    for arrived, data in reads:
+    for arrived, data in _line_pieces(reads):
         for result in checker.feed(data):
             if result.has_content:
                 content_times.append(arrived)
@@ -81,6 +84,28 @@ def analyze_stream(
         measurement.fail("no_content")
 
 
+def _line_pieces(reads: Sequence[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
+    """The reads, with every run of pieces that hold no line end joined to the piece that ends it.
+
+    An event can only complete at a line end, so a piece without CR or LF completes nothing and
+    joining it to the next one (stamped with that one's arrival) changes no timing. It keeps the
+    SSE decoder from growing one long line by repeated concatenation, which is quadratic in the
+    line's length.
+    """
+    pending: list[bytes] = []
+    for arrived, data in reads:
+        if b"\n" not in data and b"\r" not in data:
+            pending.append(data)
+            continue
+        if pending:
+            pending.append(data)
+            data = b"".join(pending)
+            pending.clear()
+        yield arrived, data
+    if pending:
+        yield reads[-1][0], b"".join(pending)
+
+
 def analyze_completion(
     measurement: Measurement,
     body: bytes,
@@ -97,8 +122,11 @@ def analyze_completion(
     measurement.ttfb = headers_at - sent_at
     measurement.e2e = ended_at - sent_at
     try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):
+        data: Any = loads_bounded(body)
+    except JSONTooDeep:
+        measurement.fail("too_deep")
+        return
+    except ValueError:
         measurement.fail("invalid_json")
         return
     if type(data) is not dict:

@@ -9,7 +9,10 @@ from urllib.parse import urlsplit
 
 from gateproof.contract import is_loopback_url
 
-__all__ = ["SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
+__all__ = ["MAX_REQUEST_TIMEOUT_S", "SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
+
+#: the longest default request timeout (a longer run still gives each request at most this)
+MAX_REQUEST_TIMEOUT_S = 60.0
 
 #: scenario name -> what it sends
 SCENARIOS = {
@@ -41,10 +44,23 @@ class LoadOptions:
     directive_extra: Mapping[str, str] = field(default_factory=dict)
     #: seconds locust lets running requests finish after the run time is up
     stop_timeout_s: float = 10.0
-    #: seconds one request may take, send to last byte
-    request_timeout_s: float = 60.0
+    #: seconds one request may take, send to last byte; None: :data:`MAX_REQUEST_TIMEOUT_S` or
+    #: the run time plus the stop timeout, whichever is shorter (see :attr:`request_timeout`)
+    request_timeout_s: float | None = None
     #: seconds allowed for locust to start before the hard deadline counts as exceeded
     startup_margin_s: float = 30.0
+
+    @property
+    def request_timeout(self) -> float:
+        """The request timeout in force: the one given, else one that fits the run.
+
+        A request can never outlive the run (locust stops every user at run time + stop
+        timeout), so a default longer than that would only mean that a stuck request is cut
+        off by the run's end instead of timing out on its own.
+        """
+        if self.request_timeout_s is not None:
+            return self.request_timeout_s
+        return min(MAX_REQUEST_TIMEOUT_S, self.duration_s + self.stop_timeout_s)
 
     @property
     def directive(self) -> str:

@@ -5,6 +5,10 @@ One :class:`Recorder` lives in each locust process. The locustfile adds a
 for a :class:`~gateproof.load._dump.LoadDump` when the test stops. Latencies are
 recorded for successful requests only, so a burst of fast failures cannot make
 the percentiles look better; failures are counted with their reason instead.
+
+A request is registered when it is sent (:meth:`Recorder.begin`) and counted when it
+ends (:meth:`Recorder.add`); whatever is still open when the test stops is counted as
+failed by :meth:`Recorder.settle_in_flight`, so a request the run cut off is never lost.
 """
 
 from __future__ import annotations
@@ -68,12 +72,31 @@ class Recorder:
     histograms: dict[str, HdrHistogram] = field(default_factory=dict)
     _open: dict[int, _OpenSecond] = field(default_factory=dict)
     _closed: dict[int, SecondDump] = field(default_factory=dict)
+    #: requests sent and not yet counted, by id()
+    _in_flight: dict[int, Measurement] = field(default_factory=dict)
 
     def start(self) -> None:
         self.started_at = self.clock()
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def begin(self, measurement: Measurement) -> None:
+        """Register a request as it is sent, so that it is counted even if it never ends."""
+        self._in_flight[id(measurement)] = measurement
+
+    def settle_in_flight(self, reason: str) -> int:
+        """Count every request still open as failed with ``reason``; return how many there were."""
+        stuck = list(self._in_flight.values())
+        for measurement in stuck:
+            measurement.fail(reason)
+            self.add(measurement)
+        return len(stuck)
+
     def add(self, measurement: Measurement) -> None:
         """Count one finished request (called once per request, after its last byte)."""
+        self._in_flight.pop(id(measurement), None)
         ended = self.clock()
         self.requests += 1
         if measurement.got_response:
@@ -143,10 +166,16 @@ class Recorder:
             "requests": self.requests,
             "failures": self.failures,
             "responses": self.responses,
+            "in_flight": self.in_flight,
+            "output_tokens": self.output_tokens,
+            "first_request_at": self.first_request_at,
+            "last_request_at": self.last_request_at,
+            "failure_reasons": dict(sorted(self.failure_reasons.items())),
         }
 
     def write_progress(self, path: Path) -> None:
-        """Refresh the small progress file the runner polls for its live line."""
+        """Refresh the small progress file the runner polls for its live line (and falls back on
+        for load.json's counts if locust never gets to write its dump)."""
         temp = path.with_name(path.name + ".tmp")
         temp.write_text(json.dumps(self.progress()), encoding="utf-8")
         temp.replace(path)

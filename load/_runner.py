@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gateproof.load._dump import LoadDump, merge_dumps, read_dump
 from gateproof.load._duration import format_duration
+from gateproof.load._failures import IN_FLIGHT_AT_END
 from gateproof.load._histograms import HISTOGRAM_NOTE, buckets_ms, decode, merge, percentile_ms, summarize
 from gateproof.load._measurement import METRICS
 from gateproof.load._options import LoadOptions, check_loopback_url
@@ -44,7 +45,16 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "htt
 
 
 class LoadError(RuntimeError):
-    """The load run could not be carried out (locust failed to start, crashed, or overran)."""
+    """The load run could not be carried out (locust failed to start, crashed, or overran).
+
+    ``result`` holds what was counted before it broke down (from the last progress the locust
+    process wrote; ``error`` says what happened), and is already written as ``load.json``; it is
+    None when locust never got as far as counting anything.
+    """
+
+    def __init__(self, message: str, result: LoadResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def locust_command(options: LoadOptions, origin: str) -> list[str]:
@@ -99,18 +109,51 @@ def _progress_message(path: Path, duration: float) -> str:
         data = json.loads(path.read_text(encoding="utf-8"))
         elapsed = float(data["elapsed"])
         counts = f"{int(data['requests'])} requests, {int(data['failures'])} failures"
+        in_flight = int(data.get("in_flight", 0))
     except (OSError, ValueError, KeyError, TypeError):
         return "load: starting locust"
     if elapsed > duration:
-        return f"load: run time over, letting running requests finish; {counts}"
+        return f"load: run time over, letting {in_flight} running requests finish; {counts}"
     return f"load: {elapsed:.0f} s of {duration:.0f} s, {counts}"
 
 
-def _log_tail(path: Path, lines: int = 25) -> str:
+def _last_log_line(path: Path) -> str:
+    """The last line locust logged that is not part of a traceback (the error's own message)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
+    for line in reversed(lines):
+        text = line.strip()
+        if text and not line[:1].isspace() and not text.startswith("Traceback"):
+            return text[:300]
+    return ""
+
+
+def _partial_result(options: LoadOptions, progress_path: Path, error: str) -> LoadResult | None:
+    """A result from the last progress snapshot, for a run whose locust process wrote no dump."""
+    try:
+        data = json.loads(progress_path.read_text(encoding="utf-8"))
+        requests, failures = int(data["requests"]), int(data["failures"])
+        in_flight = int(data.get("in_flight", 0))
+        reasons = {str(k): int(v) for k, v in dict(data.get("failure_reasons", {})).items()}
+        responses = int(data.get("responses", 0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if in_flight:
+        reasons[IN_FLIGHT_AT_END] = reasons.get(IN_FLIGHT_AT_END, 0) + in_flight
+    return LoadResult(
+        scenario=options.scenario,
+        base_url=options.base_url,
+        users=options.users,
+        spawn_rate=options.spawn_rate,
+        duration_s=options.duration_s,
+        requests=requests + in_flight,
+        failures=failures + in_flight,
+        failure_reasons=dict(sorted(reasons.items())),
+        responses=responses,
+        error=error,
+    )
 
 
 def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = None) -> LoadResult:
@@ -128,6 +171,8 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
         raise ValueError(f"unknown scenario {options.scenario!r}; choose from {', '.join(USER_CLASSES)}")
     if options.users < 1 or options.spawn_rate <= 0 or options.duration_s <= 0:
         raise ValueError("users, spawn rate and duration must be positive")
+    if options.request_timeout <= 0 or options.stop_timeout_s < 0:
+        raise ValueError("the request timeout must be positive and the stop timeout not negative")
     if not os.environ.get(options.api_key_env):
         raise ValueError(f"environment variable {options.api_key_env} (the API key) is not set or empty")
     out = options.out_dir.resolve()
@@ -141,7 +186,7 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
         api_key_env=options.api_key_env,
         max_tokens=options.max_tokens,
         directive=options.directive,
-        timeout=options.request_timeout_s,
+        timeout=options.request_timeout,
         progress=str(out / PROGRESS_NAME),
     )
     command = locust_command(options, origin)
@@ -149,7 +194,8 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
     started = time.monotonic()
     last_message = ""
     last_report = 0.0
-    with (out / LOG_NAME).open("wb") as log:
+    log_path = out / LOG_NAME
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
             cwd=out,
@@ -159,14 +205,14 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    overran = False
     try:
         while process.poll() is None:
             elapsed = time.monotonic() - started
             if elapsed > deadline_s:
                 _stop_group(process)
-                raise LoadError(
-                    f"locust did not finish within {deadline_s:.0f} s and was stopped:\n{_log_tail(out / LOG_NAME)}"
-                )
+                overran = True
+                break
             if progress is not None and elapsed - last_report >= 1.0:
                 last_report = elapsed
                 message = _progress_message(out / PROGRESS_NAME, options.duration_s)
@@ -177,15 +223,24 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
     except BaseException:
         _stop_group(process)
         raise
-    (out / PROGRESS_NAME).unlink(missing_ok=True)
     dump_paths = [
         p for p in [out / DUMP_NAME, *sorted(out.glob("gateproof-dump.worker-*.json"))] if p.exists()
     ]
-    if not dump_paths:
-        raise LoadError(
-            f"locust exited with code {process.returncode} without writing gateproof's measurements "
-            f"(log: {out / LOG_NAME}):\n{_log_tail(out / LOG_NAME)}"
-        )
+    if overran or not dump_paths:
+        if overran:
+            error = f"locust did not finish within {deadline_s:.0f} s and was stopped"
+        else:
+            error = f"locust exited with code {process.returncode} without writing gateproof's measurements"
+        last_line = _last_log_line(log_path)
+        partial = _partial_result(options, out / PROGRESS_NAME, error)
+        (out / PROGRESS_NAME).unlink(missing_ok=True)
+        if partial is not None:
+            partial.artifacts = {"locust_log": LOG_NAME, "result": RESULT_NAME}
+            partial.settings = _settings_record(options, command)
+            partial.write_json(out / RESULT_NAME)
+        detail = f"; its last log line: {last_line}" if last_line else ""
+        raise LoadError(f"{error} (log: {log_path}){detail}", partial)
+    (out / PROGRESS_NAME).unlink(missing_ok=True)
     dump = merge_dumps([read_dump(p) for p in dump_paths])
     artifacts = {
         name: file
@@ -200,16 +255,23 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
         if (out / file).exists()
     }
     result = build_result(options, dump, artifacts)
-    result.settings = {
+    result.settings = _settings_record(options, command)
+    result.artifacts["result"] = RESULT_NAME
+    result.write_json(out / RESULT_NAME)
+    return result
+
+
+def _settings_record(options: LoadOptions, command: list[str]) -> dict[str, str]:
+    """What was sent, for load.json (the key variable's *name* only)."""
+    return {
         "model": options.model,
         "max_tokens": "" if options.max_tokens is None else str(options.max_tokens),
         "directive": options.directive,
         "api_key_env": options.api_key_env,
+        "request_timeout_s": f"{options.request_timeout:g}",
+        "stop_timeout_s": f"{options.stop_timeout_s:g}",
         "locust_command": " ".join(command[1:]),
     }
-    result.artifacts["result"] = RESULT_NAME
-    result.write_json(out / RESULT_NAME)
-    return result
 
 
 def build_result(options: LoadOptions, dump: LoadDump, artifacts: dict[str, str]) -> LoadResult:

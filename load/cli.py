@@ -7,13 +7,34 @@ load.json (the results), locust_*.csv (locust's own statistics), ttft.png and
 timeline.png (TTFT distribution, latency over time), gateproof-dump.json (the
 raw HDR histograms) and locust.log.
 
-A streamed request counts as failed on an HTTP error, a timeout, an error event
-inside a 200 stream, a missing [DONE] or any other stream-grammar violation (the
-rule name is the failure reason). Load is only ever sent to loopback.
+A request counts as failed, under one of these names, when the target:
+- redirects (any 3xx: "redirect"; gateproof never follows one) or answers
+  1xx/4xx/5xx ("http_<code>");
+- answers a streamed request with anything but text/event-stream, or a plain
+  one with anything but application/json ("content_type_matches_mode");
+- sends a header block over 64 KiB ("headers_too_large") or a body over 8 MiB
+  ("body_too_large");
+- sends nothing within the request timeout ("timeout"), or has not finished by
+  then or by the end of the run plus the stop timeout ("deadline": requests the
+  run cuts off are counted, never dropped);
+- refuses, resets or closes the connection, or speaks broken HTTP
+  ("connection_refused", "connection_reset", "connection_closed",
+  "protocol_error", "connection_error");
+- streams an error event, no [DONE], or breaks any other stream-grammar rule
+  (the rule name, e.g. "no_error_event", "done_terminates_stream"; "no_content"
+  for a stream without content), or sends a plain body that is not a chat
+  completion ("invalid_json", "too_deep", "error_body", "not_chat_completion",
+  "no_usage").
+The summary prints each name with its meaning. Load is only ever sent to
+loopback.
+
+The request timeout defaults to the run time plus the stop timeout, at most
+60 s: no request can outlive the run anyway.
 
 Exit codes: 0 the run completed within --max-failure-ratio; 1 too many failures
-or the run broke down; 2 bad input; 3 the target never answered (no request got
-an HTTP response).
+or the run broke down (load.json still holds the counts); 2 bad input; 3 no
+request got an HTTP status line back (connection refused, nothing sent within
+the timeout, ...).
 """
 
 from __future__ import annotations
@@ -27,6 +48,7 @@ from typing import TextIO
 
 from gateproof.cli.progress import ProgressLine
 from gateproof.load._duration import parse_duration
+from gateproof.load._failures import describe
 from gateproof.load._options import LoadOptions, check_loopback_url
 from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
 from gateproof.load._settings import USER_CLASSES
@@ -73,8 +95,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     shape.add_argument(
         "--request-timeout",
-        default="60s",
-        help="longest a request may take, send to last byte (default: %(default)s)",
+        default=None,
+        help="longest a request may take, send to last byte (default: run time + stop timeout, at most 60s)",
     )
     shape.add_argument(
         "--stop-timeout",
@@ -123,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         check_loopback_url(args.base_url)
         duration = parse_duration(args.duration)
-        request_timeout = parse_duration(args.request_timeout)
+        request_timeout = None if args.request_timeout is None else parse_duration(args.request_timeout)
         stop_timeout = parse_duration(args.stop_timeout)
     except ValueError as exc:
         return _fail(str(exc))
@@ -167,6 +189,8 @@ def main(args: argparse.Namespace) -> int:
     except LoadError as exc:
         line.done()
         print(f"gateproof load: {exc}", file=sys.stderr)
+        if exc.result is not None:
+            print_summary(exc.result, out)
         return 1
     line.done()
     if args.plot:
@@ -187,21 +211,40 @@ def write_plots(result: LoadResult, out: Path) -> None:
 
 
 def exit_code(result: LoadResult, max_failure_ratio: float) -> int:
-    """0 within the failure budget, 1 over it, 3 when no request got an HTTP response."""
+    """0 within the failure budget; 1 over it, for an incomplete run, or when no request was made
+    (nothing was measured); 3 when requests were made and not one got an HTTP status line back."""
+    if result.error or result.requests == 0:
+        return 1
     if result.responses == 0:
         return 3
-    ratio = result.failures / result.requests if result.requests else 1.0
-    return 0 if ratio <= max_failure_ratio else 1
+    return 0 if result.failures / result.requests <= max_failure_ratio else 1
+
+
+def _seen(result: LoadResult) -> str | None:
+    """One line on what came back when nothing good did, in the terms of what was seen."""
+    if result.requests == 0:
+        return "no request was made"
+    if result.responses == 0:
+        reasons = ", ".join(sorted(result.failure_reasons)) or "no reason recorded"
+        return f"no request got an HTTP status line back ({reasons})"
+    if result.failures == result.requests:
+        return (
+            f"the target answered {result.responses} of {result.requests} requests, and every request failed"
+        )
+    return None
 
 
 def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -> None:
-    """A few lines: rate, TTFT and e2e percentiles, failures and where the files are."""
+    """A few lines: rate, TTFT and e2e percentiles, failures (with what each name means) and
+    where the files are."""
     stream = stream or sys.stdout
     write = stream.write
     write(
         f"load: {result.requests} requests in {result.window_s:.1f} s = {result.requests_per_s:.1f} req/s, "
         f"{result.output_tokens_per_s:.0f} output tokens/s ({result.users} {result.scenario} users)\n"
     )
+    if result.error:
+        write(f"  incomplete: {result.error}; the counts are those locust last reported\n")
     for metric, label in (("ttft", "TTFT"), ("inter_chunk", "inter-chunk"), ("e2e", "e2e")):
         summary = result.latencies.get(metric)
         if summary is not None:
@@ -209,12 +252,14 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
                 f"  {label:<12} p50 {summary.p50:8.1f} ms   p99 {summary.p99:8.1f} ms   "
                 f"max {summary.max:8.1f} ms   (n={summary.count})\n"
             )
-    if result.responses == 0:
-        write("  the target never answered: no request got an HTTP response\n")
+    seen = _seen(result)
+    if seen:
+        write(f"  {seen}\n")
     if result.failures:
-        reasons = ", ".join(f"{reason} x{count}" for reason, count in result.failure_reasons.items())
         ratio = result.failures / result.requests if result.requests else 1.0
-        write(f"  failures: {result.failures} ({ratio:.1%}): {reasons}\n")
+        write(f"  failures: {result.failures} ({ratio:.1%}):\n")
+        for reason, count in result.failure_reasons.items():
+            write(f"    {reason} x{count}: {describe(reason)}\n")
     else:
         write("  failures: 0\n")
     write(f"  results: {out / result.artifacts.get('result', 'load.json')}\n")

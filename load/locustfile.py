@@ -5,44 +5,52 @@ layer with gevent when it is imported, so this file only ever runs inside the
 child process that ``gateproof load`` starts (``python -m locust -f <this file>
 StreamingChatUser ...``); nothing in gateproof imports it.
 
-Two user classes on ``FastHttpUser`` (geventhttpclient, several times cheaper per
-request than the requests-based ``HttpUser``), each sending the same request in a
-closed loop (no wait between requests):
+Two user classes, each sending the same request in a closed loop (no wait between
+requests) over its own bounded HTTP/1.1 exchange (``gateproof.load._transport``: one
+origin, no redirects followed, capped header block and body, an overall deadline,
+a turn for the gevent hub after every read):
 
-- ``StreamingChatUser``: ``stream: true`` with ``stream_options.include_usage``. The
-  body is read line by line from geventhttpclient's socket response
-  (``response.stream.readline``), each line stamped with ``time.perf_counter()`` the
-  moment it is handed over; parsing and grammar checks run only after the last
-  byte (``gateproof.load._analysis``), so they never inflate a timing.
+- ``StreamingChatUser``: ``stream: true`` with ``stream_options.include_usage``. Each
+  piece of the body is stamped with ``time.perf_counter()`` the moment its read
+  returns; parsing and grammar checks run only after the last byte
+  (``gateproof.load._analysis``), so they never inflate a timing.
 - ``ChatUser``: a plain request; TTFB when the headers are in, e2e when the body is.
+
+Before the body is judged, the status (3xx is ``redirect``, 1xx/4xx/5xx ``http_<code>``)
+and the media type (``content_type_matches_mode``) are. Every failure name is listed
+in ``gateproof.load._failures``.
 
 Each request is reported to locust once under its own name (response time = e2e,
 failure message = gateproof's failure reason), plus the stream timings as extra
 entries (request type ``stream``: ``ttfb``, ``ttft``, ``inter_chunk``, ``e2e``) so
 locust's CSV carries them too. gateproof's own figures come from the recorder's
 HDR histograms, dumped as JSON when the test stops (see ``gateproof.load._recorder``).
+A request still in flight when locust stops the users (run time + stop timeout) is
+counted too, as ``deadline``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import locust.stats
-from geventhttpclient.response import HTTPParseError
-from locust import FastHttpUser, constant, events, task
+from locust import User, constant, events, task
+from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 
 from gateproof.load._analysis import analyze_completion, analyze_stream
+from gateproof.load._failures import IN_FLIGHT_AT_END, media_type_failure, status_failure
 from gateproof.load._measurement import Measurement
 from gateproof.load._recorder import Recorder
 from gateproof.load._settings import LocustSettings
+from gateproof.load._transport import ExchangeFailed, Response, Target, build_request
 
 SETTINGS = LocustSettings.from_env()
 _API_KEY = os.environ.get(SETTINGS.api_key_env, "")
@@ -50,27 +58,6 @@ if not _API_KEY:
     raise RuntimeError(f"environment variable {SETTINGS.api_key_env} (the API key) is not set")
 
 RECORDER = Recorder(scenario="")
-
-
-def _failure_reason(response: Any) -> str:
-    """Name a failure that happened before any body was read."""
-    status = int(getattr(response, "status_code", 0) or 0)
-    if status >= 400 or (status and status < 200):
-        return f"http_{status}"
-    # geventhttpclient wraps socket errors (RetriesExceeded(..., original=...)); look underneath
-    error = getattr(response, "error", None)
-    seen: list[BaseException] = []
-    while isinstance(error, BaseException) and error not in seen:
-        seen.append(error)
-        if isinstance(error, TimeoutError):
-            return "timeout"
-        if isinstance(error, ConnectionRefusedError):
-            return "connection_refused"
-        if isinstance(error, ConnectionResetError):
-            return "connection_reset"
-        original = getattr(error, "original", None)
-        error = original if isinstance(original, BaseException) else error.__cause__ or error.__context__
-    return "connection_error"
 
 
 def _headers(accept: str) -> dict[str, str]:
@@ -84,59 +71,92 @@ def _headers(accept: str) -> dict[str, str]:
 
 
 #: takes a good response's body: (response, measurement, sent_at, headers_at) -> None
-BodyReader = Callable[[Any, Measurement, float, float], None]
+BodyReader = Callable[[Response, Measurement, float, float], None]
 
 
-class _ChatUser(FastHttpUser):
+class _ChatUser(User):
     abstract = True
     wait_time = constant(0)
-    network_timeout = SETTINGS.timeout
-    connection_timeout = SETTINGS.connect_timeout
     #: the entry name of the request itself in locust's statistics
     entry_name = "chat"
-    #: the request body, JSON-encoded once per class
-    _body = ""
+    #: what the request asks for, and so the media type the answer must have
+    stream = False
 
-    def _finish(self, response: Any, measurement: Measurement) -> None:
-        """Settle the request's own locust entry: response time = e2e, pass or fail with gateproof's reason."""
-        if measurement.e2e is not None:
-            response.request_meta["response_time"] = measurement.e2e * 1000.0
-        if measurement.ok:
-            response.success()
-        else:
-            response.failure(measurement.reason or "unknown")
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        origin = urlsplit(self.host or "")
+        if origin.hostname is None:
+            raise ValueError("the locustfile needs --host (it is started by `gateproof load`)")
+        scheme = origin.scheme or "http"
+        self.target = Target(
+            scheme,
+            origin.hostname,
+            origin.port or (443 if scheme == "https" else 80),
+            connect_timeout=SETTINGS.connect_timeout,
+        )
+        body = json.dumps(SETTINGS.body(stream=self.stream)).encode()
+        accept = "text/event-stream" if self.stream else "application/json"
+        self._request = build_request(SETTINGS.path, origin.netloc, _headers(accept), body)
 
-    def _exchange(self, accept: str, request_type: str, read: BodyReader) -> None:
-        """One request, shared by both users: post, check the status, let ``read`` take the body
-        (timed from ``sent_at``/``headers_at``), then settle locust's entry and record the figures."""
+    def on_stop(self) -> None:
+        self.target.close()
+
+    def _exchange(self, request_type: str, read: BodyReader) -> None:
+        """One request, shared by both users: send, judge the head, let ``read`` take the body
+        (timed from ``sent_at``/``headers_at``), then report it to locust and the recorder.
+
+        A request the run stops (locust kills the user's greenlet once the stop timeout is up)
+        is still reported, as ``deadline``, before the kill goes on.
+        """
         measurement = Measurement(started_wall=time.time())
+        RECORDER.begin(measurement)
         sent_at = time.perf_counter()
-        with self.client.post(
-            SETTINGS.path,
-            data=self._body,
-            headers=_headers(accept),
-            name=self.entry_name,
-            stream=True,
-            catch_response=True,
-        ) as response:
+        response: Response | None = None
+        try:
+            response = self.target.send(self._request, sent_at + SETTINGS.timeout)
             headers_at = time.perf_counter()
-            measurement.status = int(response.status_code or 0)
-            measurement.got_response = measurement.status > 0
-            if getattr(response, "error", None) is not None or not 200 <= measurement.status < 300:
-                measurement.fail(_failure_reason(response))
-                with contextlib.suppress(Exception):
-                    _ = response.content  # drain an error body so the connection can be reused
-            else:
+            measurement.status = response.status
+            measurement.got_response = True
+            failure = status_failure(response.status) or media_type_failure(
+                response.header("content-type"), stream=self.stream
+            )
+            if failure is None:
                 read(response, measurement, sent_at, headers_at)
-            self._finish(response, measurement)
-        self._record(measurement, request_type)
+            else:
+                measurement.fail(failure)
+                measurement.ttfb = headers_at - sent_at
+        except ExchangeFailed as exc:
+            measurement.got_response = measurement.got_response or exc.answered
+            measurement.fail(exc.reason)
+        except gevent.GreenletExit:
+            measurement.fail(IN_FLIGHT_AT_END)
+            self._report(measurement, request_type, sent_at)
+            raise
+        finally:
+            if response is not None:
+                response.close()
+        self._report(measurement, request_type, sent_at)
 
-    def _record(self, measurement: Measurement, request_type: str) -> None:
-        """Hand the request to the recorder; fire a successful one's timings as locust entries."""
+    def _report(self, measurement: Measurement, request_type: str, sent_at: float) -> None:
+        """Settle the request's locust entry (response time = e2e) and hand it to the recorder;
+        fire a successful one's timings as locust entries of their own."""
+        if measurement.e2e is None:
+            measurement.e2e = time.perf_counter() - sent_at
+        fire = self.environment.events.request.fire
+        fire(
+            request_type="POST",
+            name=self.entry_name,
+            response_time=measurement.e2e * 1000.0,
+            response_length=0,
+            exception=None if measurement.ok else CatchResponseError(measurement.reason or "unknown"),
+            context={},
+            start_time=measurement.started_wall,
+            url=SETTINGS.path,
+            response=None,
+        )
         RECORDER.add(measurement)
         if not measurement.ok:
             return
-        fire = self.environment.events.request.fire
         entries: list[tuple[str, float | None]] = [("ttfb", measurement.ttfb), ("ttft", measurement.ttft)]
         entries += [("inter_chunk", gap) for gap in measurement.inter_chunk]
         entries.append(("e2e", measurement.e2e))
@@ -156,75 +176,50 @@ class StreamingChatUser(_ChatUser):
     """Streams a chat completion and times the stream (see the module docstring)."""
 
     entry_name = "chat stream"
-    _body = json.dumps(SETTINGS.body(stream=True))
+    stream = True
 
     @task
     def stream_chat(self) -> None:
-        self._exchange("text/event-stream", "stream", self._take_stream)
-
-    def _take_stream(
-        self, response: Any, measurement: Measurement, sent_at: float, headers_at: float
-    ) -> None:
-        reads: list[tuple[float, bytes]] = []
-        ended_at = self._read_stream(response.stream, reads, sent_at, measurement)
-        analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
+        self._exchange("stream", self._take_stream)
 
     @staticmethod
-    def _read_stream(
-        stream: Any, reads: list[tuple[float, bytes]], sent_at: float, measurement: Measurement
-    ) -> float:
-        """Read the body line by line, stamping each line on arrival; return when it ended."""
-        deadline = sent_at + SETTINGS.timeout
-        readline = stream.readline
-        clock = time.perf_counter
+    def _take_stream(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
+        """Read the body piece by piece, stamping each piece on arrival, then replay it."""
+        reads: list[tuple[float, bytes]] = []
         append = reads.append
+        clock = time.perf_counter
         try:
-            while True:
-                line = readline(b"\n")
-                now = clock()
-                if not line:
-                    break
-                append((now, line))
-                if now > deadline:
-                    measurement.fail("timeout")
-                    return now
-            # readline() gives up on a last line without a newline; keep it for the grammar
-            rest = stream.read()
-            if rest:
-                append((now, rest))
-            return now
-        except TimeoutError:
-            measurement.fail("timeout")
-        except (HTTPParseError, OSError):
-            measurement.fail("connection_closed")
-        finally:
-            stream.release()
-        return clock()
+            while data := response.read_some():
+                append((clock(), data))
+        except ExchangeFailed as exc:
+            measurement.fail(exc.reason)
+        analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=clock())
 
 
 class ChatUser(_ChatUser):
     """Sends a non-streamed chat completion; TTFB, e2e, output tokens, JSON validity."""
 
     entry_name = "chat"
-    _body = json.dumps(SETTINGS.body(stream=False))
+    stream = False
 
     @task
     def chat(self) -> None:
-        self._exchange("application/json", "chat", self._take_completion)
+        self._exchange("chat", self._take_completion)
 
     @staticmethod
-    def _take_completion(response: Any, measurement: Measurement, sent_at: float, headers_at: float) -> None:
-        body = b""
+    def _take_completion(
+        response: Response, measurement: Measurement, sent_at: float, headers_at: float
+    ) -> None:
+        pieces: list[bytes] = []
         try:
-            body = response.stream.read()
-        except TimeoutError:
-            measurement.fail("timeout")
-        except (HTTPParseError, OSError):
-            measurement.fail("connection_closed")
-        finally:
-            response.stream.release()
+            while data := response.read_some():
+                pieces.append(data)
+        except ExchangeFailed as exc:
+            measurement.fail(exc.reason)
         ended_at = time.perf_counter()
         if measurement.ok:
+            body = b"".join(pieces)
+            pieces.clear()
             analyze_completion(measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
         else:
             measurement.ttfb = headers_at - sent_at
@@ -273,6 +268,8 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
         # write again at shutdown, so requests that finished after its last tick would be
         # missing from locust_stats.csv; wait for one more tick (every user has stopped by now).
         gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.1)
+    # locust has stopped (and if need be killed) every user by now; anything still open was cut off
+    RECORDER.settle_in_flight(IN_FLIGHT_AT_END)
     path = Path(SETTINGS.dump)
     if isinstance(runner, WorkerRunner):
         path = path.with_name(f"{path.stem}.worker-{os.getpid()}{path.suffix}")

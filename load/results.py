@@ -55,7 +55,8 @@ class LoadResult:
     duration_s: float
     requests: int = 0
     failures: int = 0
-    #: failure reason -> count (an error inside a 200 stream counts, with its rule name)
+    #: failure reason -> count (an error inside a 200 stream counts, with its rule name); every
+    #: name is listed, with its meaning, in ``gateproof.load._failures``
     failure_reasons: dict[str, int] = field(default_factory=dict)
     requests_per_s: float = 0.0
     output_tokens_per_s: float = 0.0
@@ -76,8 +77,12 @@ class LoadResult:
     responses: int = 0
     #: seconds from the first request sent to the last one finished: the denominator of the rates
     window_s: float = 0.0
-    #: what was sent (model, max_tokens, mock directive, key variable *name*, locust command)
+    #: what was sent (model, max_tokens, mock directive, key variable *name*, request and stop
+    #: timeouts, locust command)
     settings: dict[str, str] = field(default_factory=dict)
+    #: why the figures are incomplete (locust crashed or overran, so only the counts it last
+    #: reported are here); empty for a run that completed
+    error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -256,3 +256,32 @@ def test_slow_target_times_out(
     assert result is not None and result.requests > 0
     assert result.failure_reasons == {"timeout": result.requests}
     assert code == 3  # no status line ever came back
+
+
+def test_an_overrunning_locust_still_leaves_load_json_with_the_counts(
+    mock_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gateproof.load import LoadError, LoadOptions, run_load
+
+    monkeypatch.setenv("GATEPROOF_TEST_LOAD_KEY", "any-key")
+    out = tmp_path / "overrun"
+    options = LoadOptions(
+        base_url=mock_server.url + "/v1",
+        out_dir=out,
+        users=2,
+        duration_s=4,
+        stop_timeout_s=1,
+        startup_margin_s=0,  # the hard deadline (5 s) falls before locust can finish
+        api_key_env="GATEPROOF_TEST_LOAD_KEY",
+        ttft_ms=TTFT_MS,
+        itl_ms=ITL_MS,
+        tokens=TOKENS,
+    )
+    with pytest.raises(LoadError) as caught:
+        run_load(options)
+    assert "did not finish" in str(caught.value) and "Traceback" not in str(caught.value)
+    partial = caught.value.result
+    assert partial is not None and partial.requests > 0 and partial.error
+    written = LoadResult.from_dict(json.loads((out / "load.json").read_text()))
+    assert written == partial
+    assert written.settings["api_key_env"] == "GATEPROOF_TEST_LOAD_KEY"

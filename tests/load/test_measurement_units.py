@@ -511,3 +511,116 @@ def test_histogram_resolution_is_better_than_1_ms_up_to_60_s() -> None:
     assert (
         histogram.get_highest_equivalent_value(150_123) - histogram.get_lowest_equivalent_value(150_123) == 0
     )
+
+
+# --- failure names, in-flight requests, request timeout, summaries -------------------------------
+
+
+def test_every_failure_name_is_documented_in_one_place() -> None:
+    from gateproof.contract import TransportFailure
+    from gateproof.contract.stream import RULES
+    from gateproof.load._failures import FAILURES, describe, is_known, media_type_failure, status_failure
+
+    names = {failure.value for failure in TransportFailure} | set(RULES) | {"content_type_matches_mode"}
+    assert names <= set(FAILURES)
+    assert all(FAILURES[name] for name in FAILURES)
+    for name in ("http_503", "http_101", "invalid_json", "too_deep", "no_content", "deadline"):
+        assert is_known(name) and describe(name)
+    assert not is_known("connection_closed_weirdly") and not is_known("http_5")
+    assert [status_failure(code) for code in (200, 204, 301, 302, 304, 308, 101, 404, 503)] == [
+        None, None, "redirect", "redirect", "redirect", "redirect", "http_101", "http_404", "http_503"
+    ]  # fmt: skip
+    assert media_type_failure("text/event-stream; charset=utf-8", stream=True) is None
+    assert media_type_failure("Application/JSON", stream=False) is None
+    assert media_type_failure("application/json", stream=True) == "content_type_matches_mode"
+    assert media_type_failure("", stream=False) == "content_type_matches_mode"
+
+
+def test_requests_still_open_when_the_test_stops_are_counted() -> None:
+    clock = _Clock(100.0)
+    recorder = Recorder(scenario="s", clock=clock)
+    recorder.start()
+    finished, stuck, answered = (Measurement(started_wall=100.0) for _ in range(3))
+    for measurement in (finished, stuck, answered):
+        recorder.begin(measurement)
+    answered.got_response, answered.status = True, 200
+    finished.got_response, finished.status, finished.e2e = True, 200, 0.1
+    recorder.add(finished)
+    assert recorder.in_flight == 2 and recorder.progress()["in_flight"] == 2
+    clock.now = 101.0
+    assert recorder.settle_in_flight("deadline") == 2
+    dump = recorder.dump()
+    assert (dump.requests, dump.failures, dump.responses) == (3, 2, 2)
+    assert dump.failure_reasons == {"deadline": 2}
+    assert recorder.in_flight == 0 and recorder.settle_in_flight("deadline") == 0
+
+
+def test_the_default_request_timeout_fits_the_run() -> None:
+    def options(**kwargs: float) -> LoadOptions:
+        return LoadOptions(base_url="http://127.0.0.1:1/v1", out_dir=Path("x"), **kwargs)  # type: ignore[arg-type]
+
+    assert options(duration_s=2, stop_timeout_s=1).request_timeout == 3
+    assert options(duration_s=300, stop_timeout_s=10).request_timeout == 60
+    assert options(duration_s=2, stop_timeout_s=1, request_timeout_s=30).request_timeout == 30
+
+
+def test_pieces_without_a_line_end_are_joined_without_changing_timings() -> None:
+    body = _chunk({"role": "assistant", "content": "Hi"}) + _chunk({}, finish="stop") + _USAGE + _DONE
+    # one byte per read: every event completes on the read that brings its blank line
+    reads = [(1.0 + index / 1000, body[index : index + 1]) for index in range(len(body))]
+    measurement = Measurement(started_wall=0.0)
+    analyze_stream(measurement, reads, sent_at=1.0, headers_at=1.0, ended_at=3.0)
+    assert measurement.ok, measurement.reason
+    first_event_end = body.index(b"\n\n") + 1
+    assert measurement.ttft == pytest.approx(first_event_end / 1000)
+    from gateproof.load._analysis import _line_pieces
+
+    long_line = [(float(n), b"x" * 10) for n in range(5)] + [(9.0, b"x\n\n")]
+    assert list(_line_pieces(long_line)) == [(9.0, b"x" * 50 + b"x\n\n")]
+    assert list(_line_pieces([(1.0, b"ab"), (2.0, b"cd")])) == [(2.0, b"abcd")]
+
+
+def test_a_completion_nested_too_deep_is_named() -> None:
+    measurement = Measurement(started_wall=0.0)
+    analyze_completion(measurement, b"[" * 100_000 + b"]" * 100_000, sent_at=0, headers_at=0, ended_at=0)
+    assert measurement.reason == "too_deep"
+
+
+def test_a_transport_failure_skips_the_grammar_replay() -> None:
+    measurement = Measurement(started_wall=0.0)
+    measurement.fail("body_too_large")
+    analyze_stream(measurement, [(1.0, b"x" * 1000)], sent_at=0.0, headers_at=0.5, ended_at=1.0)
+    assert measurement.reason == "body_too_large" and measurement.ttft is None
+    assert measurement.ttfb == 0.5 and measurement.e2e == 1.0
+
+
+def test_the_summary_says_what_was_seen() -> None:
+    import io
+
+    from gateproof.load.cli import print_summary
+
+    def summary(**fields: object) -> str:
+        result = LoadResult(scenario="stream", base_url="u", users=1, spawn_rate=1, duration_s=1)
+        for name, value in fields.items():
+            setattr(result, name, value)
+        text = io.StringIO()
+        print_summary(result, Path("out"), text)
+        return text.getvalue()
+
+    answered_then_stuck = summary(requests=3, failures=3, responses=3, failure_reasons={"deadline": 3})
+    assert "never answered" not in answered_then_stuck
+    assert "answered 3 of 3 requests" in answered_then_stuck
+    assert "deadline x3: the request outlived its overall deadline" in answered_then_stuck
+    refused = summary(requests=4, failures=4, failure_reasons={"connection_refused": 4})
+    assert "no request got an HTTP status line back (connection_refused)" in refused
+    assert "no request was made" in summary()
+    assert "incomplete: locust overran" in summary(error="locust overran")
+
+
+def test_exit_code_of_an_incomplete_or_empty_run() -> None:
+    result = LoadResult(scenario="stream", base_url="u", users=1, spawn_rate=1, duration_s=1)
+    assert exit_code(result, 1.0) == 1  # nothing was measured: not a pass
+    result.requests = result.responses = 5
+    assert exit_code(result, 0.0) == 0
+    result.error = "locust did not finish"
+    assert exit_code(result, 1.0) == 1

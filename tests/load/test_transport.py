@@ -7,16 +7,22 @@ and one byte more is not; likewise the body; timeouts are told apart from deadli
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from gateproof.contract import MAX_HEADER_BYTES, MAX_RESPONSE_BYTES
 from gateproof.load._transport import ExchangeFailed, Response, Target, build_request
 
-from .conftest import RawServer
+from .conftest import RawServer, read_request
 
 Serve = Callable[[Callable[[socket.socket, bytes, RawServer], None]], RawServer]
 
@@ -145,3 +151,38 @@ def test_a_refused_connection_is_named(serve: Serve) -> None:
     with pytest.raises(ExchangeFailed) as caught:
         _send(server)
     assert caught.value.reason == "connection_refused"
+
+
+def test_an_https_target_is_spoken_to_over_tls(tmp_path: Path) -> None:
+    """check_loopback_url accepts https://; a self-signed loopback target must work (unverified)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        with contextlib.suppress(OSError), listener:
+            raw, _ = listener.accept()
+            with context.wrap_socket(raw, server_side=True) as conn:
+                conn.settimeout(10)
+                read_request(conn)
+                conn.sendall(_answer(body=b'{"tls": true}'))
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    target = Target("https", "127.0.0.1", port, connect_timeout=5.0)
+    response = target.send(REQUEST, time.perf_counter() + 10)
+    assert response.status == 200 and _body(response) == b'{"tls": true}'
+    response.close()
+    target.close()
+    thread.join(10)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gateproof.contract._wire import JSONTooDeep, loads_bounded
 from gateproof.contract.checks._registry import CheckFailed, NotApplicable, Profile
 
 if TYPE_CHECKING:
@@ -36,9 +36,18 @@ class Observed:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        """The body parsed as JSON; a check that needs JSON fails when it is not."""
+        """The body parsed as JSON; a check that needs JSON fails when it is not.
+
+        A body nested deeper than MAX_JSON_DEPTH fails the same way: validating or walking it
+        would recurse past Python's stack, and no API answer needs that depth.
+        """
         try:
-            return json.loads(self.body)
+            return loads_bounded(self.body)
+        except JSONTooDeep as exc:
+            excerpt = self.body[:200].decode("utf-8", "replace")
+            raise CheckFailed(
+                f"the body is too deep to judge: {exc}", expected="a JSON body", actual=excerpt
+            ) from None
         except ValueError as exc:
             excerpt = self.body[:200].decode("utf-8", "replace")
             raise CheckFailed(

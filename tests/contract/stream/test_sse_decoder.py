@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from dataclasses import dataclass, field
 
 import pytest
 
-from gateproof.contract.stream import SSEDecoder, SSEEvent
+from gateproof.contract.stream import (
+    MAX_LINE_CHARS,
+    ChatStreamGrammar,
+    SSEDecoder,
+    SSEEvent,
+    StreamChecker,
+    check_stream,
+)
 
 
 @dataclass(frozen=True)
@@ -137,3 +146,85 @@ def test_close_is_idempotent_and_feed_after_close_fails() -> None:
     assert decoder.close() == first
     with pytest.raises(RuntimeError):
         decoder.feed(b"\n\n")
+
+
+# -- long lines: linear time, bounded memory -----------------------------------------------------
+
+PIECE = b"x" * 65536
+
+
+def _feed_line(decoder: SSEDecoder, megabytes: int) -> list[SSEEvent]:
+    """One ``data:`` line of ``megabytes`` MiB fed in 64 KiB pieces (as a socket delivers it), then its end."""
+    events = decoder.feed(b"data: ")
+    for _ in range(megabytes * 16):
+        events += decoder.feed(PIECE)
+    return events + decoder.feed(b"\n\n")
+
+
+def test_a_long_line_costs_linear_time() -> None:
+    """A 32 MiB line took 45 s when each piece was appended to one string; joined once it takes well under 1 s."""
+    decoder = SSEDecoder(max_line_chars=64 * 1024 * 1024)
+    started = time.perf_counter()
+    (event,) = _feed_line(decoder, 32)
+    elapsed = time.perf_counter() - started
+    assert len(event.data) == 32 * 1024 * 1024
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
+
+
+def test_a_100mb_line_is_dropped_with_bounded_memory() -> None:
+    decoder = SSEDecoder()
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        events = _feed_line(decoder, 100)
+        events += decoder.feed(b"data: after\n\n")
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert events == [ev("after")]  # the next event is decoded as usual
+    assert [issue.kind for issue in decoder.close()] == ["line_too_long"]
+    assert peak < 3 * MAX_LINE_CHARS, f"peak {peak / 2**20:.1f} MiB"  # one line at most, not the body
+    assert elapsed < 10.0, f"{elapsed:.1f} s"
+
+
+def test_a_line_at_the_limit_is_kept_and_one_past_it_dropped() -> None:
+    decoder = SSEDecoder(max_line_chars=16)
+    assert decoder.feed(b"data: 1234567890\n\n") == [ev("1234567890")]  # 16 characters with "data: "
+    assert decoder.feed(b"data: 12345678901\n\ndata: ok\n\n") == [ev("ok")]
+    assert [issue.kind for issue in decoder.close()] == ["line_too_long"]
+
+
+@pytest.mark.parametrize("split", [1, 7, 1000], ids=["byte_by_byte", "7_bytes", "whole"])
+def test_an_overlong_comment_is_dropped_however_it_is_split(split: int) -> None:
+    body = b": " + b"c" * 40 + b"\ndata: a\n\n"
+    decoder = SSEDecoder(max_line_chars=20)
+    events = [event for i in range(0, len(body), split) for event in decoder.feed(body[i : i + split])]
+    assert events == [ev("a")]
+    assert [issue.kind for issue in decoder.close()] == ["line_too_long"]
+    assert decoder.comment_count == 0
+
+
+def test_an_event_whose_data_lines_pass_the_limit_is_dropped() -> None:
+    decoder = SSEDecoder(max_line_chars=32)
+    body = b"".join(b"data: 0123456789\n" for _ in range(5)) + b"\ndata: next\n\n"
+    assert decoder.feed(body) == [ev("next")]
+    assert [issue.kind for issue in decoder.close()] == ["event_too_large"]
+
+
+def test_a_100mb_line_through_the_checker_is_a_framing_violation() -> None:
+    checker = StreamChecker(ChatStreamGrammar(include_usage=False))
+    checker.feed(b"data: ")
+    for _ in range(100 * 16):
+        checker.feed(PIECE)
+    checker.feed(b"\n\ndata: [DONE]\n\n")
+    report = checker.close()
+    assert "sse_framing" in report.rules_violated
+    assert any("line_too_long" in violation.message for violation in report.violations)
+
+
+def test_deep_json_in_a_chunk_is_not_json_to_the_grammar() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    report = check_stream(b"data: " + deep + b"\n\ndata: [DONE]\n\n", include_usage=False)
+    (violation,) = [v for v in report.violations if v.rule == "chunk_is_json"]
+    assert "nested deeper than 256 levels" in violation.message

@@ -92,7 +92,12 @@ class Response:
         self._deadline = deadline
         self._parser = _Parser()
         self._received = 0
+        #: perf_counter taken the moment the latest read returned (before the hub got its turn),
+        #: so that yielding never lands inside a measured interval
+        self.arrived_at = time.perf_counter()
         self._read_head()
+        #: when the head of the final answer was complete
+        self.head_at = self.arrived_at
 
     @property
     def status(self) -> int:
@@ -109,19 +114,21 @@ class Response:
     def body_bytes(self) -> int:
         return self._parser.body_bytes
 
-    def read_some(self) -> bytes:
-        """The body bytes that arrived with the next read (b"" once the body is complete).
+    def read_some(self) -> tuple[float, bytes]:
+        """(arrival, body bytes) of the next read; the bytes are b"" once the body is complete.
 
-        Bytes that came in with the header block are returned first, without a read.
+        Bytes that came in with the header block are returned first, without a read. The
+        arrival is the perf_counter of the read that brought them; after the end, that of the
+        read that completed the body.
         """
         parser = self._parser
         while not parser.body and not parser.message_complete:
             self._feed(self._receive(BLOCK_SIZE))
         if not parser.body:
-            return b""
+            return self.arrived_at, b""
         data = parser.body[0] if len(parser.body) == 1 else b"".join(parser.body)
         parser.body.clear()
-        return data
+        return self.arrived_at, data
 
     def close(self) -> None:
         """Hand a cleanly finished keep-alive connection back to the target; close any other."""
@@ -173,6 +180,7 @@ class Response:
             raise self._fail(TransportFailure.CONNECTION_RESET) from None
         except OSError:
             raise self._fail(TransportFailure.CONNECTION_ERROR) from None
+        self.arrived_at = time.perf_counter()
         self._received += len(data)
         gevent.sleep(0)
         return data

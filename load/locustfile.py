@@ -12,7 +12,7 @@ a turn for the gevent hub after every read):
 
 - ``StreamingChatUser``: ``stream: true`` with ``stream_options.include_usage``. Each
   piece of the body is stamped with ``time.perf_counter()`` the moment its read
-  returns; parsing and grammar checks run only after the last byte
+  returns (before the hub gets its turn); parsing and grammar checks run only after the last byte
   (``gateproof.load._analysis``), so they never inflate a timing.
 - ``ChatUser``: a plain request; TTFB when the headers are in, e2e when the body is.
 
@@ -114,7 +114,7 @@ class _ChatUser(User):
         response: Response | None = None
         try:
             response = self.target.send(self._request, sent_at + SETTINGS.timeout)
-            headers_at = time.perf_counter()
+            headers_at = response.head_at
             measurement.status = response.status
             measurement.got_response = True
             failure = status_failure(response.status) or media_type_failure(
@@ -187,13 +187,17 @@ class StreamingChatUser(_ChatUser):
         """Read the body piece by piece, stamping each piece on arrival, then replay it."""
         reads: list[tuple[float, bytes]] = []
         append = reads.append
-        clock = time.perf_counter
+        read_some = response.read_some
         try:
-            while data := response.read_some():
-                append((clock(), data))
+            while True:
+                arrived, data = read_some()
+                if not data:
+                    break
+                append((arrived, data))
         except ExchangeFailed as exc:
             measurement.fail(exc.reason)
-        analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=clock())
+        ended_at = response.arrived_at
+        analyze_stream(measurement, reads, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
 
 
 class ChatUser(_ChatUser):
@@ -212,11 +216,11 @@ class ChatUser(_ChatUser):
     ) -> None:
         pieces: list[bytes] = []
         try:
-            while data := response.read_some():
+            while data := response.read_some()[1]:
                 pieces.append(data)
         except ExchangeFailed as exc:
             measurement.fail(exc.reason)
-        ended_at = time.perf_counter()
+        ended_at = response.arrived_at
         if measurement.ok:
             body = b"".join(pieces)
             pieces.clear()

@@ -36,9 +36,14 @@ def _send(server: RawServer, timeout: float = 5.0) -> tuple[Target, Response]:
 
 def _body(response: Response) -> bytes:
     pieces = []
-    while data := response.read_some():
+    last = 0.0
+    while True:
+        arrived, data = response.read_some()
+        assert arrived >= last  # stamped in arrival order
+        last = arrived
+        if not data:
+            return b"".join(pieces)
         pieces.append(data)
-    return b"".join(pieces)
 
 
 def _answer(head_padding: int = 0, body: bytes = b"ok", extra: bytes = b"") -> bytes:

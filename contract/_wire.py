@@ -130,11 +130,24 @@ def loads_bounded(
     parser itself raises ``RecursionError`` past about a thousand levels; that is reported the
     same way. ``object_pairs_hook`` is handed to ``json.loads`` (to see every key of an object,
     repeats included); the depth limit holds for what it returns as long as objects stay dicts.
+
+    The stream grammar parses every chunk of every load-test stream with this, so the common case
+    is kept cheap: a document with no more opening brackets than ``limit`` cannot nest deeper,
+    and is not walked.
     """
     try:
         value = json.loads(data, object_pairs_hook=object_pairs_hook)
     except RecursionError:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels") from None
-    if isinstance(value, dict | list) and json_depth(value, limit) > limit:
+    if not isinstance(value, dict | list) or _openings(data) <= limit:
+        return value
+    if json_depth(value, limit) > limit:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels")
     return value
+
+
+def _openings(data: str | bytes | bytearray) -> int:
+    """How many ``[`` and ``{`` the text holds (in strings too): a bound on its nesting depth."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{")
+    return data.count(b"[") + data.count(b"{")

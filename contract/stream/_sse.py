@@ -137,15 +137,17 @@ class SSEDecoder:
             return []
         lines = text.split("\n")
         rest = lines.pop()
-        first = self._end_partial(lines[0])
-        if first is None:
-            del lines[0]
-        else:
-            lines[0] = first
+        if self._partial or self._skipping_line:
+            first = self._end_partial(lines[0])
+            if first is None:
+                del lines[0]
+            else:
+                lines[0] = first
         limit = self.max_line_chars
-        if any(len(line) > limit for line in lines):
+        if lines and max(map(len, lines)) > limit:
             lines = [line for line in lines if len(line) <= limit or self._too_long()]
-        self._grow_partial(rest)
+        if rest:
+            self._grow_partial(rest)
         return self._interpret(lines)
 
     def _grow_partial(self, text: str) -> None:

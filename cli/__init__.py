@@ -8,18 +8,43 @@ Each subcommand lives next to the part it drives (``gateproof.mock_providers.cli
 - ``main(args) -> int``: runs it and returns the process exit code.
 
 This module only wires them together, so adding a subcommand is one line in
-``COMMANDS``.
+``COMMANDS``; and it makes SIGTERM stop a command the way Ctrl-C does (exit 130 for
+SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-from types import ModuleType
+from types import FrameType, ModuleType
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "INTERRUPTED_EXIT_CODE",
+    "TERMINATED_EXIT_CODE",
+    "Terminated",
+    "build_parser",
+    "main",
+]
+
+#: 128 + the signal number, as a shell reports a process killed by it
+INTERRUPTED_EXIT_CODE = 128 + signal.SIGINT
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread where Ctrl-C raises KeyboardInterrupt.
+
+    CI runners and ``timeout`` stop a job with SIGTERM, whose default action ends the process on
+    the spot: no ``finally`` runs, so the mock, the gateway and locust, each in its own process
+    group that the signal never reaches, would keep running. As a KeyboardInterrupt it takes every
+    cleanup path Ctrl-C already takes (``local_stack``, the load runner, schemathesis' soft stop).
+    """
+
 
 #: subcommand name -> module implementing it (imported lazily, in this order in --help)
 COMMANDS: dict[str, str] = {
@@ -72,12 +97,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, _frame: FrameType | None) -> None:
+        terminated.append(signum)
+        # Only the first one raises: a second SIGTERM must not cut short the cleanup the first began.
+        if len(terminated) == 1:
+            raise Terminated
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
     try:
         code: int = modules[args.command].main(args)
     except KeyboardInterrupt:
-        print("gateproof: interrupted", file=sys.stderr)
-        return 130
-    return code
+        print("gateproof: " + ("terminated" if terminated else "interrupted"), file=sys.stderr)
+        code = INTERRUPTED_EXIT_CODE
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    # A command may have caught the interrupt itself (to stop its servers, write an interrupted
+    # report) and returned 130; whatever it returned, a SIGTERMed run ends with 143.
+    return TERMINATED_EXIT_CODE if terminated else code
 
 
 if __name__ == "__main__":  # pragma: no cover

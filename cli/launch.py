@@ -4,7 +4,13 @@
 on free ports, ready, and gone again afterwards". This module is the one place
 that knows how: pick a free loopback port, start ``python -m gateproof.cli
 <command>`` in its own process group, wait (with a deadline) until its health
-endpoint answers, and stop the whole group on exit, on Ctrl-C and on failure.
+endpoint answers, and stop the whole group on exit, on Ctrl-C, on SIGTERM and on failure.
+
+Stopping is only as good as its coverage of every instant: an interrupt that lands between
+``Popen`` returning and the cleanup path taking charge of the child, or in the middle of
+stopping one server of two, would leak a process in its own process group that nothing else
+will ever stop. Those few places run with SIGINT and SIGTERM deferred (``signals_deferred``):
+a signal arriving then is delivered as soon as the child is in safe hands.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import httpx
 
@@ -28,12 +37,14 @@ __all__ = [
     "HEALTH_PATH",
     "INSTANCE_ENV",
     "KEY_ENVS",
+    "UPSTREAM_KEY_ENV",
     "LaunchError",
     "LocalServer",
     "LocalStack",
     "PortTaken",
     "free_port",
     "local_stack",
+    "signals_deferred",
     "start_server",
 ]
 
@@ -50,6 +61,42 @@ LOOPBACK = "127.0.0.1"
 
 class LaunchError(RuntimeError):
     """A local server did not start; the message carries the tail of its log."""
+
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration of the block, then deliver them.
+
+    The handlers in place are swapped for a recorder and restored on exit, and every signal that
+    arrived meanwhile is raised again, so it reaches the handler it was meant for (a Ctrl-C
+    becomes the usual KeyboardInterrupt, just a moment later). The signal mask is not used: it is
+    inherited by children, and a server started with SIGTERM blocked could not be stopped.
+    Outside the main thread (where Python handles no signals) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def record(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers] = {}
+    for sig in _DEFERRED_SIGNALS:
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: set outside Python, and it could not be put back
+            previous[sig] = handler
+            signal.signal(sig, record)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -77,17 +124,22 @@ class LocalServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the process group: SIGTERM, then SIGKILL after ``timeout`` seconds."""
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        """Stop the process group: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+        Runs with Ctrl-C and SIGTERM deferred: an impatient second Ctrl-C must not leave the
+        group half stopped.
+        """
+        with signals_deferred():
+            if self.process.poll() is not None:
+                return
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=timeout)
 
 
 class PortTaken(LaunchError):
@@ -102,16 +154,18 @@ def start_server(
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
     ready_timeout: float = 30.0,
+    owner: list[LocalServer] | None = None,
 ) -> LocalServer:
     """Run ``gateproof <command> --host 127.0.0.1 --port <port>`` and wait until it is ready.
 
     Without ``port`` a free one is chosen, and a start that loses its port to another server is
-    retried on a new one.
+    retried on a new one. With ``owner``, the server is appended to it the moment its process
+    exists, so a caller interrupted at any instant (even as this returns) can still stop it.
     """
     attempts = 1 if port is not None else PORT_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
-            return _start_once(name, command, port or free_port(), env, log_dir, ready_timeout)
+            return _start_once(name, command, port or free_port(), env, log_dir, ready_timeout, owner)
         except PortTaken:
             if attempt == attempts:
                 raise
@@ -125,6 +179,7 @@ def _start_once(
     env: dict[str, str] | None,
     log_dir: Path | None,
     ready_timeout: float,
+    owner: list[LocalServer] | None = None,
 ) -> LocalServer:
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -132,20 +187,28 @@ def _start_once(
     argv = [sys.executable, "-m", "gateproof.cli", *command, "--host", LOOPBACK, "--port", str(port)]
     instance = secrets.token_hex(8)
     child_env = {**os.environ, **(env or {}), INSTANCE_ENV: instance}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=child_env,
-            start_new_session=True,
-        )
-    server = LocalServer(name=name, url=f"http://{LOOPBACK}:{port}", process=process, log_path=log_path)
+    server: LocalServer | None = None
     try:
+        # From fork to the moment ``server`` is set, an interrupt would orphan the child.
+        with signals_deferred():
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=child_env,
+                    start_new_session=True,
+                )
+            server = LocalServer(
+                name=name, url=f"http://{LOOPBACK}:{port}", process=process, log_path=log_path
+            )
+            if owner is not None:
+                owner.append(server)
         _wait_ready(server, ready_timeout, instance)
     except BaseException:
-        server.stop()
+        if server is not None:
+            server.stop()
         raise
     return server
 
@@ -193,8 +256,9 @@ class LocalStack:
         return self.gateway.url + "/v1"
 
     def stop(self) -> None:
-        for server in [*self.extra, self.gateway, self.mock]:
-            server.stop()
+        with signals_deferred():
+            for server in [*self.extra, self.gateway, self.mock]:
+                server.stop()
 
 
 #: environment variables that carry the gateway's API keys to the child, by role:
@@ -206,6 +270,8 @@ KEY_ENVS: dict[str, str] = {
     "inactive": "GATEPROOF_INACTIVE_API_KEY",
     "restricted": "GATEPROOF_RESTRICTED_API_KEY",
 }
+#: the key the reference gateway sends to the mock (its provider), when set (reference_gateway/default.yaml)
+UPSTREAM_KEY_ENV = "GATEPROOF_UPSTREAM_OPENAI_KEY"
 
 
 @contextlib.contextmanager
@@ -226,19 +292,22 @@ def local_stack(
     keys = {role: "gp-" + role + "-" + secrets.token_urlsafe(18) for role in KEY_ENVS}
     if api_key is not None:
         keys["default"] = api_key
-    mock = start_server("mock", ["mock", *mock_args], log_dir=log_dir)
+    started: list[LocalServer] = []
+    stack: LocalStack | None = None
     try:
+        mock = start_server("mock", ["mock", *mock_args], log_dir=log_dir, owner=started)
         gateway = start_server(
             "gateway",
             ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
             env={KEY_ENVS[role]: value for role, value in keys.items()},
             log_dir=log_dir,
+            owner=started,
         )
-    except BaseException:
-        mock.stop()
-        raise
-    stack = LocalStack(mock=mock, gateway=gateway, keys=keys, log_dir=log_dir)
-    try:
+        stack = LocalStack(mock=mock, gateway=gateway, keys=keys, log_dir=log_dir)
         yield stack
     finally:
-        stack.stop()
+        with signals_deferred():
+            if stack is not None:
+                stack.stop()
+            for server in reversed(started):
+                server.stop()

@@ -5,10 +5,15 @@ one streamed request through them with the openai SDK (printed as it arrives), r
 the conformance suite (edgee profile, wired to the mock's journal) and a short
 streaming load run, writes ``reports/<run-id>/`` (index.html, summary.md,
 junit.xml, results.json, plots), prints a summary and the report's path, and
-stops every process it started, also on Ctrl-C and on failure.
+stops every process it started, also on Ctrl-C, on SIGTERM and on failure.
+
+Every key of the run (the gateway's three client keys, the upstream key if set,
+the wrong keys the auth scenarios make up) is redacted from the report and the
+terminal, in every encoding.
 
 Exit codes: 0 everything passed; 1 a check failed or the load run had failures;
-3 a local server did not start.
+3 a local server did not start; 130 interrupted (Ctrl-C), 143 on SIGTERM: the
+servers are stopped first, and the report written then says interrupted.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LaunchError, local_stack
+from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, UPSTREAM_KEY_ENV, LaunchError, local_stack
 from gateproof.cli.progress import ProgressLine
 from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
 
@@ -66,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     from gateproof.contract import TargetConfig, run_contract
     from gateproof.contract.checks import Profile
     from gateproof.contract.cli import print_summary
+    from gateproof.contract.results import RunResult, Scrubber
     from gateproof.reports import write_report
 
     try:
@@ -81,10 +87,18 @@ def main(args: argparse.Namespace) -> int:
     out = args.reports_dir / run_id
     out.mkdir(parents=True, exist_ok=True)
     gateway_args = ["--fault", args.fault] if args.fault else []
+    name = "reference-gateway" + (f" (fault {args.fault})" if args.fault else "")
+    started_at = time.time()
+    run: RunResult | None = None
     load_result = None
+    #: every key value of this run, for the report and the terminal to be scrubbed of
+    secrets: list[str] = [value for value in [os.environ.get(UPSTREAM_KEY_ENV, "")] if value]
+    base_url = ""
     try:
         progress("starting the mock provider and the reference gateway")
         with local_stack(log_dir=out / "logs", gateway_args=gateway_args) as stack:
+            secrets += stack.keys.values()
+            base_url = stack.base_url
             for role, env in KEY_ENVS.items():
                 os.environ[env] = stack.keys[role]
             progress("smoke: one streamed request, openai SDK -> reference gateway -> mock provider")
@@ -94,11 +108,12 @@ def main(args: argparse.Namespace) -> int:
                 base_url=stack.base_url,
                 api_key_env=API_KEY_ENV,
                 profile=Profile.EDGEE,
-                name="reference-gateway" + (f" (fault {args.fault})" if args.fault else ""),
+                name=name,
                 inactive_key_env=KEY_ENVS["inactive"],
                 restricted_key_env=KEY_ENVS["restricted"],
                 restricted_model="openai/gpt-4o",
                 mock_url=stack.mock.url,
+                upstream_key_env=UPSTREAM_KEY_ENV,
                 property_examples=args.max_examples,
             ).validate()
             run = run_contract(config, progress=progress)
@@ -121,20 +136,36 @@ def main(args: argparse.Namespace) -> int:
                 )
     except LaunchError as exc:
         progress.done()
-        print(f"gateproof run: {exc}", file=sys.stderr)
+        print(f"gateproof run: {Scrubber(secrets).text(str(exc))}", file=sys.stderr)
         return 3
     except OpenAIError as exc:
         progress.done()
         print(
-            f"gateproof run: the smoke request through the reference gateway failed: {exc}", file=sys.stderr
+            "gateproof run: the smoke request through the reference gateway failed: "
+            + Scrubber(secrets).text(str(exc)),
+            file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt:
+        # Every server is stopped by now (local_stack, the load runner). What ran is reported as
+        # an interrupted run, which can never read as a pass.
         progress.done()
         print("gateproof run: interrupted; every server it started has been stopped", file=sys.stderr)
-        return 130
+        if run is None:
+            run = RunResult(
+                run_id=run_id,
+                target=name,
+                base_url=base_url,
+                profile=Profile.EDGEE.value,
+                started_at=started_at,
+            )
+        run.interrupted = True
+        run.finished_at = run.finished_at or time.time()
+        files = write_report(out, run, load_result, secrets=secrets)
+        print(f"report (interrupted run): {files.index_html}", file=sys.stderr)
+        return run.exit_code()
     progress("writing the report")
-    files = write_report(out, run, load_result)
+    files = write_report(out, run, load_result, secrets=secrets)
     progress.done()
     print_summary(run)
     if load_result is not None:

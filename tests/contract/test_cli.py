@@ -6,9 +6,11 @@ import base64
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from gateproof.cli.launch import free_port
+from gateproof.cli.launch import LocalStack, free_port
 
 
 def _contract(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -189,7 +191,9 @@ def test_keys_the_target_echoes_reach_no_output(echo_target: int, tmp_path: Path
     wrong_keys = {token for token in _EchoHandler.seen if token.startswith("gp-wrong-")}
     assert wrong_keys, "the auth scenarios sent no generated wrong key"
     secrets = [*ECHO_KEYS.values(), *wrong_keys]
-    outputs = {path.name: path.read_text() for path in [*out.iterdir(), tmp_path / "r.json", tmp_path / "j.xml"]}
+    outputs = {
+        path.name: path.read_text() for path in [*out.iterdir(), tmp_path / "r.json", tmp_path / "j.xml"]
+    }
     assert {"results.json", "summary.md", "junit.xml", "index.html"} <= set(outputs)
     outputs["stdout"], outputs["stderr"] = completed.stdout, completed.stderr
     leaks = {
@@ -202,3 +206,75 @@ def test_keys_the_target_echoes_reach_no_output(echo_target: int, tmp_path: Path
     assert not leaks, f"{sum(leaks.values())} occurrences: {sorted(leaks)[:12]}"
     # the echoes were recorded (redacted), not dropped
     assert "Incorrect API key provided" in outputs["results.json"]
+
+
+# -- a selection that selects nothing is bad input, not a pass -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--checks", "no_such_check"], "done_terminates_stream"),
+        (["--checks", ","], "done_terminates_stream"),
+        (["--checks", ""], "done_terminates_stream"),
+        (["--layers", "property", "--checks", "done_terminates_stream"], "negative_data_rejection"),
+        (["--scenarios", "no_such_scenario"], "chat_basic"),
+        (["--scenarios", ","], "chat_basic"),
+        (["--layers", "nope"], "property"),
+        (["--layers", ","], "scenario"),
+        # known names, but the chosen scenario runs none of the chosen checks: caught after the run
+        (["--layers", "scenario", "--scenarios", "models_list", "--checks", "done_terminates_stream"], "--list-checks"),
+    ],
+    ids=["unknown-check", "empty-checks", "blank-checks", "check-outside-layers", "unknown-scenario",
+         "empty-scenarios", "unknown-layer", "empty-layers", "scenario-without-check"],
+)  # fmt: skip
+def test_a_selection_of_nothing_is_exit_2_naming_the_valid_names(
+    stack: LocalStack, options: list[str], named: str
+) -> None:
+    completed = _contract("--base-url", stack.base_url, *options, env={"GATEPROOF_API_KEY": stack.api_key})
+    assert completed.returncode == 2, completed.stdout + completed.stderr[-2000:]
+    assert named in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "PASS" not in completed.stdout
+
+
+# -- an interrupted run is never a pass -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_signal_during_the_property_layer_is_never_a_pass(
+    stack: LocalStack, tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateproof.cli", "contract", "--base-url", stack.base_url, "--layers", "property",
+         "--max-examples", "200", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GATEPROOF_API_KEY": stack.api_key},
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        # "property: <operation> (<phase>)": schemathesis' engine is running (not merely imported)
+        while not any(line.startswith("[") and "] property: " in line for line in list(lines)):
+            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)[-2000:]
+            time.sleep(0.05)
+        process.send_signal(signum)
+        stdout, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert process.returncode == code, stdout + stderr[-2000:]
+    assert "PASS" not in stdout and "INTERRUPTED" in stdout
+    assert "Traceback" not in stderr
+    results = json.loads((out / "results.json").read_text())["contract"]
+    assert results["interrupted"] is True and results["passed"] is False
+    assert 'type="interrupted"' in (out / "junit.xml").read_text()
+    assert "Interrupted" in (out / "summary.md").read_text()

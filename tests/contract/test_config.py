@@ -1,0 +1,132 @@
+"""A bad config value is exit 2 naming the key, never a traceback; a good one still loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateproof.contract import ConfigError, load_target_config
+from gateproof.contract.checks import Profile
+
+BASE = "target: {base_url: 'http://127.0.0.1:9/v1'}\n"
+
+#: (config text, what the error must name); each is one wrong key among good ones
+BAD = {
+    "timeout-not-a-number": (BASE + "timeout_s: abc\n", "timeout_s"),
+    "timeout-bool": (BASE + "timeout_s: true\n", "timeout_s"),
+    "timeout-infinite": (BASE + "timeout_s: .inf\n", "timeout_s"),
+    "timeout-zero": (BASE + "timeout_s: 0\n", "timeout_s"),
+    "max-examples-word": (BASE + "property: {max_examples: many}\n", "property.max_examples"),
+    "max-examples-float": (BASE + "property: {max_examples: 2.5}\n", "property.max_examples"),
+    "max-examples-zero": (BASE + "property: {max_examples: 0}\n", "property.max_examples"),
+    "seed-word": (BASE + "property: {seed: lucky}\n", "property.seed"),
+    "api-key-env-int": (
+        "target: {base_url: 'http://127.0.0.1:9/v1', api_key_env: 5}\n",
+        "target.api_key_env",
+    ),
+    "api-key-env-not-a-name": (
+        "target: {base_url: 'http://127.0.0.1:9/v1', api_key_env: 'A=B'}\n",
+        "api_key_env",
+    ),
+    "base-url-list": ("target: {base_url: [1, 2]}\n", "target.base_url"),
+    "base-url-bad-port": ("target: {base_url: 'http://127.0.0.1:abc/v1'}\n", "base URL"),
+    "profile-int": ("target: {base_url: 'http://127.0.0.1:9/v1', profile: 3}\n", "target.profile"),
+    "name-mapping": ("target: {base_url: 'http://127.0.0.1:9/v1', name: {a: 1}}\n", "target.name"),
+    "target-not-a-mapping": ("target: 5\n", "target"),
+    "section-list": (BASE + "property: [1, 2]\n", "property"),
+    "models-list": (BASE + "models: [openai/gpt-4o]\n", "models"),
+    "models-empty": (BASE + "models: {}\n", "models"),
+    "models-int-value": (BASE + "models: {default: 5}\n", "models"),
+    "inactive-env-int": (BASE + "forbidden: {inactive_key_env: 7}\n", "forbidden.inactive_key_env"),
+    "restricted-model-list": (BASE + "forbidden: {restricted_model: [a]}\n", "forbidden.restricted_model"),
+    "mock-url-int": (BASE + "mock: {url: 8081}\n", "mock.url"),
+    "upstream-env-bool": (BASE + "mock: {upstream_key_env: false}\n", "mock.upstream_key_env"),
+    "unknown-top-key": (BASE + "timeout: 5\n", "timeout"),
+    "unknown-nested-key": (BASE + "property: {examples: 5}\n", "property.examples"),
+    "top-level-list": ("- 1\n- 2\n", "mapping"),
+    "not-yaml": ("target: {base_url: [\n", "YAML"),
+}
+
+
+@pytest.mark.parametrize(("text", "named"), list(BAD.values()), ids=list(BAD))
+def test_a_wrong_value_is_a_config_error_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "target.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_target_config(path)
+    assert named in str(raised.value)
+
+
+def test_invalid_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "target.yaml"
+    path.write_bytes(BASE.encode() + b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_target_config(path)
+
+
+def test_every_key_of_a_good_config_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "target.yaml"
+    path.write_text(
+        "target: {base_url: 'http://127.0.0.1:9/v1/', api_key_env: MY_KEY, profile: openai-core, name: mine}\n"
+        "models: {default: openai/gpt-4o-mini}\n"
+        "forbidden: {inactive_key_env: MY_INACTIVE, restricted_key_env: MY_RESTRICTED, restricted_model: openai/x}\n"
+        "mock: {url: 'http://127.0.0.1:8081', upstream_key_env: MY_UPSTREAM}\n"
+        "property: {max_examples: 7, seed: 42}\n"
+        "timeout_s: 2\n"
+    )
+    config = load_target_config(path, name="flag wins")
+    assert (config.base_url, config.api_key_env, config.profile, config.name) == (
+        "http://127.0.0.1:9/v1",
+        "MY_KEY",
+        Profile.OPENAI_CORE,
+        "flag wins",
+    )
+    assert config.model == "openai/gpt-4o-mini"
+    assert (config.inactive_key_env, config.restricted_key_env, config.restricted_model) == (
+        "MY_INACTIVE",
+        "MY_RESTRICTED",
+        "openai/x",
+    )
+    assert (config.mock_url, config.upstream_key_env) == ("http://127.0.0.1:8081", "MY_UPSTREAM")
+    assert (config.property_examples, config.seed, config.timeout_s) == (7, 42, 2.0)
+
+
+def test_secret_values_are_the_keys_that_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CFG_TEST_KEY", "key-one-value")
+    monkeypatch.setenv("CFG_TEST_UPSTREAM", "key-upstream-value")
+    monkeypatch.delenv("CFG_TEST_INACTIVE", raising=False)
+    config = load_target_config(
+        None,
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env="CFG_TEST_KEY",
+        inactive_key_env="CFG_TEST_INACTIVE",
+        upstream_key_env="CFG_TEST_UPSTREAM",
+    )
+    assert config.secret_values() == ["key-one-value", "key-upstream-value"]
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ((BASE + "timeout_s: abc\n").encode(), "timeout_s"),
+        ((BASE + "property: {max_examples: many}\n").encode(), "property.max_examples"),
+        (b"target: {base_url: 'http://127.0.0.1:9/v1', api_key_env: 5}\n", "target.api_key_env"),
+        (BASE.encode() + b"name: caf\xe9\n", "UTF-8"),
+    ],
+    ids=["timeout", "max-examples", "api-key-env", "invalid-utf8"],
+)
+def test_the_command_exits_2_naming_the_key(tmp_path: Path, content: bytes, named: str) -> None:
+    path = tmp_path / "target.yaml"
+    path.write_bytes(content)
+    completed = subprocess.run(
+        [sys.executable, "-m", "gateproof.cli", "contract", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "GATEPROOF_API_KEY": "k"},
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert named in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -12,7 +12,9 @@ by them. They come from four families, and nothing else may produce one:
   answer is ``text/event-stream``, a plain one ``application/json``);
 - the body: a stream-grammar rule of :data:`gateproof.contract.stream.RULES` (``no_error_event``,
   ``done_terminates_stream``, ...) plus ``no_content`` for a stream, or one of the completion names
-  below for a non-streamed answer.
+  below for a non-streamed answer;
+- and ``load_internal_error`` when gateproof's own user code raised (a bug to report, not a verdict
+  on the target).
 
 :func:`describe` gives the sentence for any name; the tests assert that every name a hostile run
 produces is one of these.
@@ -31,6 +33,7 @@ from gateproof.contract.stream import RULES
 __all__ = [
     "CONTENT_TYPE",
     "FAILURES",
+    "INTERNAL_ERROR",
     "IN_FLIGHT_AT_END",
     "describe",
     "is_known",
@@ -43,6 +46,9 @@ CONTENT_TYPE: Final = "content_type_matches_mode"
 #: a request the run ended while it was still in flight: it outlived the run's own deadline
 #: (run time + stop timeout), so it counts under the transport's ``deadline``
 IN_FLIGHT_AT_END: Final = TransportFailure.DEADLINE.value
+#: gateproof's own load user raised on an answer: a gateproof bug, never the target's fault, so it
+#: gets a name of its own instead of hiding under a transport name (the traceback is in locust.log)
+INTERNAL_ERROR: Final = "load_internal_error"
 
 _LOAD_NAMES: Final = {
     CONTENT_TYPE: "a streamed answer is text/event-stream, a non-streamed one application/json",
@@ -52,6 +58,7 @@ _LOAD_NAMES: Final = {
     "error_body": "the non-streamed 2xx body is an error object",
     "not_chat_completion": "the non-streamed body is not a chat.completion with a message",
     "no_usage": "the non-streamed body has no usage.completion_tokens count",
+    INTERNAL_ERROR: "gateproof's load user failed on this answer (a gateproof bug; see locust.log)",
 }
 
 #: every fixed failure name -> what it means (``http_<code>`` is the one family not listed by value)

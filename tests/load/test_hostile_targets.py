@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -296,3 +297,51 @@ def test_a_header_block_over_the_cap_is_headers_too_large(
         "--stop-timeout", "1s",
     )  # fmt: skip
     _assert_reported(run, {TransportFailure.HEADERS_TOO_LARGE.value})
+
+
+# --- every other way of breaking: a named failure, load.json, no traceback ------------------------------
+
+
+def _reset(conn: socket.socket, request: bytes, server: RawServer) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # with linger 0: an RST instead of a FIN
+
+
+def _endless_header_line(conn: socket.socket, request: bytes, server: RawServer) -> None:
+    _send_forever(conn, server, b"HTTP/1.1 200 OK\r\nX-Endless: ", b"h" * 65536)
+
+
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [
+        (lambda conn, request, server: conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n"), "protocol_error"),
+        (lambda conn, request, server: conn.shutdown(socket.SHUT_WR), "connection_closed"),
+        (_reset, "connection_reset"),
+        (lambda conn, request, server: conn.sendall(b"HTTP/1.1 200 OK\r\n") or conn.shutdown(socket.SHUT_WR), "connection_closed"),
+        (_endless_header_line, "headers_too_large"),
+        (lambda conn, request, server: conn.sendall(_SSE_HEAD + b"zz\r\nnot a chunk\r\n"), "protocol_error"),
+        (lambda conn, request, server: conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"), "http_503"),
+        (lambda conn, request, server: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), "content_type_matches_mode"),
+    ],
+    ids=["not-http", "closed", "reset", "status-line-only", "endless-header-line", "bad-chunk", "503", "no-media-type"],
+)  # fmt: skip
+def test_a_broken_answer_is_a_named_failure(
+    serve: Serve, tmp_path: Path, handler: Callable[[socket.socket, bytes, RawServer], None], reason: str
+) -> None:
+    target = serve(handler)
+    run = run_load_process(
+        tmp_path / "out", target.url + "/v1", "--users", "1", "--duration", "1s", "--stop-timeout", "1s",
+        "--request-timeout", "2s",
+    )  # fmt: skip
+    _assert_reported_any_code(run, {reason})
+
+
+def _assert_reported_any_code(run: LoadRun, allowed: set[str]) -> None:
+    """As :func:`_assert_reported`, but a target that never sent a status line exits 3, not 1."""
+    answered = run.result is not None and run.result.get("responses", 0)
+    if answered:
+        _assert_reported(run, allowed)
+        return
+    assert run.code == 3, (run.code, run.stderr[-3000:])
+    run.code = 1
+    _assert_reported(run, allowed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import sys
 
 import uvicorn
 
@@ -13,6 +14,7 @@ from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._directives import directive_help
 from gateproof.mock_providers._faults import FAULTS
+from gateproof.reference_gateway import ListenError, listen_socket
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -27,11 +29,14 @@ DESCRIPTION = (
     + directive_help()
     + "\n\nfaults:\n"
     + "\n".join(f"  {name:<17} {fault.summary}" for name, fault in FAULTS.items())
+    + "\n\nLoopback only: --host must be 127.0.0.1 (any 127.x.y.z), ::1 or localhost.\n"
+    "exit codes: 0 stopped cleanly, 1 the server failed, 2 bad options\n"
+    "(including a host off loopback or a port already in use)."
 )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8081, help="port to bind (default: %(default)s)")
     parser.add_argument(
         "--ttft-ms", type=int, default=0, help="time to first content when a request sets none (default: 0)"
@@ -67,8 +72,15 @@ class _QuietDeliberateDrops(logging.Filter):
 def main(args: argparse.Namespace) -> int:
     for name in ("ttft_ms", "itl_ms", "tokens", "journal_size"):
         if getattr(args, name) < 0:
-            print(f"gateproof mock: --{name.replace('_', '-')} must not be negative")
+            print(f"gateproof mock: --{name.replace('_', '-')} must not be negative", file=sys.stderr)
             return 2
+    try:
+        # Bound here, before anything starts, so a wrong host or a busy port is exit 2 with
+        # one line saying so, and the port cannot be lost between a check and uvicorn's bind.
+        listener = listen_socket(args.host, args.port)
+    except ListenError as exc:
+        print(f"gateproof mock: {exc}", file=sys.stderr)
+        return 2
     config = MockConfig(
         ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, tokens=args.tokens, journal_size=max(args.journal_size, 1)
     )
@@ -95,5 +107,10 @@ def main(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    server.run()
-    return 0
+    try:
+        server.run(sockets=[listener])
+    except SystemExit as exc:  # uvicorn's own exit on a failed start-up (its code 3 means nothing here)
+        return 0 if exc.code in (0, None) else 1
+    finally:
+        listener.close()
+    return 0 if server.started else 1

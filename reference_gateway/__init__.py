@@ -27,6 +27,12 @@ from gateproof.reference_gateway._config import (
 )
 from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._faults import FAULTS, NO_FAULT, Fault, Hook, UnknownFaultError, get_fault
+from gateproof.reference_gateway._loopback import (
+    ListenError,
+    is_loopback_host,
+    is_loopback_url,
+    listen_socket,
+)
 from gateproof.reference_gateway._usage import Usage
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "KeyConfig",
     "Keyring",
     "Limits",
+    "ListenError",
     "ModelConfig",
     "Principal",
     "ProviderConfig",
@@ -51,6 +58,9 @@ __all__ = [
     "create_app",
     "default_config_path",
     "get_fault",
+    "is_loopback_host",
+    "is_loopback_url",
+    "listen_socket",
     "load_config",
     "parse_config",
 ]

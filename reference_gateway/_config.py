@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import yaml
 
+from gateproof.reference_gateway._loopback import LOOPBACK_WORDS, is_loopback_host
+
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "ConfigError",
@@ -37,6 +39,11 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = "default.yaml"
 
+#: the deepest ``limits.max_json_depth`` a config may ask for: everything after parsing (the schema
+#: validators, the upstream copy, the encoder) recurses once or more per level, and Python's
+#: recursion limit is 1000 frames, so a depth well below it is the most that stays a clean 400
+MAX_JSON_DEPTH_CEILING = 200
+
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the file and the field."""
@@ -44,9 +51,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits applied to every request."""
+    """Resource limits applied to every request.
+
+    ``max_json_depth`` and ``max_messages`` bound the work one body can cost before it is
+    refused: a 4 MiB body could otherwise nest thousands of levels deep (a recursion crash
+    in whatever walks it next) or carry ~90k tiny messages to validate and copy (D6).
+    """
 
     max_body_bytes: int = 4 * 1024 * 1024
+    max_json_depth: int = 64
+    max_messages: int = 10_000
     provider_timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
     max_upstream_connections: int = 512
@@ -147,6 +161,12 @@ def _limits(at: _Reader, raw: Any) -> Limits:
     return Limits(
         max_body_bytes=at.child("max_body_bytes").integer(
             entries.get("max_body_bytes", default.max_body_bytes), minimum=1
+        ),
+        max_json_depth=at.child("max_json_depth").integer(
+            entries.get("max_json_depth", default.max_json_depth), minimum=2, maximum=MAX_JSON_DEPTH_CEILING
+        ),
+        max_messages=at.child("max_messages").integer(
+            entries.get("max_messages", default.max_messages), minimum=1
         ),
         provider_timeout_s=at.child("provider_timeout_s").number(
             entries.get("provider_timeout_s", default.provider_timeout_s), positive=True
@@ -279,10 +299,15 @@ def _check_url(url: str, where: _Reader | str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         message = f"{url!r} is not an http(s) URL"
-        if isinstance(where, _Reader):
-            raise where.error(message)
-        raise ConfigError(f"{where}: {message}")
-    return url.rstrip("/")
+    elif not is_loopback_host(parsed.host):
+        # gateproof runs on loopback only: a real provider's address here is a mistake that
+        # would send prompts (and the provider credential) off the machine.
+        message = f"{url!r} is not on loopback; the reference gateway only forwards to {LOOPBACK_WORDS}"
+    else:
+        return url.rstrip("/")
+    if isinstance(where, _Reader):
+        raise where.error(message)
+    raise ConfigError(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -323,13 +348,15 @@ class _Reader:
             raise self.error(f"must be a non-empty string, got {_kind(value)}")
         return value
 
-    def integer(self, value: Any, *, minimum: int | None = None) -> int:
+    def integer(self, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
         if value is None:
             raise self.error("is required")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"must be an integer, got {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.error(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(f"must be at most {maximum}, got {value}")
         return value
 
     def number(self, value: Any, *, positive: bool = False) -> float:

@@ -9,7 +9,12 @@ gateway knows:
   (``stream_options.include_usage``), on a closing chunk with ``choices: []`` (D19);
 - a stream that completes ends with ``data: [DONE]``; a stream that fails after it
   started ends with one error event and no ``[DONE]`` (D9);
-- when the client goes away, the upstream request is closed at once.
+- when the client goes away, the upstream request is closed at once;
+- when the stream completes, the rest of the upstream body (after ``[DONE]`` only the end
+  of the chunked encoding, normally already in the socket buffer) is read before the
+  response is closed: httpx puts a connection back in its pool only when the response was
+  read to its end, and closing it one event early made every stream cost a new upstream
+  connection (and a TIME_WAIT socket).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 import anyio
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 from starlette.types import Receive, Scope, Send
 
 from gateproof.reference_gateway import _errors
@@ -36,6 +41,10 @@ logger = logging.getLogger("gateproof.gateway")
 
 #: the fields of the stream's first chunk that a synthesized closing chunk repeats
 _STREAM_IDENTITY = ("id", "object", "created", "model", "system_fingerprint")
+#: after a completed stream, how long the rest of the upstream body may take to arrive, and how
+#: many stray events it may hold, before the connection is given up instead of kept for reuse
+DRAIN_TIMEOUT_S = 1.0
+DRAIN_MAX_EVENTS = 16
 
 
 async def relay(
@@ -61,43 +70,65 @@ async def relay(
     failure: StreamFailure | None = None
     events = source.aiter_sse()
     try:
-        async for event in events:
-            for part in decoder.feed(event):
-                if isinstance(part, StreamFailure):
-                    failure = part
+        try:
+            async for event in events:
+                for part in decoder.feed(event):
+                    if isinstance(part, StreamFailure):
+                        failure = part
+                        break
+                    data = part.data
+                    if not seen_first:
+                        seen_first = True
+                        identity.update((name, data[name]) for name in _STREAM_IDENTITY if name in data)
+                    if "usage" in data:
+                        # Held back: it goes out last, and only if the client asked for it.
+                        usage_chunk = data
+                        if part.is_usage_only:
+                            continue
+                        data = {name: value for name, value in data.items() if name != "usage"}
+                    yield Chunk(data)
+                if failure is not None or decoder.finished:
                     break
-                data = part.data
-                if not seen_first:
-                    seen_first = True
-                    identity.update((name, data[name]) for name in _STREAM_IDENTITY if name in data)
-                if "usage" in data:
-                    # Held back: it goes out last, and only if the client asked for it.
-                    usage_chunk = data
-                    if part.is_usage_only:
-                        continue
-                    data = {name: value for name, value in data.items() if name != "usage"}
-                yield Chunk(data)
-            if failure is not None or decoder.finished:
-                break
-        else:
-            failure = StreamFailure(_errors.provider_error(provider, "the stream ended before it completed"))
-    except httpx.TimeoutException:
-        failure = StreamFailure(_errors.provider_timeout(provider, timeout_s))
-    except (httpx.HTTPError, SSEError) as exc:
-        failure = StreamFailure(
-            _errors.provider_error(provider, f"the stream broke off ({type(exc).__name__})")
-        )
+            else:
+                failure = StreamFailure(
+                    _errors.provider_error(provider, "the stream ended before it completed")
+                )
+        except httpx.TimeoutException:
+            failure = StreamFailure(_errors.provider_timeout(provider, timeout_s))
+        except (httpx.HTTPError, SSEError) as exc:
+            failure = StreamFailure(
+                _errors.provider_error(provider, f"the stream broke off ({type(exc).__name__})")
+            )
+        if failure is not None:
+            on_usage(None)
+            yield failure
+            return
+        usage = Usage.from_edgee(usage_chunk.get("usage") if usage_chunk else None)
+        on_usage(usage)
+        if include_usage:
+            yield Chunk(_closing_usage_chunk(identity, usage_chunk, usage))
+        yield DONE
+        # The client has its [DONE]; what is left is for the connection pool's sake.
+        await _drain(events)
     finally:
         await events.aclose()
-    if failure is not None:
-        on_usage(None)
-        yield failure
-        return
-    usage = Usage.from_edgee(usage_chunk.get("usage") if usage_chunk else None)
-    on_usage(usage)
-    if include_usage:
-        yield Chunk(_closing_usage_chunk(identity, usage_chunk, usage))
-    yield DONE
+
+
+async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
+    """Read a completed stream's upstream body to its end, within bounds, so httpx can reuse the connection.
+
+    A provider that keeps sending after ``[DONE]``, or holds the body open, gets its connection
+    closed instead (the bound keeps a bad provider from holding the stream's task).
+    """
+    drained = 0
+    with anyio.move_on_after(DRAIN_TIMEOUT_S):
+        try:
+            async for _ in events:
+                drained += 1
+                if drained >= DRAIN_MAX_EVENTS:
+                    return
+        except (httpx.HTTPError, SSEError):
+            return
 
 
 def _closing_usage_chunk(
@@ -111,11 +142,17 @@ def _closing_usage_chunk(
 
 
 async def encode_stream(items: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:
-    """SSE bytes for each item; ``[DONE]`` or a failure is the last thing sent."""
+    """SSE bytes for each item; ``[DONE]`` or a failure is the last thing sent.
+
+    The items are still consumed to their end after that, without sending anything, so the
+    relay finishes its work after ``[DONE]`` (reading the upstream body to its end).
+    """
+    ended = False
     async for item in items:
+        if ended:
+            continue
         yield encode(item)
-        if not isinstance(item, Chunk):
-            return
+        ended = not isinstance(item, Chunk)
 
 
 class EventStreamResponse:

@@ -11,6 +11,7 @@ import uvicorn
 from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import ConfigError, default_config_path, load_config
 from gateproof.reference_gateway._faults import FAULTS, UnknownFaultError, get_fault
+from gateproof.reference_gateway._loopback import ListenError, listen_socket
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -28,13 +29,19 @@ variable is unset does not exist.
 --fault NAME makes the gateway break the contract in exactly one way, so the
 harness can prove its checks catch it (see --list-faults).
 
-exit codes: 0 stopped cleanly, 1 the server failed, 2 bad options or config."""
+Loopback only: --host must be 127.0.0.1 (any 127.x.y.z), ::1 or localhost, and every
+provider URL (config base_url or --upstream) must point at one of them.
+
+exit codes: 0 stopped cleanly, 1 the server failed, 2 bad options or config
+(including a host or provider URL off loopback, or a port already in use)."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default: %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
     parser.add_argument(
         "--config",
@@ -87,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
         fault = get_fault(args.fault)
         config = load_config(args.config).with_base_urls(_upstreams(args.upstream))
         app = create_app(config, fault=fault)
-    except (ConfigError, UnknownFaultError) as exc:
+        listener = listen_socket(args.host, args.port)
+    except (ConfigError, UnknownFaultError, ListenError) as exc:
         print(f"gateproof gateway: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError) as exc:
@@ -110,6 +118,8 @@ def main(args: argparse.Namespace) -> int:
     if fault.name != "none":
         log.warning("FAULT ACTIVE: %s (%s)", fault.name, fault.description)
 
+    host, port = listener.getsockname()[:2]
+    log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -125,5 +135,10 @@ def main(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=3,
         )
     )
-    server.run()
+    try:
+        server.run(sockets=[listener])
+    except SystemExit as exc:  # uvicorn's own exit on a failed start-up (its code 3 means nothing here)
+        return 0 if exc.code in (0, None) else 1
+    finally:
+        listener.close()
     return 0 if server.started else 1

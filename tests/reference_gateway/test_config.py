@@ -72,11 +72,45 @@ def test_upstream_override() -> None:
 
 
 @pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/v1", "http://127.9.9.9:1", "http://LOCALHOST:1", "http://[::1]:1/v1"]
+)
+def test_loopback_upstreams_are_accepted(url: str) -> None:
+    assert parse_config(BASE, env={}).with_base_urls({"openai": url}).providers["openai"].base_url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.openai.com/v1", "http://10.0.0.1:8081/v1", "http://0.0.0.0:8081", "http://[::]:1"]
+)
+def test_an_upstream_off_loopback_is_refused(url: str) -> None:
+    """The README promises loopback only: a real provider's address is refused, from flag or file."""
+    with pytest.raises(ConfigError) as from_flag:
+        parse_config(BASE, env={}).with_base_urls({"openai": url})
+    assert str(from_flag.value).startswith("--upstream openai: ") and "is not on loopback" in str(
+        from_flag.value
+    )
+    document = _with({"providers": {"openai": {"dialect": "openai", "base_url": url}}})
+    with pytest.raises(ConfigError) as from_file:
+        parse_config(document, source="gw.yaml", env={})
+    assert str(from_file.value).startswith("gw.yaml: providers.openai.base_url: ")
+    assert "is not on loopback" in str(from_file.value)
+
+
+def test_request_limits() -> None:
+    config = parse_config(_with({"limits": {"max_json_depth": 8, "max_messages": 50}}), env={})
+    assert (config.limits.max_json_depth, config.limits.max_messages) == (8, 50)
+    defaults = parse_config(BASE, env={}).limits
+    assert (defaults.max_json_depth, defaults.max_messages) == (64, 10_000)
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"limits": {"max_body_bytes": 0}}, "limits.max_body_bytes: must be at least 1"),
         ({"limits": {"max_body": 10}}, "limits.max_body: unknown field"),
         ({"limits": {"provider_timeout_s": "soon"}}, "limits.provider_timeout_s: must be a number"),
+        ({"limits": {"max_json_depth": 1000}}, "limits.max_json_depth: must be at most 200"),
+        ({"limits": {"max_json_depth": 1}}, "limits.max_json_depth: must be at least 2"),
+        ({"limits": {"max_messages": 0}}, "limits.max_messages: must be at least 1"),
         ({"providers": {}}, "providers: must name at least one provider"),
         (
             {"providers": {"openai": {"dialect": "openai", "base_url": "ftp://x"}}},

@@ -36,7 +36,14 @@ import httpcore
 import httpx
 
 from gateproof.contract._config import is_loopback_url
-from gateproof.contract._wire import MAX_HEADER_BYTES, MAX_RESPONSE_BYTES, TransportFailure, loads_bounded
+from gateproof.contract._wire import (
+    MAX_HEADER_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_RESPONSE_BYTES,
+    JSONTooDeep,
+    TransportFailure,
+    loads_bounded,
+)
 from gateproof.contract.checks import Observed
 from gateproof.contract.stream import ChatStreamGrammar, SSEDecoder, StreamChecker, StreamReport
 
@@ -478,6 +485,24 @@ _HOP_HEADERS: Final = frozenset(
 )
 
 
+def _nests_too_deep(content_type: str, body: bytes) -> bool:
+    """Whether a JSON body, or the data of an SSE event, nests deeper than MAX_JSON_DEPTH."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False  # the common case: too few brackets to nest that deep
+    if content_type.lower().startswith("text/event-stream"):
+        documents: list[str | bytes] = [event.data for event in SSEDecoder().feed(body)]
+    else:
+        documents = [body]
+    for document in documents:
+        try:
+            loads_bounded(document)
+        except JSONTooDeep:
+            return True
+        except ValueError:  # not JSON: schemathesis says so itself
+            continue
+    return False
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -500,12 +525,18 @@ class WireForwarder:
     their connection closed without an answer, so schemathesis finishes at once instead of
     meeting the same misbehaviour case after case; the property layer then reports the
     failure. An answer is never made up: schemathesis would judge it as the target's.
+
+    An answer whose JSON (the body, or the data of an SSE event) nests deeper than
+    MAX_JSON_DEPTH trips it the same way (``too_deep``): schemathesis parses it with a plain
+    ``json.loads``, which recurses past Python's stack and takes its run down with a traceback.
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.failure: WireError | None = None
-        #: the request that met ``failure``, e.g. "GET /v1/models"
+        #: an answer nested its JSON deeper than MAX_JSON_DEPTH (and ``failure`` is None)
+        self.too_deep = False
+        #: the request that met ``failure`` or ``too_deep``, e.g. "GET /v1/models"
         self.where = ""
         self._lock = threading.Lock()
         self._transport = BoundedTransport(deadline_s=timeout_s)
@@ -521,6 +552,18 @@ class WireForwarder:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the forwarder stopped relaying, the failure's name first; None while it relays."""
+        if self.failure is not None:
+            return f"{self.failure} ({self.where})"
+        if self.too_deep:
+            return (
+                f"too_deep: an answer nests JSON deeper than {MAX_JSON_DEPTH} levels, which schemathesis "
+                f"cannot parse without recursing past Python's stack ({self.where})"
+            )
+        return None
 
     def __enter__(self) -> WireForwarder:
         self._thread.start()
@@ -539,7 +582,7 @@ class WireForwarder:
     ) -> _Answer | None:
         """The target's whole answer to one request, or None when the connection is to be dropped."""
         with self._lock:
-            if self.failure is not None:
+            if self.failure is not None or self.too_deep:
                 return None
         if urlsplit(url).scheme != "http" or not is_loopback_url(url):
             return None  # only ever loopback; nothing else can be asked of the forwarder
@@ -562,6 +605,12 @@ class WireForwarder:
                         self.where = f"{method} {urlsplit(url).path}"
             return None
         except (httpx.HTTPError, ValueError):  # an URL or header httpx refuses to send: our side
+            return None
+        if _nests_too_deep(response.headers.get("content-type", ""), content):
+            with self._lock:
+                if self.failure is None and not self.too_deep:
+                    self.too_deep = True
+                    self.where = f"{method} {urlsplit(url).path}"
             return None
         reason = response.extensions.get("reason_phrase", b"")
         return _Answer(

@@ -173,14 +173,14 @@ def run_property_layer(
 
     schemathesis reaches the target only through a :class:`WireForwarder`, which holds each
     request to the wire rules. When the target breaks one (a deadline, a body too large, a
-    redirect, ...) the forwarder stops relaying, schemathesis ends, and every check that had
-    not already found a failure is an error naming the transport failure.
+    redirect, JSON nested too deep, ...) the forwarder stops relaying, schemathesis ends, and
+    every check that had not already found a failure is an error naming the failure.
     """
     with WireForwarder(config.timeout_s) as wire:
         results = _run_engine(config, api_key, wire.url, only=only, progress=progress)
-    if wire.failure is None:
+    if wire.stop_reason is None:
         return results
-    reason = f"{wire.failure} ({wire.where}); the property layer stopped there"
+    reason = f"{wire.stop_reason}; the property layer stopped there"
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     found = {r.check for r in failed}
     return failed + [

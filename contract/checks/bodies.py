@@ -152,7 +152,7 @@ def tool_call_arguments_json_string(ctx: CheckContext) -> None:
                 actual=repr(arguments)[:200],
             )
         try:
-            parsed = json.loads(arguments)
+            parsed = loads_bounded(arguments)  # a too-deep string is a ValueError (JSONTooDeep) too
         except ValueError:
             raise CheckFailed(
                 "arguments do not parse as JSON", expected="JSON", actual=arguments[:200]

@@ -277,6 +277,39 @@ def test_the_forwarder_trips_on_the_first_transport_failure(target: Callable[[Ha
         assert server.connections == contacted
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"[" * 100_000 + b"]" * 100_000),
+        ("text/event-stream", b"data: " + b'{"a":' * 300 + b"1" + b"}" * 300 + b"\n\n"),
+    ],
+    ids=["json", "sse"],
+)
+def test_the_forwarder_trips_on_json_nested_too_deep(
+    target: Callable[[Handler], _Target], content_type: str, body: bytes
+) -> None:
+    """schemathesis parses answers with a plain json.loads: a 100k-deep one would take its run down."""
+
+    def deep(conn: socket.socket) -> None:
+        conn.sendall(_head("200 OK", f"Content-Type: {content_type}", f"Content-Length: {len(body)}") + body)
+
+    with WireForwarder(1.0) as forwarder, pytest.raises(requests.ConnectionError):
+        _via(forwarder, target(deep).url)
+    assert forwarder.failure is None and forwarder.too_deep
+    assert (forwarder.stop_reason or "").startswith("too_deep: ")
+
+
+def test_the_forwarder_relays_many_shallow_brackets(target: Callable[[Handler], _Target]) -> None:
+    body = b"[" + b",".join(b"{}" for _ in range(1000)) + b"]"
+
+    def wide(conn: socket.socket) -> None:
+        conn.sendall(_head("200 OK", "Content-Type: application/json", f"Content-Length: {len(body)}") + body)
+
+    with WireForwarder(1.0) as forwarder:
+        assert _via(forwarder, target(wide).url).content == body
+    assert forwarder.stop_reason is None
+
+
 def test_the_forwarder_only_relays_to_loopback() -> None:
     with WireForwarder(1.0) as forwarder, pytest.raises(requests.ConnectionError):
         _via(forwarder, "http://192.0.2.1/v1/models")

@@ -51,3 +51,39 @@ def test_not_json_is_still_a_plain_value_error() -> None:
 def test_every_failure_has_a_sentence() -> None:
     for failure in TransportFailure:
         assert failure.sentence and failure.value == failure.value.lower()
+
+
+# -- every place that parses the target's JSON uses the bound ------------------------------------
+
+DEEP = _nested(100_000)
+
+
+def test_a_deep_body_fails_the_json_checks_with_a_reason() -> None:
+    from gateproof.contract.checks import CheckFailed, Observed
+
+    with pytest.raises(CheckFailed) as caught:
+        Observed(status=200, headers={}, body=DEEP.encode()).json()
+    assert "too deep" in caught.value.reason
+
+
+def test_deep_tool_call_arguments_fail_their_check() -> None:
+    from types import SimpleNamespace
+
+    from gateproof.contract.checks import CheckFailed, Observed
+    from gateproof.contract.checks.bodies import tool_call_arguments_json_string
+
+    body = {"choices": [{"message": {"tool_calls": [{"function": {"arguments": DEEP}}]}}]}
+    ctx = SimpleNamespace(observed=Observed(status=200, headers={}, body=json.dumps(body).encode()))
+    with pytest.raises(CheckFailed):
+        tool_call_arguments_json_string(ctx)  # type: ignore[arg-type]
+
+
+def test_deep_chunks_are_left_out_and_deep_excerpts_stay_text() -> None:
+    from gateproof.contract._exchange import parse_chunks
+    from gateproof.contract._runner import _excerpt
+
+    assert parse_chunks(b"data: " + DEEP.encode() + b'\n\ndata: {"a": 1}\n\n') == [{"a": 1}]
+    shallow_enough = _nested(100)
+    assert isinstance(_excerpt(shallow_enough.encode()), str)  # deeper than a report walks
+    assert _excerpt(_nested(3).encode()) == [[[]]]
+    json.dumps(_excerpt(DEEP.encode()), indent=2)  # results.json can always be written

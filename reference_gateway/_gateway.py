@@ -325,10 +325,11 @@ class Gateway:
     def _client_left(self, call: ChatCall, principal: Principal, started: float) -> Response:
         """The client hung up before the provider answered: the call was dropped, nothing is billed."""
         logger.info(
-            "chat model=%s key=%s stream=%s client went away after %d ms; upstream call cancelled, not billed",
+            "chat model=%s key=%s stream=%s tags=%s client went away after %d ms; upstream call cancelled, not billed",
             call.route.model_id,
             principal.name,
             str(call.stream).lower(),
+            ",".join(call.tags) or "-",
             round((time.monotonic() - started) * 1000),
         )
         return Response(status_code=CLIENT_CLOSED)

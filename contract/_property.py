@@ -9,8 +9,10 @@ the response as the evidence.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -176,7 +178,7 @@ def run_property_layer(
     redirect, JSON nested too deep, ...) the forwarder stops relaying, schemathesis ends, and
     every check that had not already found a failure is an error naming the failure.
     """
-    with WireForwarder(config.timeout_s) as wire:
+    with WireForwarder(config.timeout_s) as wire, _environment_proxies_hidden():
         results = _run_engine(config, api_key, wire.url, only=only, progress=progress)
     if wire.stop_reason is None:
         return results
@@ -188,6 +190,25 @@ def run_property_layer(
         for name in PROPERTY_CHECKS
         if name not in found and (only is None or name in only)
     ]
+
+
+#: the environment variables ``requests`` reads a proxy from (in either case)
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
+@contextlib.contextmanager
+def _environment_proxies_hidden() -> Iterator[None]:
+    """Hide proxy settings of the environment from ``requests`` while schemathesis runs.
+
+    ``requests`` adds an ``http_proxy`` from the environment under the ``http`` key, which wins
+    over the ``all`` key schemathesis gives the forwarder: traffic would bypass the wire rules
+    and could leave loopback. The variables are restored afterwards.
+    """
+    hidden = {name: os.environ.pop(name) for name in list(os.environ) if name.lower() in _PROXY_VARIABLES}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
 
 
 def _run_engine(

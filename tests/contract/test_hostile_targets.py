@@ -339,7 +339,9 @@ class _Run:
         assert self.results.get("results"), context
 
 
-def _run_contract(port: int, tmp_path: Path, *extra: str, timeout_s: float = 1.0) -> _Run:
+def _run_contract(
+    port: int, tmp_path: Path, *extra: str, timeout_s: float = 1.0, env: dict[str, str] | None = None
+) -> _Run:
     """``gateproof contract`` in a child process, with its wall time and peak memory (from wait4)."""
     config = tmp_path / "target.yaml"
     config.write_text(
@@ -360,7 +362,10 @@ def _run_contract(port: int, tmp_path: Path, *extra: str, timeout_s: float = 1.0
     with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
         started = time.monotonic()
         process = subprocess.Popen(
-            command, stdout=out, stderr=err, env={**os.environ, "GATEPROOF_API_KEY": "gp-hostile-test-key"}
+            command,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "GATEPROOF_API_KEY": "gp-hostile-test-key", **(env or {})},
         )
         killer = threading.Timer(BOUND_S * 3, process.kill)  # a hung run still ends the test
         killer.start()
@@ -520,3 +525,18 @@ def test_the_property_layer_alone_ends_naming_the_failure(
     assert all("the property layer stopped there" in reason for reason in errors)
     assert {r["outcome"] for r in run.results["results"]} <= {"failed", "error"}
     assert run.peak_mb < MEMORY_CAP_MB, f"peak {run.peak_mb:.0f} MB"
+
+
+def test_a_proxy_in_the_environment_is_not_used(serve: Callable[[Handler], int], tmp_path: Path) -> None:
+    """requests would let http_proxy win over the forwarder; the property layer hides it."""
+    contacted: list[bytes] = []
+
+    def proxy(conn: socket.socket) -> None:
+        contacted.append(conn.recv(65536))
+
+    decoy = f"http://127.0.0.1:{serve(proxy)}"
+    env = {"http_proxy": decoy, "HTTP_PROXY": decoy, "ALL_PROXY": decoy}
+    run = _run_contract(serve(_answer_garbage), tmp_path, "--layers", "property", env=env)
+    run.assert_bounded()
+    assert [r for r in run.results["results"] if r["outcome"] == "failed"], run.reasons
+    assert contacted == []

@@ -40,6 +40,7 @@ Config file (YAML), every key optional, flags win:
   mock: {url: http://127.0.0.1:8081, upstream_key_env: NAME}
   property: {max_examples: 100, seed: 20261125}
   timeout_s: 30
+Every key is checked for its type, and an unknown key is an error (exit 2, naming it).
 
 Every configured key (target, inactive, restricted, the mock's upstream key) and the
 wrong keys the auth scenarios make up are redacted from every output, in every

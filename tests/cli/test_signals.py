@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from gateproof.cli.launch import LocalStack
+
 MARKER_ENV = "GATEPROOF_TEST_SIGNAL_MARKER"
 
 #: phase -> (the stderr line that says it is under way, extra `gateproof run` options)
@@ -120,3 +122,33 @@ def test_a_signal_at_any_phase_stops_every_child_and_never_passes(
     assert results["contract"]["interrupted"] is True
     assert results["contract"]["passed"] is False
     assert "Interrupted" in (run_dir / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_gateproof_load_stops_locust(
+    stack: LocalStack, signum: signal.Signals, tmp_path: Path
+) -> None:
+    marker = secrets.token_hex(8)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateproof.cli", "load", "--base-url", stack.base_url, "--users", "2",
+         "--duration", "30s", "--no-plot", "--out", str(tmp_path / "load")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, MARKER_ENV: marker, "GATEPROOF_API_KEY": stack.api_key},
+    )  # fmt: skip
+    stdout, stderr = _Reader(process.stdout), _Reader(process.stderr)
+    try:
+        assert stderr.wait_for(r"load: \d+ s of", timeout=90), stderr.text[-3000:]
+        assert _marked_processes(marker, process.pid), "locust is not running"
+        process.send_signal(signum)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == (130 if signum == signal.SIGINT else 143), stderr.text[-3000:]
+    assert "Traceback" not in stderr.text, stderr.text[-3000:]
+    assert stdout.text is not None
+    deadline = time.monotonic() + 10
+    while (left := _marked_processes(marker, process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"{len(left)} locust processes left running: {left}"

@@ -48,6 +48,8 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mock_throughput.py
+	$(BIN)/python benchmarks/sse_decoder.py
+	$(BIN)/python benchmarks/gateway_validation.py
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

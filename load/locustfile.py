@@ -110,6 +110,11 @@ class _ChatUser(User):
         A request the run stops (locust kills the user's greenlet once the stop timeout is up)
         is still reported, as ``deadline``, before the kill goes on.
         """
+        # locust stops a user that is between tasks by killing its greenlet; a kill decided while
+        # the user was waiting is only delivered at the user's next yield, which would otherwise
+        # fall inside this request and cut it off as it starts. Yield first, so such a stop lands
+        # here, before anything is sent or counted.
+        gevent.sleep(0)
         measurement = Measurement(started_wall=time.time())
         RECORDER.begin(measurement)
         sent_at = time.perf_counter()

@@ -234,7 +234,16 @@ def _run_engine(
     fatal: str | None = None
     started = time.monotonic()
     interrupted = False
-    for event in from_schema(schema).execute():
+    stream = from_schema(schema).execute()
+    for event in stream:
+        if isinstance(event, events.Interrupted) or getattr(event, "status", None) is Status.INTERRUPTED:
+            # schemathesis swallows Ctrl-C (and the CLI's SIGTERM, a KeyboardInterrupt too) and reports
+            # it as an Interrupted event, or only as an interrupted status when it lands while a phase
+            # winds down; the cases it never ran would then read as "not applicable" in a green run.
+            # Tell the engine to stop, let it wind down (its next events are the last), then pass the
+            # interrupt on.
+            interrupted = True
+            stream.stop()
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
             label = recorder.label
@@ -260,11 +269,6 @@ def _run_engine(
             fatal = f"{type(event.exception).__name__}: {event.exception}"
         elif isinstance(event, events.NonFatalError):
             fatal = fatal or f"{event.label}: {event.info.title if hasattr(event, 'info') else event.value}"
-        elif isinstance(event, events.Interrupted):
-            # schemathesis swallows Ctrl-C (and the CLI's SIGTERM, a KeyboardInterrupt too) and reports
-            # it as this event; the cases it never ran would then read as "not applicable" in a green
-            # run. The engine is told to stop already: let it wind down, then pass the interrupt on.
-            interrupted = True
     if interrupted:
         raise KeyboardInterrupt("the property layer was interrupted")
     results: list[CheckResult] = []

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType, ModuleType
 
+from gateproof.contract.results import INTERRUPTED_EXIT_CODE
+
 __all__ = [
     "COMMANDS",
     "INTERRUPTED_EXIT_CODE",
@@ -31,8 +33,7 @@ __all__ = [
     "main",
 ]
 
-#: 128 + the signal number, as a shell reports a process killed by it
-INTERRUPTED_EXIT_CODE = 128 + signal.SIGINT
+#: 128 + SIGTERM, as a shell reports a process killed by it (130 for Ctrl-C is the results model's)
 TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
 
 

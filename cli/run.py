@@ -91,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
     started_at = time.time()
     run: RunResult | None = None
     load_result = None
+    load_failed = False
     #: every key value of this run, for the report and the terminal to be scrubbed of
     secrets: list[str] = [value for value in [os.environ.get(UPSTREAM_KEY_ENV, "")] if value]
     base_url = ""
@@ -119,21 +120,30 @@ def main(args: argparse.Namespace) -> int:
             run = run_contract(config, progress=progress)
             run.run_id = run_id
             if not args.no_load:
-                from gateproof.load import LoadOptions, run_load
+                from gateproof.load import LoadError, LoadOptions, run_load
 
                 progress(f"load: {args.users} streaming users for {load_seconds:.0f} s")
-                load_result = run_load(
-                    LoadOptions(
-                        base_url=stack.base_url,
-                        api_key_env=API_KEY_ENV,
-                        users=args.users,
-                        spawn_rate=float(args.users),
-                        duration_s=load_seconds,
-                        scenario="stream",
-                        out_dir=out / "load",
-                    ),
-                    progress=progress,
-                )
+                try:
+                    load_result = run_load(
+                        LoadOptions(
+                            base_url=stack.base_url,
+                            api_key_env=API_KEY_ENV,
+                            users=args.users,
+                            spawn_rate=float(args.users),
+                            duration_s=load_seconds,
+                            scenario="stream",
+                            out_dir=out / "load",
+                        ),
+                        progress=progress,
+                    )
+                except LoadError as exc:
+                    # The contract results still stand; the load part reports what broke down
+                    # (and what was counted before), and the run cannot pass.
+                    progress.done()
+                    print(f"gateproof run: the load run broke down: {Scrubber(secrets).text(str(exc))}",
+                          file=sys.stderr)  # fmt: skip
+                    load_failed = True
+                    load_result = exc.result
     except LaunchError as exc:
         progress.done()
         print(f"gateproof run: {Scrubber(secrets).text(str(exc))}", file=sys.stderr)
@@ -177,6 +187,6 @@ def main(args: argparse.Namespace) -> int:
         )
     print(f"report: {files.index_html}")
     code = run.exit_code()
-    if code == 0 and load_result is not None and load_result.failures:
+    if code == 0 and (load_failed or (load_result is not None and load_result.failures)):
         code = 1
     return code

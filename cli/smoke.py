@@ -64,8 +64,12 @@ def stream_once(base_url: str, api_key: str, model: str, prompt: str, out: TextI
 def main(args: argparse.Namespace) -> int:
     from openai import OpenAIError
 
+    from gateproof.contract.results import Scrubber
+
+    keys: list[str] = []
     try:
         with local_stack() as stack:
+            keys = list(stack.keys.values())
             print(f"mock provider     {stack.mock.url}")
             print(f"reference gateway {stack.gateway.url}")
             stream_once(stack.base_url, stack.api_key, args.model, args.prompt, sys.stdout)
@@ -73,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"gateproof smoke: a local server did not start: {exc}", file=sys.stderr)
         return 3
     except OpenAIError as exc:
-        print(f"gateproof smoke: the request failed: {exc}", file=sys.stderr)
+        # an SDK error quotes the gateway's answer, which may echo the key
+        print(f"gateproof smoke: the request failed: {Scrubber(keys).text(str(exc))}", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,7 @@ Each cell must:
 
 - end within its time bound (``CONTRACT_BOUND_S`` / ``LOAD_BOUND_S``) on its own;
 - stay under the peak-memory cap (``MEMORY_CAP_MB``, the process and every child it reaped,
-  from ``wait4``'s rusage);
+  from ``wait4``'s rusage, read by ``tests/peak_rss.py``);
 - name the misbehaviour (a failed check or a transport failure name from
   ``gateproof.contract.TransportFailure``), exit non-zero, print no traceback, and write its
   report files;
@@ -16,7 +16,7 @@ Each cell must:
   network namespace, so nothing could leave even if it tried;
 - never write the API key, nor its base64 or URL-encoded forms, into any output.
 
-The cells run a few at a time in one session fixture; each cell is then its own test. The
+The cells run a few at a time in one module fixture; each cell is then its own test. The
 table of outcomes (time, peak memory, named failure) is written to
 ``build/battery/table.md`` and printed at the end of the session for the record.
 """
@@ -50,6 +50,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 SERVER = HERE / "hostile_server.py"
 AUDIT = HERE / "audit"
+PEAK_RSS = HERE.parent / "peak_rss.py"
 
 #: an unshaped key (no sk- prefix) with characters that change under URL and base64 encoding
 API_KEY = "Zq9.bat/tery+KEY=7Tx~" + secrets.token_hex(4)
@@ -201,7 +202,15 @@ def _command(cell: Cell, port: int) -> list[str]:
 def _run(cell: Cell, battery: Battery, marker: str) -> Cell:
     cell.out.mkdir(parents=True, exist_ok=True)
     connect_log = cell.out / "connects.txt"
-    command = battery.namespace.prefix() + _command(cell, battery.port)
+    # measured through a small parent: wait4 from pytest itself would count pytest's own size
+    peak = cell.out / "peak.json"
+    command = [
+        sys.executable,
+        str(PEAK_RSS),
+        str(peak),
+        *battery.namespace.prefix(),
+        *_command(cell, battery.port),
+    ]
     started = time.monotonic()
     with (cell.out / "stdout.txt").open("wb") as out, (cell.out / "stderr.txt").open("wb") as err:
         process = subprocess.Popen(
@@ -217,13 +226,12 @@ def _run(cell: Cell, battery: Battery, marker: str) -> Cell:
         timer = threading.Timer(cell.bound_s + 30.0, overrun)
         timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
         finally:
             timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
     cell.wall_s = time.monotonic() - started
     cell.exit_code = process.returncode
-    cell.peak_mb = usage.ru_maxrss / 1024.0
+    cell.peak_mb = json.loads(peak.read_text())["maxrss_kib"] / 1024.0 if peak.exists() else 0.0
     cell.stdout = (cell.out / "stdout.txt").read_text(errors="replace")
     cell.stderr = (cell.out / "stderr.txt").read_text(errors="replace")
     cell.connects = connect_log.read_text().splitlines() if connect_log.exists() else []
@@ -297,7 +305,7 @@ def _expected(behaviour: str, command: str) -> set[str] | None:
     return {"contract": contract, "load-stream": stream, "load-chat": chat}[command]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def battery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Battery]:
     root = tmp_path_factory.mktemp("battery")
     namespace = Namespace()

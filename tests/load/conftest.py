@@ -205,6 +205,9 @@ def run_load_process(
         sys.executable, "-m", "gateproof.cli", "load", "--base-url", base_url,
         "--api-key-env", "GATEPROOF_TEST_LOAD_KEY", "--out", str(out), "--no-plot", *args,
     ]  # fmt: skip
+    # measured through a small parent: wait4 from pytest itself would count pytest's own size
+    peak = out.parent / f"{out.name}.peak.json"
+    command = [sys.executable, str(Path(__file__).parents[1] / "peak_rss.py"), str(peak), *command]
     started = time.monotonic()
     with (
         (out.parent / f"{out.name}.stdout").open("w+") as stdout,
@@ -216,7 +219,7 @@ def run_load_process(
         killed = ""
         peak_tree = 0
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             elapsed = time.monotonic() - started
@@ -246,7 +249,7 @@ def run_load_process(
         stdout=printed,
         stderr=errors,
         wall_s=wall,
-        max_rss_bytes=usage.ru_maxrss * 1024,
+        max_rss_bytes=json.loads(peak.read_text())["maxrss_kib"] * 1024 if peak.exists() else 0,
         tree_rss_bytes=peak_tree,
         killed=killed,
         result=result,

@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mock_throughput.py
 	$(BIN)/python benchmarks/sse_decoder.py
 	$(BIN)/python benchmarks/gateway_validation.py
+	$(BIN)/python benchmarks/property_forwarder.py
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

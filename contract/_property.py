@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -178,6 +180,7 @@ def run_property_layer(
     redirect, JSON nested too deep, ...) the forwarder stops relaying, schemathesis ends, and
     every check that had not already found a failure is an error naming the failure.
     """
+    _keep_hypothesis_out_of_the_working_directory()
     with WireForwarder(config.timeout_s) as wire, _environment_proxies_hidden():
         results = _run_engine(config, api_key, wire.url, only=only, progress=progress)
     if wire.stop_reason is None:
@@ -190,6 +193,32 @@ def run_property_layer(
         for name in PROPERTY_CHECKS
         if name not in found and (only is None or name in only)
     ]
+
+
+def hypothesis_home() -> Path:
+    """Where hypothesis keeps its caches for gateproof: a per-user cache folder.
+
+    hypothesis' default is ``.hypothesis/`` in the current directory, so every ``gateproof
+    contract`` would leave a folder in the user's working tree (or CI checkout). The cache is
+    worth keeping across runs (schemathesis' generation warms it; a cold run peaks ~150 MiB
+    higher), so it goes under ``$XDG_CACHE_HOME`` (or ``~/.cache``), unless the user chose a
+    place with ``HYPOTHESIS_STORAGE_DIRECTORY``.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gateproof" / "hypothesis"
+
+
+def _keep_hypothesis_out_of_the_working_directory() -> None:
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    home = hypothesis_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable home: a throwaway folder still keeps the working tree clean
+        home = Path(tempfile.mkdtemp(prefix="gateproof-hypothesis-"))
+    set_hypothesis_home_dir(home)
 
 
 #: the environment variables ``requests`` reads a proxy from (in either case)

@@ -14,7 +14,7 @@ from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._directives import directive_help
 from gateproof.mock_providers._faults import FAULTS
-from gateproof.reference_gateway import ListenError, listen_socket
+from gateproof.reference_gateway import ListenError, listen_socket, serve_on
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -107,10 +107,4 @@ def main(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    try:
-        server.run(sockets=[listener])
-    except SystemExit as exc:  # uvicorn's own exit on a failed start-up (its code 3 means nothing here)
-        return 0 if exc.code in (0, None) else 1
-    finally:
-        listener.close()
-    return 0 if server.started else 1
+    return serve_on(server, listener)

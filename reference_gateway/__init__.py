@@ -32,6 +32,7 @@ from gateproof.reference_gateway._loopback import (
     is_loopback_host,
     is_loopback_url,
     listen_socket,
+    serve_on,
 )
 from gateproof.reference_gateway._usage import Usage
 
@@ -63,4 +64,5 @@ __all__ = [
     "listen_socket",
     "load_config",
     "parse_config",
+    "serve_on",
 ]

@@ -20,9 +20,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from typing import Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["ListenError", "is_loopback_host", "is_loopback_url", "listen_socket"]
+__all__ = ["ListenError", "is_loopback_host", "is_loopback_url", "listen_socket", "serve_on"]
 
 #: how to say where traffic may go, in every refusal
 LOOPBACK_WORDS = "127.0.0.1 (or any 127.x.y.z), ::1 or localhost"
@@ -81,3 +82,26 @@ def listen_socket(host: str, port: int) -> socket.socket:
             raise ListenError(f"port {port} on {where} is already in use") from None
         raise ListenError(f"cannot listen on {where}:{port}: {exc.strerror or exc}") from None
     return sock
+
+
+class _Server(Protocol):
+    """What ``serve_on`` needs of a server: uvicorn's ``Server`` has both."""
+
+    started: bool
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None: ...
+
+
+def serve_on(server: _Server, listener: socket.socket) -> int:
+    """Run ``server`` on the socket ``listen_socket`` bound, until it stops; the process exit code.
+
+    0 when it started and stopped cleanly, 1 when it failed. uvicorn ends a failed start-up with
+    ``SystemExit(3)``, a code gateproof does not document, so it is mapped to 1 here.
+    """
+    try:
+        server.run(sockets=[listener])
+    except SystemExit as exc:
+        return 0 if exc.code in (0, None) else 1
+    finally:
+        listener.close()
+    return 0 if server.started else 1

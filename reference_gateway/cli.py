@@ -11,7 +11,7 @@ import uvicorn
 from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import ConfigError, default_config_path, load_config
 from gateproof.reference_gateway._faults import FAULTS, UnknownFaultError, get_fault
-from gateproof.reference_gateway._loopback import ListenError, listen_socket
+from gateproof.reference_gateway._loopback import ListenError, listen_socket, serve_on
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -135,10 +135,4 @@ def main(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=3,
         )
     )
-    try:
-        server.run(sockets=[listener])
-    except SystemExit as exc:  # uvicorn's own exit on a failed start-up (its code 3 means nothing here)
-        return 0 if exc.code in (0, None) else 1
-    finally:
-        listener.close()
-    return 0 if server.started else 1
+    return serve_on(server, listener)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,16 +32,23 @@ __all__ = [
     "RESULTS_SCHEMA_VERSION",
     "SECRET_HEADERS",
     "CheckResult",
+    "ClientImpact",
     "Exchange",
+    "ImpactVerdict",
     "Layer",
     "Outcome",
+    "RawResponse",
+    "RootCause",
     "RunResult",
     "Scrubber",
+    "Severity",
     "redact_run",
     "secret_forms",
 ]
 
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "1.1"
+#: versions this module still reads (1.1 added severity, impact, skipped, cases; 1.0 files read as before)
+READABLE_SCHEMA_VERSIONS = frozenset({"1.0", "1.1"})
 
 #: the exit code of a run stopped by Ctrl-C (128 + SIGINT), whatever its results so far say
 INTERRUPTED_EXIT_CODE = 130
@@ -56,6 +64,68 @@ class Outcome(StrEnum):
     ERROR = "error"
     #: the check is outside the target's profile or wiring (never counted as a failure)
     NOT_APPLICABLE = "not_applicable"
+    #: a check it depends on failed on the same answer, so judging it would count one root cause
+    #: twice (``because`` names that check); never counted as a failure
+    SKIPPED = "skipped"
+
+
+class Severity(StrEnum):
+    """How much a failure matters to the clients of the target."""
+
+    #: it breaks a real client, or the contract clients rely on (status, auth, what reaches the provider)
+    ERROR = "error"
+    #: it deviates from the documented shape, but the official clients tolerate it
+    WARNING = "warning"
+
+
+class ImpactVerdict(StrEnum):
+    """What an official client made of the bytes a failing check judged."""
+
+    #: the client parsed the answer and every field of the wire reached the caller
+    PARSED = "parsed"
+    #: the client parsed it, but a field on the wire did not reach the caller (or changed type)
+    FIELD_LOST = "field_lost"
+    #: the client raised a different exception class than the status it should have seen
+    WRONG_EXCEPTION = "wrong_exception"
+    #: the client raised where a correct answer is parsed (or hung up, or looped)
+    RAISED = "raised"
+
+
+@dataclass(frozen=True)
+class ClientImpact:
+    """One replay of recorded bytes through an official client, and what the caller saw."""
+
+    #: the client and how it was used, e.g. ``openai-python 3.57.0: chat.completions.create(stream=True)``
+    probe: str
+    verdict: ImpactVerdict
+    #: one line: the exception, the lost field, or what was parsed
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe, "verdict": self.verdict.value, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClientImpact:
+        return cls(probe=data["probe"], verdict=ImpactVerdict(data["verdict"]), detail=data.get("detail", ""))
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """The bytes a failing check judged, kept in memory only so client impact can be replayed.
+
+    Never serialised, never rendered: a raw body may hold anything the target sent. It is
+    dropped from the result once impact has been measured.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    #: the request asked for a stream
+    stream: bool
+    #: the request body as sent (JSON), when it was JSON
+    request: dict[str, Any] | None = None
+    #: the statuses a correct target answers here (empty: any 2xx)
+    expected_statuses: frozenset[int] = frozenset()
 
 
 class Layer(StrEnum):
@@ -100,25 +170,69 @@ class CheckResult:
     actual: str = ""
     reason: str = ""
     exchange: Exchange | None = None
+    #: how long the check took to evaluate (the request's latency is ``exchange.elapsed_ms``)
     duration_ms: float = 0.0
+    #: set on failures: error (breaks clients) or warning (tolerated; fails a run only with --strict)
+    severity: Severity | None = None
+    #: what the official clients made of the answer, for failures whose answer could be replayed
+    impact: tuple[ClientImpact, ...] = ()
+    #: for skipped results: the check whose failure on the same answer made this one moot
+    because: str = ""
+    #: requests this result judged (the property layer runs many cases per operation)
+    cases: int = 1
+    #: of ``cases``, how many failed
+    failed_cases: int = 0
+    #: in memory only, until impact is measured (see RawResponse)
+    raw: RawResponse | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(dataclasses.replace(self, raw=None, impact=()))
+        del data["raw"]
         data["layer"] = self.layer.value
         data["outcome"] = self.outcome.value
+        data["severity"] = self.severity.value if self.severity is not None else None
+        data["impact"] = [item.to_dict() for item in self.impact]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         exchange = data.get("exchange")
+        severity = data.get("severity")
         return cls(
             **{
                 **data,
                 "layer": Layer(data["layer"]),
                 "outcome": Outcome(data["outcome"]),
                 "exchange": Exchange(**exchange) if exchange else None,
+                "severity": Severity(severity) if severity else None,
+                "impact": tuple(ClientImpact.from_dict(item) for item in data.get("impact", ())),
             }
         )
+
+    @property
+    def gating(self) -> bool:
+        """Fails the run without --strict: a required check that errored, or failed with severity error."""
+        if not self.required:
+            return False
+        if self.outcome is Outcome.ERROR:
+            return True
+        return self.outcome is Outcome.FAILED and self.severity is not Severity.WARNING
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """Failures of one check that share one reason: one deviation, however many scenarios show it."""
+
+    check: str
+    reason: str
+    severity: Severity | None
+    results: tuple[CheckResult, ...]
+
+
+def _reason_key(reason: str) -> str:
+    """The reason with numbers and quoted values blurred, so per-scenario details group together."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
+    return re.sub(r"\d+(\.\d+)?", "#", text)
 
 
 @dataclass
@@ -137,6 +251,8 @@ class RunResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: the run was stopped (Ctrl-C, SIGTERM) before it finished: never a pass, whatever ran
     interrupted: bool = False
+    #: warnings fail the run too (``--strict``)
+    strict: bool = False
 
     @property
     def counts(self) -> Counter[str]:
@@ -144,8 +260,37 @@ class RunResult:
 
     @property
     def gating_failures(self) -> list[CheckResult]:
-        """Required checks that failed or could not be evaluated."""
-        return [r for r in self.results if r.required and r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+        """Required checks that could not be evaluated, or failed with severity error (any, if strict)."""
+        return [
+            r
+            for r in self.results
+            if r.gating or (self.strict and r.required and r.outcome is Outcome.FAILED)
+        ]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        """Failures the official clients tolerate: reported, and gating only with --strict."""
+        return [r for r in self.results if r.outcome is Outcome.FAILED and r.severity is Severity.WARNING]
+
+    def root_causes(self) -> list[RootCause]:
+        """Failures grouped by (check, reason with details blurred), errors first, most results first."""
+        groups: dict[tuple[str, str], list[CheckResult]] = {}
+        for result in self.results:
+            if result.outcome is Outcome.FAILED:
+                groups.setdefault((result.check, _reason_key(result.reason)), []).append(result)
+        causes = [
+            RootCause(
+                check=check,
+                reason=members[0].reason,
+                severity=Severity.WARNING
+                if all(m.severity is Severity.WARNING for m in members)
+                else Severity.ERROR,
+                results=tuple(members),
+            )
+            for (check, _key), members in groups.items()
+        ]
+        causes.sort(key=lambda c: (c.severity is Severity.WARNING, -len(c.results), c.check))
+        return causes
 
     @property
     def passed(self) -> bool:
@@ -171,7 +316,9 @@ class RunResult:
             "unreachable": self.unreachable,
             "interrupted": self.interrupted,
             "passed": self.passed,
+            "strict": self.strict,
             "counts": dict(self.counts),
+            "root_causes": len(self.root_causes()),
             "metadata": self.metadata,
             "results": [r.to_dict() for r in self.results],
         }
@@ -179,7 +326,7 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         version = data.get("schema_version")
-        if version != RESULTS_SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise ValueError(f"results schema version {version!r} is not {RESULTS_SCHEMA_VERSION!r}")
         return cls(
             run_id=data["run_id"],
@@ -190,6 +337,7 @@ class RunResult:
             finished_at=data["finished_at"],
             unreachable=data.get("unreachable"),
             interrupted=bool(data.get("interrupted", False)),
+            strict=bool(data.get("strict", False)),
             metadata=data.get("metadata", {}),
             results=[CheckResult.from_dict(r) for r in data["results"]],
         )
@@ -220,6 +368,11 @@ def _redact_result(scrubber: Scrubber, result: CheckResult) -> CheckResult:
         expected=scrubber.text(result.expected),
         actual=scrubber.text(result.actual),
         reason=scrubber.text(result.reason),
+        because=scrubber.text(result.because),
+        impact=tuple(
+            dataclasses.replace(item, probe=scrubber.text(item.probe), detail=scrubber.text(item.detail))
+            for item in result.impact
+        ),
         exchange=_redact_exchange(scrubber, result.exchange) if result.exchange is not None else None,
     )
 

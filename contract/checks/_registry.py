@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from gateproof.contract.results import Layer
+from gateproof.contract.results import Layer, Severity
 
 if TYPE_CHECKING:
     from gateproof.contract.checks._context import CheckContext
@@ -85,6 +85,12 @@ class Check:
     requires: frozenset[Requirement] = field(default_factory=frozenset)
     #: advisory checks are reported but never fail a run
     required: bool = True
+    #: a fixed severity for every failure of this check (what reaches the provider, auth, status
+    #: semantics); None: measured per failure by replaying the answer through the official client
+    severity: Severity | None = None
+    #: checks that must pass on the same answer for this one to be judged; when one of them failed,
+    #: this check is reported ``skipped (because <that check>)``: one root cause, one failure
+    depends_on: tuple[str, ...] = ()
 
     def applies_to(self, profile: Profile) -> bool:
         return profile in self.profiles
@@ -133,6 +139,8 @@ def check(
     requires: frozenset[Requirement] = frozenset(),
     required: bool = True,
     name: str | None = None,
+    severity: Severity | None = None,
+    depends_on: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check; its docstring's first line is its description.
 
@@ -154,6 +162,8 @@ def check(
                 profiles=profiles,
                 requires=requires,
                 required=required,
+                severity=severity,
+                depends_on=depends_on,
             )
         )
         return function

@@ -20,11 +20,13 @@ Before the body is judged, the status (3xx is ``redirect``, 1xx/4xx/5xx ``http_<
 and the media type (``content_type_matches_mode``) are. Every failure name is listed
 in ``gateproof.load._failures``.
 
-Each request is reported to locust once under its own name (response time = e2e,
-failure message = gateproof's failure reason), plus the stream timings as extra
-entries (request type ``stream``: ``ttfb``, ``ttft``, ``inter_chunk``, ``e2e``) so
-locust's CSV carries them too. gateproof's own figures come from the recorder's
-HDR histograms, dumped as JSON when the test stops (see ``gateproof.load._recorder``).
+Each request is reported to locust exactly once, under its own name (response time =
+e2e, failure message = gateproof's failure reason), so locust's statistics (its CSV
+files, its summary) count real requests only. The stream timings (``ttfb``, ``ttft``,
+``inter_chunk``, ``e2e``) are never fired as locust request events, which locust would
+count as requests (a 15-chunk stream would be 19 "requests"); they live in the
+recorder's HDR histograms, dumped as JSON when the test stops (see
+``gateproof.load._recorder``), and reach ``load.json`` from there.
 A request still in flight when locust stops the users (run time + stop timeout) is
 counted too, as ``deadline``.
 """
@@ -103,7 +105,7 @@ class _ChatUser(User):
     def on_stop(self) -> None:
         self.target.close()
 
-    def _exchange(self, request_type: str, read: BodyReader) -> None:
+    def _exchange(self, read: BodyReader) -> None:
         """One request, shared by both users: send, judge the head, let ``read`` take the body
         (timed from ``sent_at``/``headers_at``), then report it to locust and the recorder.
 
@@ -137,7 +139,7 @@ class _ChatUser(User):
             measurement.fail(exc.reason)
         except gevent.GreenletExit:
             measurement.fail(IN_FLIGHT_AT_END)
-            self._report(measurement, request_type, sent_at)
+            self._report(measurement, sent_at)
             raise
         except Exception:
             # a bug of ours, not a verdict on the target: counted under its own name, the
@@ -147,15 +149,14 @@ class _ChatUser(User):
         finally:
             if response is not None:
                 response.close()
-        self._report(measurement, request_type, sent_at)
+        self._report(measurement, sent_at)
 
-    def _report(self, measurement: Measurement, request_type: str, sent_at: float) -> None:
-        """Settle the request's locust entry (response time = e2e) and hand it to the recorder;
-        fire a successful one's timings as locust entries of their own."""
+    def _report(self, measurement: Measurement, sent_at: float) -> None:
+        """Settle the request's one locust entry (response time = e2e) and hand it to the recorder,
+        which keeps the stream timings in gateproof's own histograms."""
         if measurement.e2e is None:
             measurement.e2e = time.perf_counter() - sent_at
-        fire = self.environment.events.request.fire
-        fire(
+        self.environment.events.request.fire(
             request_type="POST",
             name=self.entry_name,
             response_time=measurement.e2e * 1000.0,
@@ -167,21 +168,6 @@ class _ChatUser(User):
             response=None,
         )
         RECORDER.add(measurement)
-        if not measurement.ok:
-            return
-        entries: list[tuple[str, float | None]] = [("ttfb", measurement.ttfb), ("ttft", measurement.ttft)]
-        entries += [("inter_chunk", gap) for gap in measurement.inter_chunk]
-        entries.append(("e2e", measurement.e2e))
-        for name, seconds in entries:
-            if seconds is not None:
-                fire(
-                    request_type=request_type,
-                    name=name,
-                    response_time=seconds * 1000.0,
-                    response_length=0,
-                    exception=None,
-                    context={},
-                )
 
 
 class StreamingChatUser(_ChatUser):
@@ -192,7 +178,7 @@ class StreamingChatUser(_ChatUser):
 
     @task
     def stream_chat(self) -> None:
-        self._exchange("stream", self._take_stream)
+        self._exchange(self._take_stream)
 
     @staticmethod
     def _take_stream(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
@@ -220,7 +206,7 @@ class ChatUser(_ChatUser):
 
     @task
     def chat(self) -> None:
-        self._exchange("chat", self._take_completion)
+        self._exchange(self._take_completion)
 
     @staticmethod
     def _take_completion(

@@ -93,6 +93,19 @@ start_mock() {
     wait_ready mock "http://127.0.0.1:$MOCK_PORT/_gateproof/health" 30 "$logdir/mock.log" $!
 }
 
+# exec_or_contract: with `--exec CMD...` as the recipe's arguments, run CMD inside the namespace
+# (mock and gateway up, GATEWAY_URL / MOCK_URL exported) instead of the suite, to reproduce a
+# failure by hand; it exits with CMD's exit code. Otherwise it returns and the recipe goes on.
+exec_or_contract() {
+    [ "${1:-}" = "--exec" ] || return 0
+    shift
+    [ "$#" -gt 0 ] || die "--exec needs a command"
+    export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/v1" MOCK_URL="http://127.0.0.1:$MOCK_PORT"
+    local rc=0
+    in_ns "$@" || rc=$?
+    exit "$rc"
+}
+
 # run_contract CONFIG REPORTDIR [extra gateproof contract args...]: returns gateproof's exit code.
 run_contract() {
     local config="$1" report="$2"

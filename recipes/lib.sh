@@ -84,11 +84,20 @@ wait_ready() {
     done
 }
 
-# start_mock LOGDIR: the gateproof mock provider on MOCK_PORT, extra flags from GATEPROOF_MOCK_ARGS.
+# start_mock LOGDIR KEY_ENV: the gateproof mock provider on MOCK_PORT, accepting only the key held
+# by the variable KEY_ENV (the key the gateway must send upstream), as a real provider would.
+# Extra mock flags come from GATEPROOF_MOCK_ARGS.
 start_mock() {
-    local logdir="$1"
+    local logdir="$1" key_env="$2"
+    local args=()
+    # a mock too old to check keys accepts any key; it has no --api-key-env then
+    if "$GATEPROOF" mock --help 2>/dev/null | grep -q -- '--api-key-env'; then
+        args+=(--api-key-env "$key_env")
+    else
+        log "this gateproof mock does not check API keys (no --api-key-env): auth results will be lenient"
+    fi
     # shellcheck disable=SC2086
-    in_ns "$GATEPROOF" mock --host 127.0.0.1 --port "$MOCK_PORT" ${GATEPROOF_MOCK_ARGS:-} \
+    in_ns "$GATEPROOF" mock --host 127.0.0.1 --port "$MOCK_PORT" "${args[@]}" ${GATEPROOF_MOCK_ARGS:-} \
         >"$logdir/mock.log" 2>&1 &
     wait_ready mock "http://127.0.0.1:$MOCK_PORT/_gateproof/health" 30 "$logdir/mock.log" $!
 }

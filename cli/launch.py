@@ -38,6 +38,7 @@ __all__ = [
     "INSTANCE_ENV",
     "KEY_ENVS",
     "UPSTREAM_KEY_ENV",
+    "UPSTREAM_ROLE",
     "LaunchError",
     "LocalServer",
     "LocalStack",
@@ -241,6 +242,8 @@ class LocalStack:
 
     mock: LocalServer
     gateway: LocalServer
+    #: the gateway's client keys by role (``KEY_ENVS``), plus ``UPSTREAM_ROLE``: the credential the
+    #: gateway sends the mock; every value here is a secret to scrub from what a run writes
     keys: dict[str, str]
     log_dir: Path
     extra: list[LocalServer] = field(default_factory=list)
@@ -270,8 +273,11 @@ KEY_ENVS: dict[str, str] = {
     "inactive": "GATEPROOF_INACTIVE_API_KEY",
     "restricted": "GATEPROOF_RESTRICTED_API_KEY",
 }
-#: the key the reference gateway sends to the mock (its provider), when set (reference_gateway/default.yaml)
+#: the key the reference gateway sends to the mock (its provider; reference_gateway/default.yaml), and
+#: the one key the stack's mock accepts (``gateproof mock --api-key-env``), as a real provider would
 UPSTREAM_KEY_ENV = "GATEPROOF_UPSTREAM_OPENAI_KEY"
+#: the role under which ``LocalStack.keys`` holds that upstream key (not a key a client may use)
+UPSTREAM_ROLE = "upstream"
 
 
 @contextlib.contextmanager
@@ -286,20 +292,32 @@ def local_stack(
 
     The gateway's API keys are random per stack (the default one may be given), and
     reach the gateway through the environment (never on a command line, where ``ps``
-    shows it).
+    shows it). So does the upstream key: the one in ``UPSTREAM_KEY_ENV`` if it is
+    set, else a random one; the mock accepts that key only (unless ``mock_args``
+    asks for ``--no-auth``), so a gateway that loses its provider credential fails here
+    as it would against the provider.
     """
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-stack-"))
     keys = {role: "gp-" + role + "-" + secrets.token_urlsafe(18) for role in KEY_ENVS}
     if api_key is not None:
         keys["default"] = api_key
+    upstream = os.environ.get(UPSTREAM_KEY_ENV, "").strip() or "sk-gp-upstream-" + secrets.token_urlsafe(24)
+    keys[UPSTREAM_ROLE] = upstream
+    auth_args = [] if "--no-auth" in mock_args else ["--api-key-env", UPSTREAM_KEY_ENV]
     started: list[LocalServer] = []
     stack: LocalStack | None = None
     try:
-        mock = start_server("mock", ["mock", *mock_args], log_dir=log_dir, owner=started)
+        mock = start_server(
+            "mock",
+            ["mock", *auth_args, *mock_args],
+            env={UPSTREAM_KEY_ENV: upstream},
+            log_dir=log_dir,
+            owner=started,
+        )
         gateway = start_server(
             "gateway",
             ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
-            env={KEY_ENVS[role]: value for role, value in keys.items()},
+            env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, UPSTREAM_KEY_ENV: upstream},
             log_dir=log_dir,
             owner=started,
         )

@@ -64,8 +64,8 @@ def create_app(config: MockConfig | None = None, dialects: Sequence[Dialect] = D
             if "{" not in path:
                 direct[path] = endpoint
         routes.extend(
-            Route(static.path, StaticEndpoint(dialect, static, journal), methods=[static.method])
-            for static in dialect.static_routes()
+            Route(static.path, StaticEndpoint(dialect, static, journal, config), methods=[static.method])
+            for static in dialect.static_routes(config.catalogue)
         )
     routes.extend(control_routes(journal))
     routes.append(Route("/{path:path}", UnknownRoute(dialects[0], journal)))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue
+from gateproof.mock_providers._credentials import KeyPolicy
 
 __all__ = ["MockConfig"]
 
@@ -12,7 +15,10 @@ class MockConfig:
     """What the mock does when a request does not say otherwise.
 
     ``ttft_ms``/``itl_ms`` are the timing of requests whose directive sets none;
-    ``tokens`` is the length of an answer nobody asked a length for.
+    ``tokens`` is the length of an answer nobody asked a length for. ``auth`` is
+    the set of API keys it accepts (none by default: every request is 401, as a
+    provider answers a key it never issued) and ``catalogue`` the models it serves
+    with their limits.
     """
 
     ttft_ms: int = 0
@@ -22,3 +28,5 @@ class MockConfig:
     journal_size: int = 10_000
     #: bodies larger than this are refused with 413 before parsing
     max_body_bytes: int = 16 * 1024 * 1024
+    auth: KeyPolicy = field(default_factory=KeyPolicy)
+    catalogue: Catalogue = DEFAULT_CATALOGUE

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateproof.mock_providers._catalogue import Catalogue
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Scenario
@@ -51,8 +52,29 @@ class Dialect(Protocol):
     #: Starlette path patterns of the POST routes that generate answers
     generation_paths: tuple[str, ...]
 
-    def parse(self, body: Any, incoming: Incoming) -> ChatRequest:
-        """Read a request body (already JSON-decoded); raise ``RequestRejected`` if it is unusable."""
+    def credential(self, incoming: Incoming) -> str | None:
+        """The API key the request carries, where this provider expects it (``None``: no key)."""
+
+    def refuse_credential(self, key: str | None) -> ProviderError:
+        """The provider's 401 for a missing (``None``) or unknown key; never shows the whole key."""
+
+    def parse(self, body: Any, incoming: Incoming, catalogue: Catalogue) -> ChatRequest:
+        """Read a request body (already JSON-decoded); raise ``RequestRejected`` if the provider would refuse it.
+
+        A prompt too long to count on the spot is left uncounted (``prompt_tokens`` None,
+        ``prompt`` set): the exchange counts it off the event loop.
+        """
+
+    def correlation_id(self, body: Any) -> str | None:
+        """Best effort: the ``cid`` of the directive in a body that was refused before it was read."""
+
+    def context_exceeded(
+        self, request: ChatRequest, prompt_tokens: int, complete: bool
+    ) -> ProviderError | None:
+        """The provider's refusal when the prompt (plus requested output) exceeds the window, else None.
+
+        ``complete`` false: counting stopped past the budget, ``prompt_tokens`` is a lower bound.
+        """
 
     def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:
         """The reply for a planned answer (including ``scenario.error`` answers)."""
@@ -66,5 +88,5 @@ class Dialect(Protocol):
     def malformed(self, frame: bytes) -> bytes:
         """A copy of stream frame ``frame`` whose payload is not valid JSON."""
 
-    def static_routes(self) -> tuple[StaticRoute, ...]:
+    def static_routes(self, catalogue: Catalogue) -> tuple[StaticRoute, ...]:
         """Routes such as the model list."""

@@ -3,14 +3,18 @@
 ``GenerationEndpoint`` is the ASGI endpoint of a dialect's generation route; it
 runs the same pipeline for every dialect:
 
-1. read the body (refusing oversized ones) and decode it as JSON if it is JSON;
-2. journal the request (secrets redacted) with its arrival time;
-3. the dialect parses the body into a ``ChatRequest``; the directive is read from
-   the last user message; the correlation id comes from the directive, else from
-   the ``X-Gateproof-Correlation-Id`` header;
-4. the planner makes the ``Scenario``; the dialect renders it; the fault, if any,
+1. read the body (refusing oversized ones) and journal the request (secrets
+   redacted) with its arrival time;
+2. check the API key against the configured ones (401 as the provider answers it);
+3. decode the body as JSON if it is JSON; the dialect parses it into a
+   ``ChatRequest``, refusing what the provider refuses (unknown model, bad output
+   limits, malformed conversations); a long prompt is counted in a worker thread,
+   against the model's context window, so it never stalls other requests;
+4. the directive is read from the last user message; the correlation id comes from
+   the directive, else from the ``X-Gateproof-Correlation-Id`` header;
+5. the planner makes the ``Scenario``; the dialect renders it; the fault, if any,
    rewrites the reply;
-5. the reply is delivered on its deadlines, and the journal learns how it ended.
+6. the reply is delivered on its deadlines, and the journal learns how it ended.
 
 Any ``RequestRejected`` on the way becomes an immediate error reply in the
 dialect's envelope. ``StaticEndpoint`` and ``UnknownRoute`` journal the requests
@@ -21,6 +25,7 @@ wrong.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -36,7 +41,8 @@ from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._faults import FaultContext
 from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Reply
-from gateproof.mock_providers._scenarios import plan_scenario
+from gateproof.mock_providers._scenarios import ChatRequest, plan_scenario
+from gateproof.mock_providers._tokens import count_prompt
 
 __all__ = ["GenerationEndpoint", "StaticEndpoint", "UnknownRoute"]
 
@@ -128,22 +134,31 @@ class GenerationEndpoint:
         received_at = time.time()
         raw = await _read_body(receive, self.config.max_body_bytes)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
+        body: Any = _NOT_JSON
         try:
+            incoming = _incoming(scope)
+            if raw is not None:
+                body = _parse(raw)
+            _authenticate(self.dialect, self.config, incoming)
             if raw is None:
                 raise RequestRejected(
                     ProviderError(413, f"Request body larger than {self.config.max_body_bytes} bytes.")
                 )
-            body = _parse(raw)
             if body is _NOT_JSON:
                 raise RequestRejected(
                     ProviderError(
                         400, "We could not parse the JSON body of your request.", code="invalid_json"
                     )
                 )
-            reply = self._answer(body, scope, entry)
+            request = await self._counted(self.dialect.parse(body, incoming, self.config.catalogue))
+            reply = self._answer(request, entry)
         except RequestRejected as rejected:
-            if rejected.cid is not None:
-                entry.cid = rejected.cid
+            cid = rejected.cid
+            if cid is None and body is not _NOT_JSON:
+                # refused before the directive was read: still file the entry under its cid
+                cid = self.dialect.correlation_id(body)
+            if cid is not None:
+                entry.cid = cid
             reply = self.dialect.render_error(rejected.error)
         except Exception:
             # a bug in the mock: still answer in the provider's shape, and say so in the log
@@ -154,9 +169,27 @@ class GenerationEndpoint:
             reply = self.dialect.render_error(error)
         await _finish(entry, reply, t0, receive, send)
 
-    def _answer(self, body: Any, scope: Scope, entry: JournalEntry) -> Reply:
+    async def _counted(self, request: ChatRequest) -> ChatRequest:
+        """The request with its prompt counted, refused if it does not fit the model's window.
+
+        A long prompt is counted in a worker thread (the tokenizer releases the GIL),
+        and only up to the budget: the window less the requested output.
+        """
+        if request.prompt_tokens is not None:
+            tokens, complete = request.prompt_tokens, True
+        else:
+            assert request.prompt is not None
+            budget = None
+            if request.context_window is not None:
+                budget = request.context_window - (request.max_tokens or 0)
+            tokens, complete = await asyncio.to_thread(count_prompt, request.prompt, budget)
+        refusal = self.dialect.context_exceeded(request, tokens, complete)
+        if refusal is not None:
+            raise RequestRejected(refusal)
+        return dataclasses.replace(request, prompt_tokens=tokens)
+
+    def _answer(self, request: ChatRequest, entry: JournalEntry) -> Reply:
         dialect = self.dialect
-        request = dialect.parse(body, _incoming(scope))
         directive = parse_directive(request.last_user_text)
         if directive is not None:
             entry.directive = directive.given()
@@ -178,20 +211,33 @@ class GenerationEndpoint:
         return reply
 
 
+def _authenticate(dialect: Dialect, config: MockConfig, incoming: Incoming) -> None:
+    """Refuse, as the provider would, a request whose key the mock does not accept."""
+    key = dialect.credential(incoming)
+    if not config.auth.accepts(key):
+        raise RequestRejected(dialect.refuse_credential(key))
+
+
 class StaticEndpoint:
     """ASGI endpoint for a dialect's ``StaticRoute`` (journaled, answered at once)."""
 
-    def __init__(self, dialect: Dialect, route: StaticRoute, journal: Journal) -> None:
+    def __init__(self, dialect: Dialect, route: StaticRoute, journal: Journal, config: MockConfig) -> None:
         self.dialect = dialect
         self.route = route
         self.journal = journal
+        self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = asyncio.get_running_loop().time()
         received_at = time.time()
         raw = await _read_body(receive, 1 << 20)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
-        reply = self.route.answer(_incoming(scope))
+        incoming = _incoming(scope)
+        try:
+            _authenticate(self.dialect, self.config, incoming)
+            reply = self.route.answer(incoming)
+        except RequestRejected as rejected:
+            reply = self.dialect.render_error(rejected.error)
         await _finish(entry, reply, t0, receive, send)
 
 

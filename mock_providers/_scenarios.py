@@ -36,7 +36,7 @@ from gateproof.mock_providers._directives import Directive
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._faults import FAULTS, Fault
 from gateproof.mock_providers._timing import Pacing
-from gateproof.mock_providers._tokens import count_text, openers, token_pieces, vocabulary
+from gateproof.mock_providers._tokens import PromptText, count_text, openers, token_pieces, vocabulary
 
 __all__ = [
     "BUILTIN_TOOL",
@@ -122,9 +122,14 @@ class ChatRequest:
     tool_required: bool
     #: the text of the last user message (where the directive lives)
     last_user_text: str
-    prompt_tokens: int
+    #: the true prompt token count; ``None`` while a long prompt still waits to be counted
+    prompt_tokens: int | None
     #: canonical bytes of the conversation, the seed of everything generated
     identity: bytes
+    #: the texts that cost tokens (for a count the dialect left to the exchange)
+    prompt: PromptText | None = None
+    #: the model's context window, when the provider enforces one
+    context_window: int | None = None
 
 
 #: called when the request offers no tool and the directive names none
@@ -285,6 +290,8 @@ def plan_scenario(
     request: ChatRequest, directive: Directive | None, config: MockConfig, cid: str | None = None
 ) -> Scenario:
     """Decide the whole answer to ``request``."""
+    if request.prompt_tokens is None:
+        raise ValueError("plan_scenario needs a request whose prompt has been counted")
     directive = directive or _NO_DIRECTIVE
     seed = _seed(request.identity, directive.seed)
     ident = seed[:12].hex()

@@ -16,6 +16,20 @@ every message costs 3 tokens of framing plus the tokens of its string fields, a
 ``name`` field costs 1 more, and the reply is primed with 3 tokens. Tool
 definitions have no documented convention; they are counted as the tokens of
 their compact JSON text.
+
+A prompt can be megabytes long, and tokenizing a long run without word breaks
+costs more than linear time (5 MiB of one letter: about 2 s). The mock must judge
+such a prompt without stalling other requests, so counting is split in two:
+``gather_prompt`` collects the strings that cost tokens (cheap, no tokenizing), and
+``count_prompt`` counts them against a budget (the model's context window less the
+requested output). It first refuses what cannot fit by a bound that needs no
+tokenizer (no token is longer than ``MAX_TOKEN_BYTES`` bytes), then encodes in
+pieces of at most ``CHUNK_CHARS`` characters and stops as soon as the budget is
+passed. Pieces are cut at a space between two letters, where the tokenizer's own
+pre-split would cut too, so the sum is the exact count; only a stretch of
+``CHUNK_CHARS`` with no such break is cut blindly (its count may then be off by
+a token or two per cut). The tokenizer releases the GIL, so the exchange runs
+large counts in a worker thread while the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -23,18 +37,25 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import tiktoken
 
 __all__ = [
+    "CHUNK_CHARS",
     "ENCODING_NAME",
+    "INLINE_CHARS",
+    "MAX_TOKEN_BYTES",
     "MESSAGE_OVERHEAD",
     "NAME_OVERHEAD",
     "REPLY_PRIMING",
+    "PromptText",
     "count_chat_prompt",
+    "count_prompt",
     "count_text",
     "encoding",
+    "gather_prompt",
     "openers",
     "token_pieces",
     "vocabulary",
@@ -47,6 +68,12 @@ MESSAGE_OVERHEAD = 3
 NAME_OVERHEAD = 1
 #: tokens that prime the assistant's reply (``<|start|>assistant<|message|>``)
 REPLY_PRIMING = 3
+#: the longest cl100k token, in bytes (checked against the tokenizer by the tests)
+MAX_TOKEN_BYTES = 128
+#: the longest piece of text encoded in one call
+CHUNK_CHARS = 64 * 1024
+#: prompts with at most this many characters are counted on the spot; longer ones in a thread
+INLINE_CHARS = 256 * 1024
 
 # Plain English words. Each one, with a leading space, is a single cl100k token;
 # capitalised and without the space it is also one token (checked at load time,
@@ -133,27 +160,96 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
-def count_chat_prompt(messages: Sequence[Any], tools: Sequence[Any] = ()) -> int:
-    """Prompt tokens of an OpenAI chat request (see the module docstring for the convention).
+@dataclass(frozen=True, slots=True)
+class PromptText:
+    """What a chat prompt costs, before tokenizing: fixed framing tokens plus texts."""
+
+    #: framing tokens (per message, per ``name``, the reply priming)
+    fixed: int
+    texts: tuple[str, ...]
+
+    @property
+    def chars(self) -> int:
+        return sum(len(text) for text in self.texts)
+
+    def lower_bound(self) -> int:
+        """Fewest tokens the prompt can cost: every token is at most ``MAX_TOKEN_BYTES`` long."""
+        return self.fixed + sum(-(-len(text) // MAX_TOKEN_BYTES) for text in self.texts)
+
+
+def gather_prompt(messages: Sequence[Any], tools: Sequence[Any] = ()) -> PromptText:
+    """The texts of an OpenAI chat request that cost tokens (see the module docstring).
 
     Every string value of a message counts: ``role``, ``content``, ``name``, and for
     assistant tool calls their ids, types, function names and argument strings. When
     ``content`` is a list of parts only the ``text`` of text parts counts (images and
     audio have no text tokens). Non-string values (``null``, numbers) count nothing.
     """
-    enc = encoding()
-    total = REPLY_PRIMING
+    fixed = REPLY_PRIMING
+    texts: list[str] = []
     for message in messages:
-        total += MESSAGE_OVERHEAD
+        fixed += MESSAGE_OVERHEAD
         if not isinstance(message, Mapping):
             continue
         for key, value in message.items():
             if key == "content" and isinstance(value, list):
                 value = [part.get("text") for part in value if isinstance(part, Mapping)]
-            for text in _strings(value):
-                total += len(enc.encode_ordinary(text))
+            texts.extend(_strings(value))
             if key == "name":
-                total += NAME_OVERHEAD
+                fixed += NAME_OVERHEAD
     if tools:
-        total += len(enc.encode_ordinary(json.dumps(list(tools), separators=(",", ":"))))
-    return total
+        texts.append(json.dumps(list(tools), separators=(",", ":")))
+    return PromptText(fixed, tuple(texts))
+
+
+def _chunks(text: str) -> Iterable[str]:
+    """``text`` in pieces of at most ``CHUNK_CHARS``, cut where the tokenizer would cut anyway.
+
+    A cut goes before a space that sits between two letters: the tokenizer's
+    pre-split ends a word at its last letter and starts the next piece with the
+    space, so counting the pieces apart gives the same tokens.
+    """
+    start, size = 0, len(text)
+    while size - start > CHUNK_CHARS:
+        end = start + CHUNK_CHARS
+        cut = text.rfind(" ", start + CHUNK_CHARS // 2, end)
+        tries = 64  # a long run of spaces has no word break to find: give up soon
+        while cut > start and tries and not (text[cut - 1].isalpha() and text[cut + 1].isalpha()):
+            cut = text.rfind(" ", start + CHUNK_CHARS // 2, cut)
+            tries -= 1
+        if cut <= start or not tries:
+            cut = end  # no word break in this stretch: cut blindly
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def count_prompt(prompt: PromptText, budget: int | None = None) -> tuple[int, bool]:
+    """``(tokens, complete)``: the prompt's token count, or, past ``budget``, a partial one.
+
+    With a ``budget`` the count stops as soon as it exceeds it (``complete`` is then
+    false and ``tokens`` a lower bound larger than ``budget``), and a prompt whose
+    ``lower_bound`` already exceeds it is not tokenized at all.
+    """
+    if budget is not None:
+        floor = prompt.lower_bound()
+        if floor > budget:
+            return floor, False
+    encode = encoding().encode_ordinary
+    total = prompt.fixed
+    for text in prompt.texts:
+        if len(text) <= CHUNK_CHARS:
+            total += len(encode(text))
+        else:
+            for chunk in _chunks(text):
+                total += len(encode(chunk))
+                if budget is not None and total > budget:
+                    return total, False
+        if budget is not None and total > budget:
+            return total, False
+    return total, True
+
+
+def count_chat_prompt(messages: Sequence[Any], tools: Sequence[Any] = ()) -> int:
+    """Prompt tokens of an OpenAI chat request, counted exactly (see ``gather_prompt``)."""
+    return count_prompt(gather_prompt(messages, tools))[0]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 
 import uvicorn
 
 from gateproof.mock_providers._app import create_app
+from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueError, load_catalogue
 from gateproof.mock_providers._config import MockConfig
+from gateproof.mock_providers._credentials import KeyPolicy
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._directives import directive_help
 from gateproof.mock_providers._faults import FAULTS
@@ -29,7 +32,15 @@ DESCRIPTION = (
     + directive_help()
     + "\n\nfaults:\n"
     + "\n".join(f"  {name:<17} {fault.summary}" for name, fault in FAULTS.items())
-    + "\n\nLoopback only: --host must be 127.0.0.1 (any 127.x.y.z), ::1 or localhost.\n"
+    + "\n\nAPI keys: requests must carry 'Authorization: Bearer KEY' with a key named by\n"
+    "--api-key-env (one environment variable per key; give it several times for several\n"
+    "keys). Without one, every request is 401, as a provider answers a key it never issued;\n"
+    "--no-auth accepts any key or none (for tests that talk to the mock directly).\n"
+    "Models: those of the catalogue (GET /v1/models), each with its context window and\n"
+    "output ceiling; --models FILE adds or replaces entries ({models: [{id, context_window,\n"
+    "max_output_tokens, created}], replace: false}); --any-model serves unlisted ids too.\n"
+    "What the mock refuses, and why: mock_providers/PROVIDER_RULES.md.\n"
+    "\nLoopback only: --host must be 127.0.0.1 (any 127.x.y.z), ::1 or localhost.\n"
     "exit codes: 0 stopped cleanly, 1 the server failed, 2 bad options\n"
     "(including a host off loopback or a port already in use)."
 )
@@ -54,11 +65,55 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--journal-size", type=int, default=10_000, help="requests kept in the journal (default: %(default)s)"
     )
     parser.add_argument(
+        "--api-key-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept the API key held by environment variable NAME (repeatable)",
+    )
+    parser.add_argument("--no-auth", action="store_true", help="accept any API key, or none (off by default)")
+    parser.add_argument(
+        "--models", metavar="FILE", help="YAML/JSON file adding to (or replacing) the model catalogue"
+    )
+    parser.add_argument(
+        "--any-model",
+        action="store_true",
+        help="serve model ids the catalogue does not list, with gpt-4o's limits (off by default)",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
         help="server log level (default: %(default)s)",
     )
+
+
+def _key_policy(variables: list[str], no_auth: bool) -> KeyPolicy:
+    """The accepted keys, read from the named variables (an unset one is a mistake: exit 2)."""
+    if no_auth:
+        if variables:
+            raise ValueError("--no-auth and --api-key-env exclude each other")
+        return KeyPolicy(open=True)
+    keys = set()
+    for name in variables:
+        value = os.environ.get(name, "")
+        if not value.strip():
+            raise ValueError(f"--api-key-env {name}: the variable is unset or empty")
+        keys.add(value.strip())
+    return KeyPolicy(keys=frozenset(keys))
+
+
+def _catalogue(path: str | None, any_model: bool) -> Catalogue:
+    catalogue = DEFAULT_CATALOGUE
+    if path is not None:
+        try:
+            catalogue = load_catalogue(path, catalogue)
+        except CatalogueError as exc:
+            raise ValueError(f"--models: {exc}") from None
+    if any_model:
+        fallback = catalogue.listed("gpt-4o") or DEFAULT_CATALOGUE.models[0]
+        catalogue = catalogue.with_fallback(fallback)
+    return catalogue
 
 
 class _QuietDeliberateDrops(logging.Filter):
@@ -75,14 +130,30 @@ def main(args: argparse.Namespace) -> int:
             print(f"gateproof mock: --{name.replace('_', '-')} must not be negative", file=sys.stderr)
             return 2
     try:
+        auth = _key_policy(args.api_key_env, args.no_auth)
+        catalogue = _catalogue(args.models, args.any_model)
+    except ValueError as exc:
+        print(f"gateproof mock: {exc}", file=sys.stderr)
+        return 2
+    try:
         # Bound here, before anything starts, so a wrong host or a busy port is exit 2 with
         # one line saying so, and the port cannot be lost between a check and uvicorn's bind.
         listener = listen_socket(args.host, args.port)
     except ListenError as exc:
         print(f"gateproof mock: {exc}", file=sys.stderr)
         return 2
+    if not auth.open and not auth.keys:
+        print(
+            "gateproof mock: no API key configured (--api-key-env NAME): every request will be 401",
+            file=sys.stderr,
+        )
     config = MockConfig(
-        ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, tokens=args.tokens, journal_size=max(args.journal_size, 1)
+        ttft_ms=args.ttft_ms,
+        itl_ms=args.itl_ms,
+        tokens=args.tokens,
+        journal_size=max(args.journal_size, 1),
+        auth=auth,
+        catalogue=catalogue,
     )
     server = uvicorn.Server(
         uvicorn.Config(

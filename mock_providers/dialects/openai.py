@@ -16,8 +16,11 @@ Shapes follow the OpenAI API as the official SDK parses it:
   ``index``, ``id``, ``type`` and ``function.name`` with empty ``arguments`` (as
   OpenAI sends it; there is no separate role chunk), then chunks holding only the
   ``index`` and a fragment of the arguments, one token each;
-- errors are ``{"error": {"message", "type", "param", "code"}}`` with the HTTP
-  status (429 and 503 add ``retry-after``).
+- errors are ``{"error": {"message", "type", "param", "code"}}`` (keys in that
+  order, ``Content-Type: application/json``) with the HTTP status (429 and 503
+  add ``retry-after``);
+- the key comes as ``Authorization: Bearer <key>``; requests are refused as OpenAI
+  refuses them (``_provider_rules``), against the models of the mock's catalogue.
 """
 
 from __future__ import annotations
@@ -26,25 +29,25 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec
+from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute
+from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
+from gateproof.mock_providers._provider_rules import (
+    check_messages,
+    check_output_ceiling,
+    context_exceeded,
+    lookup_model,
+    output_budget,
+    require_model,
+    unknown_model,
+)
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec
-from gateproof.mock_providers._tokens import count_chat_prompt
+from gateproof.mock_providers._tokens import INLINE_CHARS, count_prompt, gather_prompt
 
-__all__ = ["MODELS", "OpenAIDialect"]
-
-#: the model catalogue of ``GET /v1/models`` (id, created); chat requests accept any model id
-MODELS: tuple[tuple[str, int], ...] = (
-    ("gpt-4o", 1715367049),
-    ("gpt-4o-mini", 1721172741),
-    ("gpt-4.1", 1744316542),
-    ("gpt-4.1-mini", 1744318173),
-    ("gpt-4.1-nano", 1744321707),
-    ("o3-mini", 1737146383),
-    ("o4-mini", 1744225351),
-    ("gpt-3.5-turbo", 1677610602),
-)
+__all__ = ["OpenAIDialect"]
 
 SYSTEM_FINGERPRINT = "fp_6a7e1d2c90"
 _JSON = (b"content-type", b"application/json")
@@ -97,18 +100,6 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
-    """A non-negative integer field; ``16.0`` counts as an integer, as JSON Schema has it."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _reject(f"Invalid '{key}': expected a non-negative integer.", key)
-    return value
-
-
 def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     if raw is None:
         return ()
@@ -144,15 +135,36 @@ class OpenAIDialect:
 
     # -- requests -----------------------------------------------------------------
 
-    def parse(self, body: Any, incoming: Incoming) -> ChatRequest:
+    def credential(self, incoming: Incoming) -> str | None:
+        """The key of ``Authorization: Bearer <key>`` (``None`` when there is none)."""
+        for name, value in incoming.headers:
+            if name == b"authorization":
+                scheme, _, key = value.decode("latin-1").strip().partition(" ")
+                if scheme.lower() == "bearer" and key.strip():
+                    return key.strip()
+                return None
+        return None
+
+    def refuse_credential(self, key: str | None) -> ProviderError:
+        if key is None:
+            return ProviderError(
+                status=401,
+                message=(
+                    "You didn't provide an API key. Send it in an Authorization header as a bearer "
+                    "token (Authorization: Bearer YOUR_KEY)."
+                ),
+            )
+        return ProviderError(
+            status=401,
+            message=f"Incorrect API key provided: {mask_key(key)}. This key is not one the gateproof mock accepts.",
+            code="invalid_api_key",
+        )
+
+    def parse(self, body: Any, incoming: Incoming, catalogue: Catalogue = DEFAULT_CATALOGUE) -> ChatRequest:
         if not isinstance(body, Mapping):
             raise _reject("Invalid body: expected a JSON object.")
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise _reject("You must provide a model parameter.", "model")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise _reject("Invalid 'messages': expected a non-empty array of messages.", "messages")
+        model = require_model(body)
+        messages = check_messages(body.get("messages"))
         stream = body.get("stream", False)
         if stream is None:
             stream = False
@@ -160,27 +172,57 @@ class OpenAIDialect:
             raise _reject("Invalid 'stream': expected a boolean.", "stream")
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
-        limit = _optional_int(body, "max_completion_tokens")
-        if limit is None:
-            limit = _optional_int(body, "max_tokens")
+        budget = output_budget(body)
         raw_tools = body.get("tools")
         tools = _tools(raw_tools)
         forced, required = _tool_choice(body.get("tool_choice"))
+        spec = lookup_model(catalogue, model)
+        check_output_ceiling(budget, spec)
         last_user = next(
             (m for m in reversed(messages) if isinstance(m, Mapping) and m.get("role") == "user"), None
         )
+        prompt = gather_prompt(messages, raw_tools or ())
+        # a short prompt is counted here; a long one by the exchange, off the event loop
+        tokens = count_prompt(prompt)[0] if prompt.chars <= INLINE_CHARS else None
         return ChatRequest(
             model=model,
             stream=stream,
             include_usage=include_usage,
-            max_tokens=limit,
+            max_tokens=budget[1] if budget is not None else None,
             tools=tools,
             forced_tool=forced,
             tool_required=required,
             last_user_text=_text_of(last_user.get("content")) if last_user is not None else "",
-            prompt_tokens=count_chat_prompt(messages, raw_tools or ()),
+            prompt_tokens=tokens,
             identity=_CANONICAL.encode([messages, raw_tools]).encode(),
+            prompt=prompt,
+            context_window=spec.context_window,
         )
+
+    def correlation_id(self, body: Any) -> str | None:
+        messages = body.get("messages") if isinstance(body, Mapping) else None
+        if not isinstance(messages, list):
+            return None
+        last_user = next(
+            (m for m in reversed(messages) if isinstance(m, Mapping) and m.get("role") == "user"), None
+        )
+        if last_user is None:
+            return None
+        try:
+            directive = parse_directive(_text_of(last_user.get("content")))
+        except RequestRejected as rejected:
+            return rejected.cid
+        return directive.cid if directive is not None else None
+
+    def context_exceeded(
+        self, request: ChatRequest, prompt_tokens: int, complete: bool
+    ) -> ProviderError | None:
+        window = request.context_window
+        if window is None:
+            return None
+        if prompt_tokens + (request.max_tokens or 0) <= window and complete:
+            return None
+        return context_exceeded(window, prompt_tokens, request.max_tokens, complete)
 
     # -- answers ------------------------------------------------------------------
 
@@ -331,34 +373,29 @@ class OpenAIDialect:
 
     # -- catalogue ------------------------------------------------------------------
 
-    def static_routes(self) -> tuple[StaticRoute, ...]:
+    def static_routes(self, catalogue: Catalogue = DEFAULT_CATALOGUE) -> tuple[StaticRoute, ...]:
+        def list_models(incoming: Incoming) -> Reply:
+            return self._json(200, {"object": "list", "data": [self._model(m) for m in catalogue]})
+
+        def get_model(incoming: Incoming) -> Reply:
+            model_id = incoming.path_params.get("model", "")
+            spec = catalogue.listed(model_id)
+            if spec is None:
+                return self.render_error(unknown_model(model_id))
+            return self._json(200, self._model(spec))
+
         return (
-            StaticRoute("/v1/models", "GET", self._list_models),
-            StaticRoute("/v1/models/{model:path}", "GET", self._get_model),
+            StaticRoute("/v1/models", "GET", list_models),
+            StaticRoute("/v1/models/{model:path}", "GET", get_model),
         )
 
     @staticmethod
-    def _model(model_id: str, created: int) -> dict[str, Any]:
-        return {"id": model_id, "object": "model", "created": created, "owned_by": "openai"}
+    def _model(spec: ModelSpec) -> dict[str, Any]:
+        return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": "openai"}
 
-    def _list_models(self, incoming: Incoming) -> Reply:
-        body = _dumps({"object": "list", "data": [self._model(m, c) for m, c in MODELS]}).encode()
+    @staticmethod
+    def _json(status: int, value: Any) -> Reply:
+        body = _dumps(value).encode()
         return Reply(
-            200, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
-        )
-
-    def _get_model(self, incoming: Incoming) -> Reply:
-        model_id = incoming.path_params.get("model", "")
-        created = dict(MODELS).get(model_id)
-        if created is None:
-            error = ProviderError(
-                status=404,
-                message=f"The model '{model_id}' does not exist or you do not have access to it.",
-                code="model_not_found",
-                param="model",
-            )
-            return self.render_error(error)
-        body = _dumps(self._model(model_id, created)).encode()
-        return Reply(
-            200, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
+            status, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
         )

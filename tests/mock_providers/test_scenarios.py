@@ -28,7 +28,7 @@ def _plan(text: str, **extra: Any) -> Any:
 
 def test_same_conversation_same_plan_streamed_or_not() -> None:
     a = _plan("hello [[gateproof tokens=9]]")
-    b = _plan("hello [[gateproof tokens=9]]", stream=True, model="other")
+    b = _plan("hello [[gateproof tokens=9]]", stream=True, model="gpt-4o-mini")
     assert a.ident == b.ident and a.pieces == b.pieces and a.text == b.text
     assert _plan("hello [[gateproof tokens=9 seed=3]]").text != a.text
     assert _plan("hello! [[gateproof tokens=9]]").text != a.text

@@ -1,6 +1,9 @@
 """Mock LLM providers: the oracle on the far side of a gateway.
 
-The mock answers provider requests (OpenAI's chat completions today) from a
+The mock refuses what the provider refuses (keys it did not issue, unknown
+models, output limits and prompts beyond a model's limits, malformed
+conversations: see ``PROVIDER_RULES.md``) and answers the rest (OpenAI's chat
+completions today) from a
 *scenario* chosen per request by a directive in the last user message (see
 ``gateproof.mock_providers._directives`` or ``gateproof mock --help``), with true
 token counts, absolute-deadline timing and optional provider faults, and it
@@ -8,11 +11,13 @@ journals every request it receives so a test can see what a gateway forwarded.
 """
 
 from gateproof.mock_providers._app import MockApp, create_app
+from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec, load_catalogue
 from gateproof.mock_providers._config import MockConfig
+from gateproof.mock_providers._credentials import KeyPolicy
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._dialect import Dialect, Incoming, StaticRoute
 from gateproof.mock_providers._directives import SCENARIOS, Directive, parse_directive
-from gateproof.mock_providers._errors import DirectiveError, ProviderError, RequestRejected
+from gateproof.mock_providers._errors import NO_CODE, DirectiveError, ProviderError, RequestRejected
 from gateproof.mock_providers._faults import FAULTS, Fault, FaultContext, register
 from gateproof.mock_providers._journal import CORRELATION_HEADER, Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
@@ -22,8 +27,11 @@ from gateproof.mock_providers._tokens import count_chat_prompt, count_text
 
 __all__ = [
     "CORRELATION_HEADER",
+    "DEFAULT_CATALOGUE",
     "FAULTS",
+    "NO_CODE",
     "SCENARIOS",
+    "Catalogue",
     "ChatRequest",
     "ConnectionDropped",
     "Dialect",
@@ -37,8 +45,10 @@ __all__ = [
     "Incoming",
     "Journal",
     "JournalEntry",
+    "KeyPolicy",
     "MockApp",
     "MockConfig",
+    "ModelSpec",
     "Outcome",
     "Pacing",
     "ProviderError",
@@ -51,6 +61,7 @@ __all__ = [
     "count_chat_prompt",
     "count_text",
     "create_app",
+    "load_catalogue",
     "parse_directive",
     "plan_scenario",
     "register",

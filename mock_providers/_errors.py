@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DirectiveError", "ProviderError", "RequestRejected"]
+__all__ = ["NO_CODE", "DirectiveError", "ProviderError", "RequestRejected"]
+
+#: ``ProviderError.code`` for "no code at all", whatever the dialect's default for the status
+NO_CODE = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +25,8 @@ class ProviderError:
 
     status: int
     message: str
-    #: a specific machine-readable code; ``None`` lets the dialect pick its default for the status
+    #: a specific machine-readable code; ``None`` lets the dialect pick its default for the status,
+    #: ``NO_CODE`` says the provider sends none (OpenAI's 401 for a missing key has ``code: null``)
     code: str | None = None
     #: the request field at fault, when one is
     param: str | None = None

@@ -33,7 +33,7 @@ from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, Mo
 from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute
 from gateproof.mock_providers._directives import parse_directive
-from gateproof.mock_providers._errors import ProviderError, RequestRejected
+from gateproof.mock_providers._errors import NO_CODE, ProviderError, RequestRejected
 from gateproof.mock_providers._provider_rules import (
     check_messages,
     check_output_ceiling,
@@ -153,6 +153,7 @@ class OpenAIDialect:
                     "You didn't provide an API key. Send it in an Authorization header as a bearer "
                     "token (Authorization: Bearer YOUR_KEY)."
                 ),
+                code=NO_CODE,
             )
         return ProviderError(
             status=401,
@@ -353,7 +354,7 @@ class OpenAIDialect:
                 "message": error.message,
                 "type": kind,
                 "param": error.param,
-                "code": error.code if error.code is not None else code,
+                "code": (error.code or None) if error.code is not None else code,
             }
         }
 

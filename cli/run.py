@@ -11,9 +11,16 @@ Every key of the run (the gateway's three client keys, the upstream key if set,
 the wrong keys the auth scenarios make up) is redacted from the report and the
 terminal, in every encoding.
 
-Exit codes: 0 everything passed; 1 a check failed or the load run had failures;
-3 a local server did not start; 130 interrupted (Ctrl-C), 143 on SIGTERM: the
-servers are stopped first, and the report written then says interrupted.
+The verdict is the one the reports show (``gateproof.reports.verdict``): FAIL when
+a required check failed with severity error or could not be evaluated, when any
+load request failed or the load run broke down, and, with --strict, on any warning;
+NEEDS ATTENTION (still exit 0) for warnings without --strict and advisory failures;
+PASS otherwise. The exit code, the terminal summary, index.html, summary.md and
+junit.xml all say the same.
+
+Exit codes: 0 PASS or NEEDS ATTENTION; 1 FAIL (a check, the load run, or a warning
+with --strict); 3 a local server did not start; 130 interrupted (Ctrl-C), 143 on
+SIGTERM: the servers are stopped first, and the report written then says interrupted.
 """
 
 from __future__ import annotations
@@ -22,11 +29,18 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, UPSTREAM_KEY_ENV, LaunchError, local_stack
 from gateproof.cli.progress import ProgressLine
 from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
+
+if TYPE_CHECKING:
+    from gateproof.contract.results import RunResult
+    from gateproof.load.results import LoadResult
+    from gateproof.reports import Verdict
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -63,6 +77,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fault", help="start the reference gateway with this fault (self-test of the suite)"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="warnings (failures the official clients tolerate) fail the run too",
+    )
+
+
+#: root causes and errors listed in the terminal; the report has every one
+_MAX_PRINTED = 20
+
+
+def _print_verdict(
+    verdict: Verdict, run: RunResult | None, load: LoadResult | None, scrub: Callable[[str], str]
+) -> None:
+    """The terminal summary: the verdict with its headline and reasons, the root causes, the load figures."""
+    from gateproof.contract.results import Outcome
+    from gateproof.reports.verdict import run_headline
+
+    out = sys.stdout
+    headline = ""
+    if run is not None and not run.interrupted and run.unreachable is None:
+        headline = f": {run_headline(run)} ({run.profile} profile, {run.finished_at - run.started_at:.1f} s)"
+    print(f"{verdict.label}{headline}", file=out)
+    for line in verdict.failures:
+        print(f"  FAIL  {scrub(line)}", file=out)
+    for line in verdict.notes:
+        print(f"  NOTE  {scrub(line)}", file=out)
+    if run is not None:
+        causes = run.root_causes()
+        for cause in causes[:_MAX_PRINTED]:
+            kind = cause.severity.value if cause.severity is not None else "error"
+            if not any(r.required for r in cause.results):
+                kind = "advisory"
+            count = len(cause.results)
+            print(
+                f"  {kind.upper():8} {cause.check} ({count} failure{'s' if count != 1 else ''}): "
+                f"{scrub(cause.reason)}",
+                file=out,
+            )
+        errors = [r for r in run.results if r.outcome is Outcome.ERROR]
+        for result in errors[:_MAX_PRINTED]:
+            print(f"  {'NOT RUN':8} {result.check} [{result.scenario}] {scrub(result.reason)}", file=out)
+        hidden = max(len(causes) - _MAX_PRINTED, 0) + max(len(errors) - _MAX_PRINTED, 0)
+        if hidden:
+            print(f"  ... {hidden} more in the report", file=out)
+    if load is not None:
+        ttft = load.latencies.get("ttft")
+        ttft_text = f"TTFT p50 {ttft.p50:.1f} ms / p99 {ttft.p99:.1f} ms" if ttft else "no TTFT"
+        print(
+            f"load: {load.requests} requests, {load.requests_per_s:.1f} req/s, {ttft_text}, "
+            f"{load.failures} failures",
+            file=out,
+        )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,9 +137,9 @@ def main(args: argparse.Namespace) -> int:
 
     from gateproof.contract import TargetConfig, run_contract
     from gateproof.contract.checks import Profile
-    from gateproof.contract.cli import print_summary
     from gateproof.contract.results import RunResult, Scrubber
-    from gateproof.reports import write_report
+    from gateproof.load.results import LoadResult
+    from gateproof.reports import verdict_of, write_report
 
     try:
         load_seconds = _duration(args.load_duration)
@@ -90,8 +157,7 @@ def main(args: argparse.Namespace) -> int:
     name = "reference-gateway" + (f" (fault {args.fault})" if args.fault else "")
     started_at = time.time()
     run: RunResult | None = None
-    load_result = None
-    load_failed = False
+    load_result: LoadResult | None = None
     #: every key value of this run, for the report and the terminal to be scrubbed of
     secrets: list[str] = [value for value in [os.environ.get(UPSTREAM_KEY_ENV, "")] if value]
     base_url = ""
@@ -119,6 +185,7 @@ def main(args: argparse.Namespace) -> int:
             ).validate()
             run = run_contract(config, progress=progress)
             run.run_id = run_id
+            run.strict = args.strict
             if not args.no_load:
                 from gateproof.load import LoadError, LoadOptions, run_load
 
@@ -142,8 +209,15 @@ def main(args: argparse.Namespace) -> int:
                     progress.done()
                     print(f"gateproof run: the load run broke down: {Scrubber(secrets).text(str(exc))}",
                           file=sys.stderr)  # fmt: skip
-                    load_failed = True
-                    load_result = exc.result
+                    # The part keeps what was counted; with nothing counted it still says what broke.
+                    load_result = exc.result or LoadResult(
+                        scenario="stream",
+                        base_url=stack.base_url,
+                        users=args.users,
+                        spawn_rate=float(args.users),
+                        duration_s=load_seconds,
+                    )
+                    load_result.error = load_result.error or str(exc)
     except LaunchError as exc:
         progress.done()
         print(f"gateproof run: {Scrubber(secrets).text(str(exc))}", file=sys.stderr)
@@ -168,25 +242,17 @@ def main(args: argparse.Namespace) -> int:
                 base_url=base_url,
                 profile=Profile.EDGEE.value,
                 started_at=started_at,
+                strict=args.strict,
             )
         run.interrupted = True
         run.finished_at = run.finished_at or time.time()
         files = write_report(out, run, load_result, secrets=secrets)
         print(f"report (interrupted run): {files.index_html}", file=sys.stderr)
-        return run.exit_code()
+        return verdict_of(run, load_result).exit_code
     progress("writing the report")
     files = write_report(out, run, load_result, secrets=secrets)
     progress.done()
-    print_summary(run)
-    if load_result is not None:
-        ttft = load_result.latencies.get("ttft")
-        ttft_text = f"TTFT p50 {ttft.p50:.1f} ms / p99 {ttft.p99:.1f} ms" if ttft else "no TTFT"
-        print(
-            f"load: {load_result.requests} requests, {load_result.requests_per_s:.1f} req/s, {ttft_text}, "
-            f"{load_result.failures} failures"
-        )
+    verdict = verdict_of(run, load_result)
+    _print_verdict(verdict, run, load_result, Scrubber(secrets).text)
     print(f"report: {files.index_html}")
-    code = run.exit_code()
-    if code == 0 and (load_failed or (load_result is not None and load_result.failures)):
-        code = 1
-    return code
+    return verdict.exit_code

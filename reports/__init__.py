@@ -5,6 +5,10 @@ reads are the results models (``gateproof.contract.results``,
 ``gateproof.load.results``), so a report can be rebuilt from a saved
 ``results.json`` without the suite, the load generator or a target.
 
+The verdict (PASS, NEEDS ATTENTION, FAIL) has one definition, ``verdict_of`` in
+``verdict``: the HTML banner, the Markdown headline, the JUnit document and the exit
+code of ``gateproof run`` all read it.
+
 Every renderer scrubs credentials again before rendering (see ``_redact``), even
 though the producers already did.
 """
@@ -16,13 +20,17 @@ from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
 from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+from gateproof.reports.verdict import Verdict, VerdictStatus, verdict_of
 
 __all__ = [
     "ReportFiles",
+    "Verdict",
+    "VerdictStatus",
     "render_html",
     "render_junit",
     "render_markdown",
     "render_timeline_plot",
     "render_ttft_plot",
+    "verdict_of",
     "write_report",
 ]

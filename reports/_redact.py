@@ -16,7 +16,8 @@ runner and the reports scrub with the same rules. What is scrubbed:
   and any other occurrence of such a value elsewhere in the same run;
 - credential fields in JSON bodies and credential parameters in URL query strings;
 - user:password in URLs;
-- token shapes that are recognisable on sight (``Bearer <token>``, ``sk-...``, ``AIza...``).
+- token shapes that are recognisable on sight (``Bearer <token>``, ``sk-...``, ``AIza...``);
+- and each result's ``raw`` response bytes are dropped, never rendered.
 """
 
 from __future__ import annotations
@@ -24,14 +25,29 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from gateproof.contract.results import REDACTED, SECRET_HEADERS, Scrubber, redact_run
+from gateproof.contract.results import REDACTED, SECRET_HEADERS, RunResult, Scrubber
+from gateproof.contract.results import redact_run as _redact_run
 from gateproof.load.results import LoadResult
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "Scrubber", "redact_load", "redact_run"]
 
 
+def redact_run(run: RunResult, secrets: Iterable[str] = ()) -> RunResult:
+    """``contract.results.redact_run``, and every result's ``raw`` bytes dropped.
+
+    A raw response (kept in memory so client impact can be replayed) may hold anything the
+    target sent, unscrubbed; no report ever renders it, so it does not even reach a renderer.
+    """
+    clean = _redact_run(run, secrets)
+    clean.results = [
+        dataclasses.replace(result, raw=None) if result.raw is not None else result
+        for result in clean.results
+    ]
+    return clean
+
+
 def redact_load(load: LoadResult, secrets: Iterable[str] = ()) -> LoadResult:
-    """A copy of ``load`` whose URL, failure messages and settings carry no credential."""
+    """A copy of ``load`` whose URL, failure messages, settings and error carry no credential."""
     scrubber = Scrubber(secrets)
     reasons: dict[str, int] = {}
     for reason, count in load.failure_reasons.items():
@@ -43,4 +59,5 @@ def redact_load(load: LoadResult, secrets: Iterable[str] = ()) -> LoadResult:
         base_url=scrubber.url(load.base_url),
         failure_reasons=reasons,
         settings={name: scrubber.text(str(value)) for name, value in load.settings.items()},
+        error=scrubber.text(load.error),
     )

@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from gateproof.contract.results import (
+    CheckResult,
+    ClientImpact,
+    Exchange,
+    Layer,
+    Outcome,
+    RootCause,
+    RunResult,
+    Severity,
+)
 from gateproof.load.results import LatencySummary, LoadResult
+from gateproof.reports.verdict import load_is_broken, load_problem, run_headline
 
 __all__ = [
     "OUTCOME_ORDER",
@@ -24,18 +34,29 @@ __all__ = [
     "LatencyRow",
     "LayerGroup",
     "LoadView",
+    "PropertyOperation",
     "ResultRow",
+    "RootCauseView",
     "RunView",
+    "cases_text",
     "format_duration",
     "format_ms",
     "format_timestamp",
+    "impact_text",
     "outcome_label",
+    "property_operations",
     "request_text",
     "response_text",
 ]
 
 #: the order results are listed in: what needs attention first
-OUTCOME_ORDER: tuple[Outcome, ...] = (Outcome.FAILED, Outcome.ERROR, Outcome.PASSED, Outcome.NOT_APPLICABLE)
+OUTCOME_ORDER: tuple[Outcome, ...] = (
+    Outcome.FAILED,
+    Outcome.ERROR,
+    Outcome.PASSED,
+    Outcome.SKIPPED,
+    Outcome.NOT_APPLICABLE,
+)
 _RANK = {outcome: rank for rank, outcome in enumerate(OUTCOME_ORDER)}
 _LAYER_RANK = {layer: rank for rank, layer in enumerate(Layer)}
 
@@ -53,6 +74,59 @@ METRIC_LABELS = {
 
 def outcome_label(outcome: Outcome) -> str:
     return outcome.value.replace("_", " ")
+
+
+def severity_of(result: CheckResult) -> Severity | None:
+    """A failure's severity (a failure that names none counts as an error, as the verdict counts it)."""
+    if result.outcome is not Outcome.FAILED:
+        return None
+    return result.severity or Severity.ERROR
+
+
+def impact_text(impact: ClientImpact) -> str:
+    """``probe → verdict: detail``, one line."""
+    text = f"{impact.probe} → {impact.verdict.value}"
+    return f"{text}: {impact.detail}" if impact.detail else text
+
+
+def cases_text(result: CheckResult) -> str:
+    """``failed in N of M cases`` for a result that judged many requests; empty for one request."""
+    if result.cases <= 1:
+        return ""
+    if result.outcome is Outcome.FAILED:
+        return f"failed in {result.failed_cases:,} of {result.cases:,} cases"
+    return f"{result.cases:,} cases"
+
+
+@dataclass(frozen=True)
+class PropertyOperation:
+    """One operation of the property layer: how many generated cases it ran, in how long (once)."""
+
+    route: str
+    cases: int
+    seconds: float
+
+    @property
+    def time(self) -> str:
+        return format_duration(self.seconds)
+
+
+def property_operations(run: RunResult) -> list[PropertyOperation]:
+    """``run.metadata["property_operations"]`` (route -> cases, seconds), if the run recorded it."""
+    raw = run.metadata.get("property_operations")
+    if not isinstance(raw, dict):
+        return []
+    operations = []
+    for route, figures in raw.items():
+        if not isinstance(figures, dict):
+            continue
+        try:
+            cases = int(figures.get("cases", 0))
+            seconds = float(figures.get("seconds", 0.0))
+        except (TypeError, ValueError):
+            continue
+        operations.append(PropertyOperation(str(route), cases, max(seconds, 0.0)))
+    return sorted(operations, key=lambda op: op.route)
 
 
 def format_ms(value: float | None) -> str:
@@ -146,9 +220,35 @@ class ResultRow:
     def qualified_check(self) -> str:
         return f"{self.result.layer.value}.{self.result.check}"
 
+    #: this result fails the run (see ``gateproof.reports.verdict``)
+    gating: bool = False
+
     @property
-    def duration(self) -> str:
-        return format_ms(self.result.duration_ms) if self.result.duration_ms else "—"
+    def latency(self) -> str:
+        """The latency of the request the result judged (not the time the check took to evaluate)."""
+        exchange = self.result.exchange
+        return format_ms(exchange.elapsed_ms) if exchange is not None else "—"
+
+    @property
+    def severity(self) -> str:
+        """``error`` or ``warning`` for a failure, empty otherwise."""
+        severity = severity_of(self.result)
+        return severity.value if severity is not None else ""
+
+    @property
+    def cases(self) -> str:
+        return cases_text(self.result)
+
+    @property
+    def skipped_text(self) -> str:
+        """``skipped (because <check>)`` for a skipped result."""
+        if self.result.outcome is not Outcome.SKIPPED:
+            return ""
+        return f"skipped (because {self.result.because})" if self.result.because else "skipped"
+
+    @property
+    def impacts(self) -> list[str]:
+        return [impact_text(item) for item in self.result.impact]
 
     @property
     def has_details(self) -> bool:
@@ -167,6 +267,52 @@ class LayerGroup:
     @property
     def total(self) -> int:
         return len(self.rows)
+
+
+@dataclass(frozen=True)
+class RootCauseView:
+    """One root cause: the failures of one check that share a reason, with what clients made of them."""
+
+    cause: RootCause
+    rows: list[ResultRow]
+    #: ``error``, ``warning``, or ``advisory`` (no failure of a required check)
+    kind: str
+    #: one of its failures fails the run
+    gating: bool
+
+    @property
+    def check(self) -> str:
+        return self.cause.check
+
+    @property
+    def qualified_check(self) -> str:
+        return self.rows[0].qualified_check if self.rows else self.cause.check
+
+    @property
+    def reason(self) -> str:
+        return self.cause.reason
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def impacts(self) -> list[str]:
+        """Each distinct client impact seen on its failures, once."""
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            for text in row.impacts:
+                seen.setdefault(text, None)
+        return list(seen)
+
+    @property
+    def summary(self) -> str:
+        """``N failures``, plus the cases for property results (``in 7 of 300 cases``)."""
+        text = f"{self.count} failure{'s' if self.count != 1 else ''}"
+        cases = sum(row.result.cases for row in self.rows)
+        if cases > self.count:
+            text += f", in {sum(row.result.failed_cases for row in self.rows):,} of {cases:,} cases"
+        return text
 
 
 @dataclass(frozen=True)
@@ -200,9 +346,16 @@ class RunView:
     checks: list[CheckDoc]
     counts: dict[Outcome, int]
     advisory_failures: int
+    #: failures grouped by root cause, the ones that fail the run first
+    root_causes: list[RootCauseView] = field(default_factory=list)
+    #: results that could not be evaluated (outcome error)
+    errors: list[ResultRow] = field(default_factory=list)
+    skipped: list[ResultRow] = field(default_factory=list)
+    operations: list[PropertyOperation] = field(default_factory=list)
 
     @classmethod
     def from_run(cls, run: RunResult, key: str = "r") -> RunView:
+        gating = {id(r) for r in run.gating_failures}
         rows = [
             ResultRow(
                 anchor=f"{key}-{index}",
@@ -210,9 +363,11 @@ class RunView:
                 check_anchor=_check_anchor(key, result.layer, result.check),
                 request=request_text(result.exchange) if result.exchange is not None else "",
                 response=response_text(result.exchange) if result.exchange is not None else "",
+                gating=id(result) in gating,
             )
             for index, result in enumerate(run.results, start=1)
         ]
+        by_id = {id(row.result): row for row in rows}
         groups = []
         for layer in Layer:
             in_layer = [row for row in rows if row.result.layer is layer]
@@ -242,6 +397,17 @@ class RunView:
                 row.result.scenario,
             ),
         )
+        causes = []
+        for cause in run.root_causes():
+            members = [by_id[id(r)] for r in cause.results if id(r) in by_id]
+            if not any(r.required for r in cause.results):
+                kind = "advisory"
+            elif cause.severity is Severity.WARNING:
+                kind = "warning"
+            else:
+                kind = "error"
+            causes.append(RootCauseView(cause, members, kind, any(row.gating for row in members)))
+        causes.sort(key=lambda c: (not c.gating, c.kind == "advisory"))  # stable: keeps the model's order
         return cls(
             key=key,
             run=run,
@@ -250,36 +416,16 @@ class RunView:
             checks=_registry(run.results, key),
             counts=_counts(run.results),
             advisory_failures=sum(1 for r in run.results if r.outcome is Outcome.FAILED and not r.required),
+            root_causes=causes,
+            errors=[row for row in attention if row.result.outcome is Outcome.ERROR],
+            skipped=[row for row in rows if row.result.outcome is Outcome.SKIPPED],
+            operations=property_operations(run),
         )
 
     @property
-    def verdict(self) -> str:
-        return "PASS" if self.run.passed else "FAIL"
-
-    @property
-    def verdict_detail(self) -> str:
-        """Why the verdict is what it is, in one clause."""
-        if self.run.interrupted:
-            return f"interrupted before it finished ({len(self.run.results)} results recorded); not a pass"
-        if self.run.unreachable is not None:
-            return f"target unreachable: {self.run.unreachable}"
-        gating = len(self.run.gating_failures)
-        if gating:
-            return f"{gating} required check result{'s' if gating != 1 else ''} failed or errored"
-        if not self.run.results:
-            return "no check ran"
-        return "every applicable required check passed"
-
-    @property
-    def counts_text(self) -> str:
-        c = self.counts
-        failed = f"{c[Outcome.FAILED]} failed"
-        if self.advisory_failures:
-            failed += f" ({self.advisory_failures} advisory)"
-        return (
-            f"{c[Outcome.PASSED]} passed, {failed}, {c[Outcome.ERROR]} error{'s' if c[Outcome.ERROR] != 1 else ''}, "
-            f"{c[Outcome.NOT_APPLICABLE]} not applicable"
-        )
+    def headline(self) -> str:
+        """``3 root causes (2 errors, 1 warning) in 11 failures, 4 skipped, ...``"""
+        return run_headline(self.run)
 
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
@@ -290,6 +436,7 @@ class RunView:
                 value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False),
             )
             for key, value in sorted(self.run.metadata.items(), key=lambda item: str(item[0]))
+            if key != "property_operations" or not self.operations
         ]
 
     @property
@@ -362,6 +509,16 @@ class LoadView:
             for m in known + others
         ]
         return cls(key=key, load=load, latencies=rows)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this load run fails the verdict (failed requests, or it broke down), if it does."""
+        return load_problem(self.load)
+
+    @property
+    def broken(self) -> bool:
+        """No usable measurement: it broke down, completed nothing, or the target never answered."""
+        return load_is_broken(self.load)
 
     def _pct(self, metric: str, attr: str) -> str:
         summary = self.load.latencies.get(metric)

@@ -5,6 +5,11 @@ lines of optional script (outcome filters). Nothing is fetched, so the file can 
 attached to a CI run, mailed, or opened from disk years later and look the same.
 Autoescaping is on: result text comes from the target under test and is untrusted.
 
+The banner shows the one verdict of the page (``gateproof.reports.verdict``: PASS, NEEDS
+ATTENTION or FAIL, load failures included) with every reason; the summary counts root
+causes and lists the failures grouped by them, each with its severity and what the
+official client made of the answer. The time column is the request's latency.
+
 The template renders lists of run and load views, so a page comparing several runs
 only needs a new section in the template, not a new renderer.
 """
@@ -22,6 +27,7 @@ from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import OUTCOME_ORDER, LoadView, RunView, outcome_label
 from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+from gateproof.reports.verdict import verdict_of
 
 __all__ = ["render_html"]
 
@@ -62,17 +68,19 @@ def render_html(
     plot is drawn here from ``load``. ``secrets``: key values to scrub in every encoding.
     """
     secrets = tuple(secrets)
-    runs = [RunView.from_run(redact_run(run, secrets))] if run is not None else []
+    clean_run = redact_run(run, secrets) if run is not None else None
+    runs = [RunView.from_run(clean_run)] if clean_run is not None else []
     loads = []
+    clean_load = None
     #: load view key -> the plots shown in its section
     images: dict[str, list[dict[str, str]]] = {}
     if load is not None:
-        clean = redact_load(load, secrets)
-        view = LoadView.from_load(clean)
+        clean_load = redact_load(load, secrets)
+        view = LoadView.from_load(clean_load)
         loads.append(view)
         given = dict(plots or {})
-        ttft = given.get("ttft") or render_ttft_plot(clean)
-        timeline = given.get("timeline") or render_timeline_plot(clean)
+        ttft = given.get("ttft") or render_ttft_plot(clean_load)
+        timeline = given.get("timeline") or render_timeline_plot(clean_load)
         images[view.key] = [
             {"name": "ttft", "alt": "Time to first token distribution", "src": _data_uri(ttft)},
             {
@@ -82,4 +90,5 @@ def render_html(
             },
         ]
     template = _environment().get_template("report.html.j2")
-    return template.render(title=title, runs=runs, loads=loads, images=images)
+    verdict = verdict_of(clean_run, clean_load)
+    return template.render(title=title, runs=runs, loads=loads, images=images, verdict=verdict)

@@ -1,7 +1,11 @@
 """``summary.md``: the few lines a CI step summary (or a pull-request comment) needs.
 
-GitHub-flavoured Markdown, short on purpose: the verdict line, then what failed and
-why, then per-layer counts, then the load figures, then where the full report is. The
+GitHub-flavoured Markdown, short on purpose: the verdict (``gateproof.reports.verdict``:
+PASS, NEEDS ATTENTION or FAIL, load failures included) with the headline counts (root
+causes first) and one line per reason; then the failures grouped by root cause (severity,
+what the official client made of the answer, the scenarios, ``N of M cases`` for property
+results), the results that could not be evaluated, the skipped ones (``because`` the check
+that failed first), per-layer counts, the load figures, and where the full report is. The
 detail (requests, responses, every passing case) belongs to the HTML report.
 """
 
@@ -12,12 +16,14 @@ from collections.abc import Iterable
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
-from gateproof.reports._view import LoadView, RunView
+from gateproof.reports._view import LoadView, ResultRow, RunView, format_duration
+from gateproof.reports.verdict import Verdict, verdict_of
 
 __all__ = ["render_markdown"]
 
 #: a step summary stays readable; the rest is one click away in the HTML report
 MAX_FAILURE_ROWS = 50
+MAX_SKIPPED_ROWS = 20
 _REASON_WIDTH = 300
 
 
@@ -34,55 +40,132 @@ def _code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`" if text else "—"
 
 
-def _run_lines(view: RunView) -> list[str]:
+def _scenario(row: ResultRow) -> str:
+    r = row.result
+    return f"{r.scenario} [{r.route}]" if r.route else r.scenario
+
+
+def _verdict_lines(verdict: Verdict) -> list[str]:
+    lines = [f"- ❌ {_cell(line)}" for line in verdict.failures]
+    lines += [f"- ⚠️ {_cell(line)}" for line in verdict.notes]
+    return [*lines, ""] if lines else []
+
+
+def _cause_lines(view: RunView) -> list[str]:
+    lines = ["### Root causes", ""]
+    budget = MAX_FAILURE_ROWS
+    hidden = 0
+    for cause in view.root_causes:
+        gating = " · fails the run" if cause.gating else ""
+        lines.append(
+            f"- **{cause.kind}**{gating} · {_code(cause.qualified_check)}: {_cell(cause.reason)} ({cause.summary})"
+        )
+        lines += [f"  - client: {_cell(text, 200)}" for text in cause.impacts[:3]]
+        for row in cause.rows:
+            if budget <= 0:
+                hidden += 1
+                continue
+            budget -= 1
+            tags = [row.severity] if row.severity else []
+            if not row.result.required:
+                tags.append("advisory")
+            if row.cases:
+                tags.append(row.cases)
+            lines.append(f"  - {_cell(_scenario(row), 120)} · {' · '.join(tags)}")
+    if hidden:
+        lines.append(f"- … {hidden} more failures: see the HTML report")
+    lines.append("")
+    return lines
+
+
+def _run_lines(view: RunView, verdict: Verdict) -> list[str]:
     run = view.run
-    icon = "✅" if view.verdict == "PASS" else "❌"
+    strict = " · strict (warnings fail)" if run.strict else ""
     lines = [
-        f"## {icon} gateproof: {view.verdict}",
+        f"## {verdict.icon} gateproof: {verdict.label}",
         "",
-        f"**{view.verdict}** · target {_code(run.target)} ({_code(run.base_url)}) · profile {_code(run.profile)} · "
-        f"{view.counts_text} · run {_code(run.run_id)}",
+        f"**{verdict.label}** · {view.headline} · target {_code(run.target)} ({_code(run.base_url)}) · "
+        f"profile {_code(run.profile)}{strict} · run {_code(run.run_id)}",
         "",
+        *_verdict_lines(verdict),
     ]
     if run.interrupted:
         lines += ["> **Interrupted:** the run was stopped before it finished; it is not a pass.", ""]
     if run.unreachable is not None:
         lines += [f"> **Target unreachable:** {_cell(run.unreachable)}", ""]
-    if view.attention:
-        lines += ["### Failures", "", "| check | scenario | outcome | reason |", "| --- | --- | --- | --- |"]
-        for row in view.attention[:MAX_FAILURE_ROWS]:
+    if view.root_causes:
+        lines += _cause_lines(view)
+    if view.errors:
+        lines += [
+            "### Not evaluated",
+            "",
+            "| check | scenario | outcome | reason |",
+            "| --- | --- | --- | --- |",
+        ]
+        for row in view.errors[:MAX_FAILURE_ROWS]:
             r = row.result
             outcome = row.outcome_label if r.required else f"{row.outcome_label} (advisory)"
-            scenario = f"{r.scenario} [{r.route}]" if r.route else r.scenario
             lines.append(
-                f"| {_code(row.qualified_check)} | {_cell(scenario, 120)} | {outcome} | {_cell(r.reason)} |"
+                f"| {_code(row.qualified_check)} | {_cell(_scenario(row), 120)} | {outcome} | {_cell(r.reason)} |"
             )
-        hidden = len(view.attention) - MAX_FAILURE_ROWS
+        hidden = len(view.errors) - MAX_FAILURE_ROWS
         if hidden > 0:
             lines.append(f"| … | {hidden} more | | see the HTML report |")
+        lines.append("")
+    if view.skipped:
+        lines += ["### Skipped", ""]
+        lines += [
+            f"- {_code(row.qualified_check)} {_cell(_scenario(row), 120)}: {_cell(row.skipped_text)}"
+            for row in view.skipped[:MAX_SKIPPED_ROWS]
+        ]
+        if len(view.skipped) > MAX_SKIPPED_ROWS:
+            lines.append(f"- … {len(view.skipped) - MAX_SKIPPED_ROWS} more: see the HTML report")
         lines.append("")
     if view.groups:
         lines += [
             "### By layer",
             "",
-            "| layer | passed | failed | error | not applicable |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| layer | passed | failed | error | skipped | not applicable |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for group in view.groups:
             c = group.counts
             lines.append(
                 f"| {group.layer.value} | {c[Outcome.PASSED]} | {c[Outcome.FAILED]} | {c[Outcome.ERROR]} | "
-                f"{c[Outcome.NOT_APPLICABLE]} |"
+                f"{c[Outcome.SKIPPED]} | {c[Outcome.NOT_APPLICABLE]} |"
             )
         lines.append("")
+    if view.operations:
+        cases = sum(op.cases for op in view.operations)
+        seconds = sum(op.seconds for op in view.operations)
+        lines += [
+            f"Property layer: {len(view.operations)} operations, {cases:,} generated cases in "
+            f"{format_duration(seconds)}.",
+            "",
+        ]
     return lines
 
 
-def _load_lines(views: list[LoadView], heading: bool) -> list[str]:
+def _load_lines(views: list[LoadView], verdict: Verdict | None) -> list[str]:
+    """The load table; ``verdict`` is given when the load run is all there is (it heads the summary)."""
     if not views:
         return []
     first = views[0].figures
-    lines = [f"## 📈 gateproof load: {_code(views[0].load.scenario)}" if heading else "### Load", ""]
+    if verdict is not None:
+        load = views[0].load
+        lines = [
+            f"## {verdict.icon} gateproof load: {verdict.label}",
+            "",
+            f"**{verdict.label}** · scenario {_code(load.scenario)} against {_code(load.base_url)} · "
+            f"{load.users} users · failures: {views[0].failures_text}",
+            "",
+            *_verdict_lines(verdict),
+        ]
+    else:
+        lines = ["### Load", ""]
+        for view in views:
+            if view.problem:
+                lines += [f"> **Load fails the verdict:** {_cell(view.problem)}", ""]
     lines.append("| scenario | users | " + " | ".join(label for label, _ in first) + " |")
     lines.append("| --- | ---: | " + " | ".join("---:" for _ in first) + " |")
     for view in views:
@@ -110,11 +193,14 @@ def render_markdown(
     ``secrets``: key values to scrub in every encoding (see ``write_report``).
     """
     secrets = tuple(secrets)
+    clean_run = redact_run(run, secrets) if run is not None else None
+    clean_load = redact_load(load, secrets) if load is not None else None
+    verdict = verdict_of(clean_run, clean_load)
     lines: list[str] = []
-    if run is not None:
-        lines += _run_lines(RunView.from_run(redact_run(run, secrets)))
-    loads = [LoadView.from_load(redact_load(load, secrets))] if load is not None else []
-    lines += _load_lines(loads, heading=run is None)
+    if clean_run is not None:
+        lines += _run_lines(RunView.from_run(clean_run), verdict)
+    loads = [LoadView.from_load(clean_load)] if clean_load is not None else []
+    lines += _load_lines(loads, verdict if clean_run is None else None)
     if run is None and load is None:
         lines += ["## gateproof: nothing to report", ""]
     if report_path:

@@ -14,11 +14,14 @@ ALLOWED = {"gateproof.contract.results", "gateproof.load.results"}
 def test_exported_names() -> None:
     assert sorted(reports.__all__) == [
         "ReportFiles",
+        "Verdict",
+        "VerdictStatus",
         "render_html",
         "render_junit",
         "render_markdown",
         "render_timeline_plot",
         "render_ttft_plot",
+        "verdict_of",
         "write_report",
     ]
     for name in reports.__all__:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -45,7 +46,7 @@ from gateproof.contract.results import (
     Severity,
 )
 
-__all__ = ["assess", "replay", "severity_of"]
+__all__ = ["REPLAY_SECONDS", "SDK", "assess", "replay", "severity_of"]
 
 SDK = f"openai-python {openai.__version__}"
 _BASE_URL = "http://127.0.0.1:9/v1"
@@ -66,6 +67,13 @@ _TOLERATED_ERRORS = frozenset(
 )
 
 _DETAIL_CHARS = 200
+
+#: how long one probe may spend reading a body: the SDK's stream helper is quadratic in the
+#: streamed text, so a body of tens of thousands of tiny chunks is cut off here, as a timeout
+REPLAY_SECONDS = 5.0
+
+#: the body is handed to the client in pieces of this size, the deadline checked between them
+_PIECE_BYTES = 64 * 1024
 
 
 def severity_of(impacts: Sequence[ClientImpact]) -> Severity:
@@ -104,17 +112,18 @@ def assess(results: Sequence[CheckResult]) -> list[CheckResult]:
     return assessed
 
 
-def replay(raw: RawResponse, route: str) -> tuple[ClientImpact, ...]:
+def replay(raw: RawResponse, route: str, *, budget: float = REPLAY_SECONDS) -> tuple[ClientImpact, ...]:
     """What the openai SDK makes of ``raw``, one impact per probe; empty if ``route`` has no probe.
 
     Never raises: the SDK's exceptions are the measurement, and a fault in gateproof's own
     judging yields no impact (so the failure stays an error) rather than a verdict on the target.
+    Each probe's read of the body stops after ``budget`` seconds (the client sees a read timeout).
     """
     probes = _probes(raw, route)
     if not probes:
         return ()
     try:
-        with _quiet(), _replay_client(raw) as client:
+        with _quiet(), _replay_client(raw, budget) as client:
             return tuple(probe(client) for probe in probes)
     except Exception:
         return ()
@@ -190,8 +199,8 @@ def _is_function_tool(tool: object) -> bool:
 
 
 @contextlib.contextmanager
-def _replay_client(raw: RawResponse) -> Iterator[openai.OpenAI]:
-    """An ``openai.OpenAI`` whose every request is answered with ``raw``, from memory."""
+def _replay_client(raw: RawResponse, budget: float) -> Iterator[openai.OpenAI]:
+    """An ``openai.OpenAI`` whose every request is answered with ``raw``, from memory, within ``budget`` s."""
     headers = [(name, value) for name, value in raw.headers if name.lower() not in _FRAMING_HEADERS]
     calls = 0
 
@@ -200,7 +209,8 @@ def _replay_client(raw: RawResponse) -> Iterator[openai.OpenAI]:
         calls += 1
         if calls > _MAX_CALLS:
             raise httpx2.ConnectError("replay: the client kept asking", request=request)
-        return httpx2.Response(raw.status, headers=headers, content=raw.body, request=request)
+        pieces = _pieces(raw.body, request, time.monotonic() + budget)
+        return httpx2.Response(raw.status, headers=headers, content=pieces, request=request)
 
     http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
     try:
@@ -209,6 +219,14 @@ def _replay_client(raw: RawResponse) -> Iterator[openai.OpenAI]:
         )
     finally:
         http_client.close()
+
+
+def _pieces(body: bytes, request: httpx2.Request, deadline: float) -> Iterator[bytes]:
+    """The body as the network would deliver it, and a read timeout once the client is past its deadline."""
+    for start in range(0, len(body), _PIECE_BYTES):
+        if time.monotonic() > deadline:
+            raise httpx2.ReadTimeout("replay: over the time budget", request=request)
+        yield body[start : start + _PIECE_BYTES]
 
 
 @contextlib.contextmanager
@@ -383,7 +401,7 @@ def _probe_error(
         )
     if isinstance(got, list):
         what = (
-            f"{len(got)} chunks"
+            f"a stream of {len(got)} chunks"
             if raw.stream and not call.startswith("models")
             else f"a list of {len(got)} models"
         )
@@ -535,8 +553,8 @@ def _type_change(model: Any, data: Any) -> str:
             if error["type"] in _TOLERATED_ERRORS or error["input"] is None:
                 continue
             return (
-                f"{_path(data, error['loc'])}: {_kind(error['input'])} on the wire where the SDK declares "
-                f"otherwise ({error['msg']})"
+                f"{_path(data, error['loc'])}: {_kind(error['input'])} on the wire, "
+                f"not the SDK's declared type ({error['msg']})"
             )
     return ""
 
@@ -607,14 +625,14 @@ def _accumulation_loss(expected: dict[str, Any], final: Any) -> str:
         calls = choice.message.tool_calls or []
         for call_index, call in sorted(state["tool_calls"].items()):
             if call_index >= len(calls):
-                return f"{where}.tool_calls[{call_index}] was streamed but is not in the final completion"
+                return f"{where}.message.tool_calls[{call_index}] was streamed but is not in the final completion"
             kept = _dump(calls[call_index])
             kept_function = kept.get("function") or {}
             for key, value in call.items():
                 seen = kept.get(key) if key == "id" else kept_function.get(key)
                 if seen != value:
                     field = key if key == "id" else f"function.{key}"
-                    return f"{where}.tool_calls[{call_index}].{field}: {_short(value)} streamed, {_short(seen)} kept"
+                    return f"{where}.message.tool_calls[{call_index}].{field}: {_short(value)} streamed, {_short(seen)} kept"
     if expected["usage"] is not None:
         if final.usage is None:
             return "usage was streamed but the final completion has none"
@@ -651,7 +669,11 @@ def _wire_events(body: bytes) -> Iterator[Any]:
 
 def _exception_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
-    return _clip(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)
+    line = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    if isinstance(exc, openai.APITimeoutError):
+        # nothing but the replay budget can time out a body served from memory
+        line += " (still reading when the replay budget ran out)"
+    return _clip(line)
 
 
 def _kind(value: Any) -> str:

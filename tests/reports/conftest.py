@@ -6,11 +6,22 @@ running the suite; the values are shaped like what the contract and load runners
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
+from gateproof.contract.results import (
+    CheckResult,
+    ClientImpact,
+    Exchange,
+    ImpactVerdict,
+    Layer,
+    Outcome,
+    RawResponse,
+    RunResult,
+    Severity,
+)
 from gateproof.load.results import LatencySummary, LoadResult, TimelinePoint
 
 #: planted in headers, an echoed body and a URL; none may reach any report file
@@ -149,6 +160,135 @@ def make_run() -> RunResult:
     )
 
 
+#: in a result's raw bytes only: no report may ever render it
+RAW_MARKER = "RAW-BYTES-NEVER-RENDERED-4711"
+SDK = "openai-python 1.99.0: chat.completions.create()"
+
+
+def _exchange(scenario: str, elapsed_ms: float) -> Exchange:
+    return Exchange(
+        method="POST",
+        url=f"http://127.0.0.1:8080/v1/chat/completions#{scenario}",
+        request_headers={"content-type": "application/json"},
+        request_body={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": scenario}]},
+        status=400,
+        response_headers={"content-type": "application/json"},
+        response_body={"error": {"message": "bad", "type": "invalid_request_error", "code": None}},
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def make_graded_run(*, strict: bool = False) -> RunResult:
+    """Results as the 1.1 runner fills them: severities, client impact, skipped, property cases.
+
+    Two failures of one check with one reason (details differ only in quoted values) are one
+    root cause; a warning is another; a property check failed in 7 of 300 cases is the third.
+    """
+    envelope = "error_envelope_conforms"
+    bad_model = _exchange("bad_model_id", 8.25)
+    basic = _exchange("basic_chat", 120.0)
+    results = [
+        dataclasses.replace(
+            _result(
+                envelope,
+                Layer.SCENARIO,
+                "bad_model_id",
+                Outcome.FAILED,
+                reason="error.code is null for 'bad_model_id'",
+                exchange=bad_model,
+            ),
+            severity=Severity.ERROR,
+            impact=(ClientImpact(SDK, ImpactVerdict.FIELD_LOST, "BadRequestError.code is None"),),
+            raw=RawResponse(status=400, headers=(), body=RAW_MARKER.encode(), stream=False),
+        ),
+        dataclasses.replace(
+            _result(
+                envelope,
+                Layer.SCENARIO,
+                "bad_role",
+                Outcome.FAILED,
+                reason="error.code is null for 'bad_role'",
+                exchange=_exchange("bad_role", 5.5),
+            ),
+            severity=Severity.ERROR,
+            impact=(ClientImpact(SDK, ImpactVerdict.FIELD_LOST, "BadRequestError.code is None"),),
+        ),
+        dataclasses.replace(
+            _result(
+                "error_type_matches", Layer.SCENARIO, "bad_model_id", Outcome.SKIPPED, exchange=bad_model
+            ),
+            because=envelope,
+            reason=f"{envelope} failed on the same answer",
+        ),
+        dataclasses.replace(
+            _result(
+                "usage_details_present",
+                Layer.SCENARIO,
+                "basic_chat",
+                Outcome.FAILED,
+                reason="usage.prompt_tokens_details is missing",
+                exchange=basic,
+            ),
+            severity=Severity.WARNING,
+            impact=(ClientImpact(SDK, ImpactVerdict.PARSED, "usage parsed; prompt_tokens_details is None"),),
+        ),
+        _result("content_type_json", Layer.SCENARIO, "basic_chat", Outcome.PASSED, exchange=basic),
+        dataclasses.replace(
+            _result(
+                "response_schema_conformance",
+                Layer.PROPERTY,
+                "generated",
+                Outcome.FAILED,
+                reason="7 of 300 generated cases failed; first: 'id' is a required property",
+                duration_ms=2400.0,
+            ),
+            severity=Severity.ERROR,
+            cases=300,
+            failed_cases=7,
+        ),
+        dataclasses.replace(
+            _result(
+                "status_code_conformance", Layer.PROPERTY, "generated", Outcome.PASSED, duration_ms=2400.0
+            ),
+            cases=300,
+        ),
+        dataclasses.replace(
+            _result(
+                "response_schema_conformance",
+                Layer.PROPERTY,
+                "generated",
+                Outcome.PASSED,
+                route="GET /v1/models",
+                duration_ms=300.0,
+            ),
+            cases=50,
+        ),
+    ]
+    return RunResult(
+        run_id="run-graded",
+        target="reference",
+        base_url="http://127.0.0.1:8080",
+        profile="edgee",
+        started_at=STARTED,
+        finished_at=STARTED + 12.0,
+        results=results,
+        metadata={
+            "property_operations": {
+                CHAT: {"cases": 300, "seconds": 2.4},
+                "GET /v1/models": {"cases": 50, "seconds": 0.3},
+            }
+        },
+        strict=strict,
+    )
+
+
+def make_warnings_only_run(*, strict: bool = False) -> RunResult:
+    """Only a warning failed (and an advisory check): a pass that needs attention, a failure with --strict."""
+    run = make_graded_run(strict=strict)
+    run.results = [r for r in run.results if r.outcome is Outcome.PASSED or r.severity is Severity.WARNING]
+    return run
+
+
 def make_unreachable_run() -> RunResult:
     return RunResult(
         run_id="run-unreachable",
@@ -225,6 +365,11 @@ def make_load() -> LoadResult:
         window_s=29.97,
         settings={"model": "openai/gpt-4o-mini", "max_tokens": "64", "api key from": "GATEPROOF_API_KEY"},
     )
+
+
+@pytest.fixture
+def graded_run() -> RunResult:
+    return make_graded_run()
 
 
 @pytest.fixture

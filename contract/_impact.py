@@ -68,6 +68,9 @@ _TOLERATED_ERRORS = frozenset(
 
 _DETAIL_CHARS = 200
 
+#: the loggers (with their children: a disabled logger does not silence them) the SDK writes to
+_SDK_LOGGERS = frozenset({"openai", "httpx2"})
+
 #: how long one probe may spend reading a body: the SDK's stream helper is quadratic in the
 #: streamed text, so a body of tens of thousands of tiny chunks is cut off here, as a timeout
 REPLAY_SECONDS = 5.0
@@ -232,7 +235,8 @@ def _pieces(body: bytes, request: httpx2.Request, deadline: float) -> Iterator[b
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """No warnings (pydantic's serializer warnings on wrong types) and no SDK log lines while replaying."""
-    loggers = [logging.getLogger(name) for name in ("openai", "httpx2")]
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in _SDK_LOGGERS]
+    loggers = [logging.getLogger(name) for name in {*_SDK_LOGGERS, *names}]
     disabled = [logger.disabled for logger in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

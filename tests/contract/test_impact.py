@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import warnings
 from typing import Any
@@ -388,8 +389,11 @@ def test_an_8_mib_stream_of_tiny_chunks_is_cut_off_by_the_budget() -> None:
     assert all("replay budget ran out" in impact.detail for impact in impacts)
 
 
-def test_nothing_is_printed_and_nothing_escapes(capsys: pytest.CaptureFixture[str]) -> None:
-    """Pydantic's serializer warnings on wrong types would print; odd requests must not break a replay."""
+def test_nothing_is_printed_and_nothing_escapes(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pydantic's serializer warnings and the SDK's debug log would print; odd requests must not break a replay."""
+    caplog.set_level(logging.DEBUG)
     odd_request = {"model": 42, "messages": "hi", "tools": [{"type": "custom"}, "x"], "stream": True}
     raw = stream(sse(tool_call({"city": "Paris"}), chunk({}, "tool_calls")), odd_request)
     with warnings.catch_warnings(record=True) as caught:
@@ -398,6 +402,8 @@ def test_nothing_is_printed_and_nothing_escapes(capsys: pytest.CaptureFixture[st
     assert caught == []
     assert verdicts(impacts) == [LOST, LOST]
     assert capsys.readouterr() == ("", "")
+    assert caplog.records == []
+    assert not logging.getLogger("openai._base_client").disabled
 
 
 def test_routes_without_a_probe_have_no_impact() -> None:

@@ -252,6 +252,10 @@ def _quiet() -> Iterator[None]:
 # --- probes that should parse -------------------------------------------------------------------
 
 
+class _JudgingFault(Exception):
+    """gateproof's own comparison failed mid-stream: not something the client did (no impact)."""
+
+
 def _probe_create(client: openai.OpenAI, raw: RawResponse, kwargs: dict[str, Any]) -> ClientImpact:
     probe = f"{SDK}: chat.completions.create"
     try:
@@ -296,9 +300,14 @@ def _probe_stream(client: openai.OpenAI, raw: RawResponse, kwargs: dict[str, Any
                     ImpactVerdict.RAISED,
                     f"chunk {tally.chunks}: a caller reading it gets {_exception_line(exc)}",
                 )
-            loss = _loss(chunk, event)
+            try:
+                loss = _loss(chunk, event)
+            except Exception as exc:
+                raise _JudgingFault from exc
             if loss:
                 lost = f"chunk {tally.chunks - 1}: {loss}"
+    except _JudgingFault:
+        raise
     except Exception as exc:
         return ClientImpact(
             probe, ImpactVerdict.RAISED, f"{_exception_line(exc)} (after {tally.chunks} chunks)"

@@ -40,6 +40,7 @@ def mock_server(logs_dir: Path) -> Iterator[LocalServer]:
     finally:
         server.stop()
 
+
 #: (seconds since the request was sent, the ``data:`` payload) for each SSE event
 Events = list[tuple[float, str]]
 

@@ -69,3 +69,20 @@ def test_a_busy_port_exits_2_with_one_line() -> None:
         completed = _run_mock("--port", str(port))
     assert completed.returncode == 2, completed.stderr
     assert completed.stderr.strip() == f"gateproof mock: port {port} on 127.0.0.1 is already in use"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["--api-key-env", "GATEPROOF_SURELY_UNSET_KEY"],
+            "--api-key-env GATEPROOF_SURELY_UNSET_KEY: the variable",
+        ),
+        (["--no-auth", "--api-key-env", "HOME"], "--no-auth and --api-key-env exclude each other"),
+        (["--models", "/nonexistent/models.yaml"], "--models: cannot read"),
+    ],
+)
+def test_bad_key_or_model_options_exit_2(argv: list[str], says: str) -> None:
+    completed = _run_mock(*argv, "--port", "0")
+    assert completed.returncode == 2
+    assert says in completed.stderr

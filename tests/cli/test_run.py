@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from gateproof.cli import main as gateproof_main
+from gateproof.cli.launch import KEY_ENVS, UPSTREAM_KEY_ENV
+from gateproof.contract.results import CheckResult, Layer, Outcome, RunResult, Severity
+from gateproof.load.results import LoadResult
 
 
 def _gateproof(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -37,7 +47,7 @@ def test_run_writes_the_report_and_passes(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr[-3000:]
     assert "answer: " in completed.stdout  # the SDK smoke request, printed as it streamed
-    assert "PASS:" in completed.stdout and "report: " in completed.stdout
+    assert "PASS: " in completed.stdout and "report: " in completed.stdout
     [run_dir] = list((tmp_path / "reports").glob("run-*"))
     for name in ("index.html", "summary.md", "junit.xml", "results.json", "ttft.png", "timeline.png"):
         assert (run_dir / name).is_file(), name
@@ -109,3 +119,166 @@ def test_launcher_tells_its_server_from_another_on_the_same_port(tmp_path: Path)
         second.stop()
     finally:
         first.stop()
+
+
+# --- the verdict of `gateproof run`, with the servers, the suite and locust stood in for ---------------
+
+FAKE_KEYS = {role: f"gp-{role}-fake-key-0123456789" for role in KEY_ENVS}
+
+
+@contextlib.contextmanager
+def _fake_stack(**_kwargs: object) -> Iterator[SimpleNamespace]:
+    yield SimpleNamespace(
+        keys=FAKE_KEYS,
+        base_url="http://127.0.0.1:9/v1",
+        api_key=FAKE_KEYS["default"],
+        mock=SimpleNamespace(url="http://127.0.0.1:9"),
+    )
+
+
+def _result(check: str, outcome: Outcome, severity: Severity | None = None) -> CheckResult:
+    return CheckResult(
+        check=check,
+        description=check,
+        layer=Layer.SCENARIO,
+        profile="edgee",
+        target="reference-gateway",
+        route="POST /v1/chat/completions",
+        scenario="basic_chat",
+        outcome=outcome,
+        reason="usage.prompt_tokens_details is missing" if outcome is Outcome.FAILED else "",
+        severity=severity,
+    )
+
+
+def _load(failures: int = 0) -> LoadResult:
+    return LoadResult(
+        scenario="stream",
+        base_url="http://127.0.0.1:9/v1",
+        users=4,
+        spawn_rate=4.0,
+        duration_s=3.0,
+        requests=60,
+        failures=failures,
+        failure_reasons={"http_502": failures} if failures else {},
+        responses=60,
+    )
+
+
+def _run_main(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    results: list[CheckResult],
+    load: LoadResult | Exception,
+    *extra: str,
+) -> tuple[int, Path]:
+    """`gateproof run` through its real main, report writer and verdict; servers, suite and locust faked."""
+    import gateproof.cli.run as run_module
+    import gateproof.contract
+    import gateproof.load
+
+    for env in [*KEY_ENVS.values(), UPSTREAM_KEY_ENV]:
+        monkeypatch.delenv(env, raising=False)  # main sets them; monkeypatch restores them
+
+    def run_contract(config: object, progress: object = None) -> RunResult:
+        return RunResult(
+            run_id="x",
+            target="reference-gateway",
+            base_url="http://127.0.0.1:9/v1",
+            profile="edgee",
+            started_at=time.time(),
+            finished_at=time.time(),
+            results=list(results),
+        )
+
+    def run_load(options: object, progress: object = None) -> LoadResult:
+        if isinstance(load, Exception):
+            raise load
+        return load
+
+    monkeypatch.setattr(run_module, "local_stack", _fake_stack)
+    monkeypatch.setattr(run_module, "stream_once", lambda *args, **kwargs: None)
+    monkeypatch.setattr(gateproof.contract, "run_contract", run_contract)
+    monkeypatch.setattr(gateproof.load, "run_load", run_load)
+    code = gateproof_main(["run", "--reports-dir", str(tmp_path), "--load-duration", "3s", *extra])
+    [run_dir] = list(tmp_path.glob("run-*"))
+    return code, run_dir
+
+
+def _formats(run_dir: Path) -> tuple[str, str, ET.Element]:
+    page = (run_dir / "index.html").read_text()
+    match = re.search(r'<div class="verdict-badge" id="verdict">([^<]+)</div>', page)
+    assert match is not None
+    summary_md = (run_dir / "summary.md").read_text().splitlines()[0]
+    return match.group(1), summary_md, ET.fromstring((run_dir / "junit.xml").read_bytes())
+
+
+def _red(junit: ET.Element) -> bool:
+    return int(junit.attrib["failures"]) + int(junit.attrib["errors"]) > 0
+
+
+def test_a_failing_load_run_fails_everywhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passing = [_result("content_type_json", Outcome.PASSED)]
+    code, run_dir = _run_main(monkeypatch, tmp_path, passing, _load(failures=60))
+
+    assert code == 1
+    badge, heading, junit = _formats(run_dir)
+    assert badge == "FAIL" and heading == "## ❌ gateproof: FAIL" and _red(junit)
+    load_case = next(c for c in junit.iter("testcase") if c.attrib["classname"] == "load.run")
+    failure = load_case.find("failure")
+    assert failure is not None and failure.attrib["message"] == "60 of 60 requests failed (60 x http_502)"
+    printed = capsys.readouterr().out
+    assert printed.startswith("FAIL: no failures, 0 skipped, 1 passed")
+    assert "  FAIL  load: 60 of 60 requests failed (60 x http_502)" in printed
+
+
+def test_a_load_run_that_broke_down_with_nothing_counted_fails_everywhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gateproof.load import LoadError
+
+    passing = [_result("content_type_json", Outcome.PASSED)]
+    broke = LoadError("locust exited with code 1 without writing gateproof's measurements", None)
+    code, run_dir = _run_main(monkeypatch, tmp_path, passing, broke)
+
+    assert code == 1
+    badge, heading, junit = _formats(run_dir)
+    assert badge == "FAIL" and heading == "## ❌ gateproof: FAIL" and _red(junit)
+    error = next(c for c in junit.iter("testcase") if c.attrib["classname"] == "load.run").find("error")
+    assert (
+        error is not None and "the load run broke down: locust exited with code 1" in error.attrib["message"]
+    )
+    assert json.loads((run_dir / "results.json").read_text())["load"]["error"]
+
+
+def test_warnings_only_pass_with_attention_and_fail_with_strict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = [
+        _result("content_type_json", Outcome.PASSED),
+        _result("usage_details_present", Outcome.FAILED, Severity.WARNING),
+    ]
+    code, run_dir = _run_main(monkeypatch, tmp_path / "lenient", results, _load())
+
+    assert code == 0
+    badge, heading, junit = _formats(run_dir)
+    assert badge == "NEEDS ATTENTION" and heading == "## ⚠️ gateproof: NEEDS ATTENTION" and not _red(junit)
+    warning = next(
+        c for c in junit.iter("testcase") if c.attrib["classname"] == "scenario.usage_details_present"
+    )
+    assert (warning.findtext("system-out") or "").startswith("warning (not gating; --strict fails it)")
+    printed = capsys.readouterr().out
+    assert printed.startswith("NEEDS ATTENTION: 1 root cause (1 warning) in 1 failure")
+    assert "  WARNING  usage_details_present (1 failure): usage.prompt_tokens_details is missing" in printed
+
+    code, run_dir = _run_main(monkeypatch, tmp_path / "strict", results, _load(), "--strict")
+
+    assert code == 1
+    badge, heading, junit = _formats(run_dir)
+    assert badge == "FAIL" and heading == "## ❌ gateproof: FAIL" and _red(junit)
+    failure = next(junit.iter("failure"))
+    assert failure.attrib["type"] == "warning"
+    assert json.loads((run_dir / "results.json").read_text())["contract"]["strict"] is True
+    assert capsys.readouterr().out.startswith("FAIL: 1 root cause (1 warning)")

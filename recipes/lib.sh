@@ -121,9 +121,13 @@ run_contract() {
     shift 2
     rm -rf "$report"
     mkdir -p "$report"
-    local rc=0
+    # In the background and waited for: bash runs a trap only once a foreground command ends, but
+    # `wait` returns as soon as a signal arrives, so Ctrl-C / SIGTERM stop the run at once (the
+    # EXIT trap then sends SIGTERM to gateproof, which writes an "interrupted" report).
     in_ns "$GATEPROOF" contract --config "$config" --profile openai-core \
         --mock-url "http://127.0.0.1:$MOCK_PORT" --out "$report" "$@" \
-        2>&1 | tee "$report/terminal.txt" || rc=${PIPESTATUS[0]}
+        > >(tee "$report/terminal.txt") 2>&1 &
+    local pid=$! rc=0
+    wait "$pid" || rc=$?
     return "$rc"
 }

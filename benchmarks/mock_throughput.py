@@ -354,6 +354,7 @@ def _capture_body(url: str) -> bytes:
                 "messages": [{"role": "user", "content": PROMPT}],
                 "max_tokens": 50,
             },
+            headers={"Authorization": "Bearer bench-key"},
         )
         response.raise_for_status()
         return response.content
@@ -364,7 +365,14 @@ def _run(args: argparse.Namespace) -> int:
 
     pinned = (os.cpu_count() or 1) >= 2
     log_dir = Path(tempfile.mkdtemp(prefix="gateproof-bench-"))
-    mock = start_server("mock", ["mock", "--log-level", "warning"], port=free_port(), log_dir=log_dir)
+    # measured as a provider runs: the key is checked on every request
+    mock = start_server(
+        "mock",
+        ["mock", "--log-level", "warning", "--api-key-env", "GATEPROOF_BENCH_KEY"],
+        port=free_port(),
+        env={"GATEPROOF_BENCH_KEY": "bench-key"},
+        log_dir=log_dir,
+    )
     try:
         body = _capture_body(mock.url)
         with _baseline(body, log_dir) as baseline:

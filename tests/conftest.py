@@ -26,8 +26,14 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def mock_server(logs_dir: Path) -> Iterator[LocalServer]:
-    """One OpenAI-dialect mock provider for the whole session (tests isolate by correlation id)."""
-    server = start_server("mock", ["mock"], log_dir=logs_dir / "mock")
+    """One OpenAI-dialect mock provider for the whole session (tests isolate by correlation id).
+
+    Lenient on purpose (any key, any model): the tests that share it judge gateways (fault
+    variants, each with its own upstream key) and load runs that talk to it directly. The
+    provider's own rules (keys, catalogue, limits) are held by tests/mock_providers against a
+    strict mock, and the ``stack`` fixture, like ``gateproof run``, runs a strict one.
+    """
+    server = start_server("mock", ["mock", "--no-auth", "--any-model"], log_dir=logs_dir / "mock")
     try:
         yield server
     finally:

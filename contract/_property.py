@@ -629,7 +629,7 @@ def _failure_reason(name: str, tally: _Tally, api_key: str) -> str:
     kind = "a schema-violating" if evidence.negative else "a valid"
     request = f"{kind} request" + (f" ({sent})" if sent else "")
     came = _what_came(response)
-    title = f"{failure.title}: {failure.message}".strip().splitlines()[0][:200]
+    title = " ".join(f"{failure.title}: {failure.message}".split())[:240]
     if name in ("positive_data_acceptance", "not_a_server_error"):
         text = f"{request} got {status}: {came}"
     elif name == "negative_data_rejection":
@@ -641,7 +641,8 @@ def _failure_reason(name: str, tally: _Tally, api_key: str) -> str:
         path = urlsplit(interaction.request.uri).path
         text = f"{interaction.request.method} {path} got {status}: {title}"
     else:
-        text = f"the {status} answer to {request} ({came}): {title}"
+        answer = f"the {status} answer" + ("" if isinstance(status, int) and status < 300 else f" ({came})")
+        text = f"{answer} to {request}: {title}"
     return f"{text}; {count}"
 
 
@@ -665,6 +666,9 @@ def run_property(
     redirect, JSON nested too deep, ...) the forwarder stops relaying, schemathesis ends, and
     every check that had not already found a failure is an error naming the failure.
     """
+    enabled = _enabled_checks(config, only)
+    if not enabled:  # nothing to judge (e.g. only ignored_auth, on a target without auth): send nothing
+        return PropertyRun(_results(config, api_key, only, enabled, {}, {}, {}, None))
     _keep_hypothesis_out_of_the_working_directory()
     started = time.monotonic()
     with WireForwarder(config.timeout_s) as wire, _environment_proxies_hidden():

@@ -112,17 +112,9 @@ def _origin_base(base_url: str) -> str:
 _FORWARDER_MARGIN_S = 5.0
 
 
-def _extra_headers(config: TargetConfig) -> dict[str, str]:
-    return dict(getattr(config, "extra_headers", None) or {})
-
-
-def _auth_required(config: TargetConfig) -> bool:
-    return bool(getattr(config, "auth_required", True))
-
-
 def _enabled_checks(config: TargetConfig, only: frozenset[str] | None) -> tuple[str, ...]:
     enabled = tuple(PROPERTY_CHECKS) if config.profile is Profile.EDGEE else _CORE_CHECKS
-    if not _auth_required(config):
+    if not config.auth_required:
         enabled = tuple(name for name in enabled if name != "ignored_auth")
     if only is not None:
         enabled = tuple(name for name in enabled if name in only)
@@ -137,7 +129,7 @@ def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...], prox
         checks["positive_data_acceptance"]["expected-statuses"] = ["200"]
     if "negative_data_rejection" in enabled:
         checks["negative_data_rejection"]["expected-statuses"] = [str(s) for s in _REJECTION_STATUSES]
-    headers = _extra_headers(config)
+    headers = dict(config.extra_headers)
     if config.profile is not Profile.EDGEE:
         headers = {name: value for name, value in headers.items() if not _is_edgee_header(name)}
     headers["Authorization"] = f"Bearer {api_key}"
@@ -833,7 +825,7 @@ def _results(
         if name not in enabled:
             reason = (
                 _NO_AUTH_REASON
-                if name == "ignored_auth" and not _auth_required(config)
+                if name == "ignored_auth" and not config.auth_required
                 else "outside the openai-core profile"
             )
             results.append(_result(config, name, "all operations", Outcome.NOT_APPLICABLE, reason, cases=0))

@@ -139,13 +139,7 @@ def test_ignored_auth_is_an_error_with_the_unauthenticated_answer(no_auth_stack:
 
 
 def test_a_target_without_auth_is_not_judged_on_it(no_auth_stack: LocalStack) -> None:
-    config = stack_config(no_auth_stack, Profile.EDGEE, property_examples=EXAMPLES)
-    if "auth_required" in type(config).__dataclass_fields__:
-        import dataclasses
-
-        config = dataclasses.replace(config, auth_required=False)  # type: ignore[call-arg]
-    else:  # until TargetConfig has the field (being added to contract/_config.py)
-        object.__setattr__(config, "auth_required", False)
+    config = stack_config(no_auth_stack, Profile.EDGEE, property_examples=EXAMPLES, auth_required=False)
     run = run_property(config, no_auth_stack.api_key, only=frozenset({"ignored_auth"}))
     [result] = run.results
     assert result.outcome is Outcome.NOT_APPLICABLE

@@ -8,7 +8,6 @@ after it stripped the Edgee fields).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import threading
@@ -107,19 +106,16 @@ class Relay:
         self._client.close()
 
 
-def _with(config: TargetConfig, **fields: Any) -> TargetConfig:
-    known = {k: v for k, v in fields.items() if k in type(config).__dataclass_fields__}
-    config = dataclasses.replace(config, **known)
-    for name, value in fields.items():
-        if name not in known:  # until TargetConfig has the field (being added to contract/_config.py)
-            object.__setattr__(config, name, value)
-    return config
-
-
 def _run(stack: LocalStack, profile: Profile) -> tuple[PropertyRun, list[Seen]]:
     with Relay(stack.gateway.url) as relay:
-        config = stack_config(stack, profile, base_url=relay.url + "/v1", models={"default": MODEL})
-        config = _with(config, extra_headers=EXTRA, property_examples=10)
+        config = stack_config(
+            stack,
+            profile,
+            base_url=relay.url + "/v1",
+            models={"default": MODEL},
+            extra_headers=EXTRA,
+            property_examples=10,
+        )
         run = run_property(config, stack.api_key)
     return run, relay.seen
 

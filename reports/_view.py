@@ -298,12 +298,12 @@ class RootCauseView:
 
     @property
     def impacts(self) -> list[str]:
-        """Each distinct client impact seen on its failures, once."""
-        seen: dict[str, None] = {}
+        """What each client probe made of its failures, once per (probe, verdict): the first detail seen."""
+        seen: dict[tuple[str, str], str] = {}
         for row in self.rows:
-            for text in row.impacts:
-                seen.setdefault(text, None)
-        return list(seen)
+            for item in row.result.impact:
+                seen.setdefault((item.probe, item.verdict.value), impact_text(item))
+        return list(seen.values())
 
     @property
     def summary(self) -> str:

@@ -58,11 +58,16 @@ def test_run_writes_the_report_and_passes(tmp_path: Path) -> None:
 
 
 def test_run_against_a_faulty_gateway_fails_naming_the_check(tmp_path: Path) -> None:
-    completed = _gateproof("run", "--no-load", "--max-examples", "5", "--fault", "no_done", cwd=tmp_path)
+    # A missing [DONE] may be a warning (the official SDK tolerates it): --strict fails it either way.
+    completed = _gateproof(
+        "run", "--no-load", "--max-examples", "5", "--fault", "no_done", "--strict", cwd=tmp_path
+    )
     assert completed.returncode == 1
+    assert completed.stdout.count("FAIL: ") == 1
     assert "done_terminates_stream" in completed.stdout
     [run_dir] = list((tmp_path / "reports").glob("run-*"))
-    assert "done_terminates_stream" in (run_dir / "summary.md").read_text()
+    summary = (run_dir / "summary.md").read_text()
+    assert summary.startswith("## ❌ gateproof: FAIL") and "done_terminates_stream" in summary
 
 
 def test_run_rejects_a_load_duration_over_30s(tmp_path: Path) -> None:

@@ -76,6 +76,18 @@ def test_page_renders_rows_and_decodes_plots(tmp_path: Path, report_page: Path, 
     assert opened == ["r-4"]
 
 
+def test_a_page_that_needs_attention_says_so(tmp_path: Path) -> None:
+    from .conftest import make_warnings_only_run
+
+    page = write_report(tmp_path / "attention", make_warnings_only_run(), None).index_html
+    done = _run_chromium(tmp_path / "profile-attention", "--dump-dom", page.as_uri())
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r'<body\b[^>]*data-verdict="attention"', done.stdout)
+    assert '<div class="verdict-badge" id="verdict">NEEDS ATTENTION</div>' in done.stdout
+    assert 'data-js="ready"' in done.stdout
+
+
 def test_page_paints(tmp_path: Path, report_page: Path) -> None:
     shot = tmp_path / "page.png"
     done = _run_chromium(tmp_path / "profile-shot", f"--screenshot={shot}", report_page.as_uri())

@@ -26,7 +26,14 @@ import yaml
 
 from gateproof.contract.checks import Profile, Requirement
 
-__all__ = ["ConfigError", "TargetConfig", "is_loopback_url", "load_target_config"]
+__all__ = [
+    "ConfigError",
+    "TargetConfig",
+    "is_loopback_url",
+    "load_target_config",
+    "model_roles",
+    "parse_header",
+]
 
 
 class ConfigError(ValueError):
@@ -52,8 +59,19 @@ class TargetConfig:
     api_key_env: str = "GATEPROOF_API_KEY"
     profile: Profile = Profile.EDGEE
     name: str = "target"
-    #: the model id the scenarios use, per provider author; "default" is the one most scenarios use
+    #: the model id each scenario sends: "default" for all of them, or a scenario's name for that one
     models: dict[str, str] = field(default_factory=lambda: {"default": "openai/gpt-4o"})
+    #: the model the provider should receive for a model id sent (a target that maps aliases to
+    #: configured provider models); ``upstream_model_unprefixed`` checks these
+    upstream_models: dict[str, str] = field(default_factory=dict)
+    #: headers sent on every request (a gateway that routes by header: x-portkey-provider, ...);
+    #: their values are reported like any other request header, so never put a key here
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    #: the target forwards the caller's key to the provider by design (a pass-through proxy)
+    key_passthrough: bool = False
+    #: False: the target runs without authentication by design (the auth scenarios then report
+    #: one ``auth_enforced`` failure instead of judging the error bodies of answers that are not errors)
+    auth_required: bool = True
     #: a key the target knows but refuses (403), and a restricted key with a model it may not use
     inactive_key_env: str | None = None
     restricted_key_env: str | None = None
@@ -70,7 +88,15 @@ class TargetConfig:
 
     @property
     def model(self) -> str:
-        return self.models.get("default") or next(iter(self.models.values()))
+        return self.models.get("default") or _DEFAULT_MODEL
+
+    def model_for(self, scenario: str) -> str:
+        """The model id ``scenario`` sends (its own entry in ``models``, else the default)."""
+        return self.models.get(scenario) or self.model
+
+    def upstream_model_for(self, model: str) -> str | None:
+        """The model the provider should receive for ``model``, when the target declares one."""
+        return self.upstream_models.get(model)
 
     def api_key(self) -> str:
         value = os.environ.get(self.api_key_env, "")
@@ -108,6 +134,26 @@ class TargetConfig:
                 raise ConfigError(f"{label} {env!r} is not an environment variable name")
         if not self.models:
             raise ConfigError("models must name at least one model (e.g. default: openai/gpt-4o)")
+        roles = model_roles()
+        unknown = sorted(set(self.models) - roles)
+        if unknown:
+            raise ConfigError(
+                f"models: unknown key(s) {', '.join(unknown)} (valid: default or a scenario name: "
+                f"{', '.join(sorted(roles))})"
+            )
+        for label, mapping in (("models", self.models), ("upstream_models", self.upstream_models)):
+            for key, value in mapping.items():
+                if not (isinstance(key, str) and key and isinstance(value, str) and value.strip()):
+                    raise ConfigError(f"{label} must map names to non-empty model ids ({key!r}: {value!r})")
+        for name, value in self.extra_headers.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                raise ConfigError(f"extra_headers: {name!r} is not an HTTP header name")
+            if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+                raise ConfigError(f"extra_headers: the value of {name} must be one line of text")
+            if name.lower() in _OWN_HEADERS:
+                raise ConfigError(
+                    f"extra_headers: {name} is set by gateproof itself (the key comes from api_key_env)"
+                )
         for label, url in (("base URL", self.base_url), ("mock URL", self.mock_url)):
             if url is None:
                 continue
@@ -132,6 +178,28 @@ class TargetConfig:
 
 #: a portable environment variable name (no "=", no NUL, not empty)
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: an HTTP field name (RFC 9110 token)
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: headers gateproof sets on every request; a config must not replace them
+_OWN_HEADERS: Final = frozenset(
+    {"authorization", "content-type", "content-length", "host", "x-gateproof-correlation-id"}
+)
+_DEFAULT_MODEL: Final = "openai/gpt-4o"
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"Name: value"`` (the form of ``--header``) as (name, value)."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise ConfigError(f"--header {text!r} is not 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def model_roles() -> frozenset[str]:
+    """The keys ``models`` accepts: ``default`` and every scenario name."""
+    from gateproof.contract._scenarios import SCENARIOS
+
+    return frozenset({"default", *(scenario.name for scenario in SCENARIOS)})
 
 
 @dataclass(frozen=True)
@@ -140,7 +208,7 @@ class _Key:
 
     path: tuple[str, ...]
     field: str
-    kind: str  # "str", "int", "number"
+    kind: str  # "str", "int", "number", "bool", "strings" (a mapping of strings to strings)
 
     @property
     def dotted(self) -> str:
@@ -152,6 +220,9 @@ _KEYS: Final = (
     _Key(("target", "api_key_env"), "api_key_env", "str"),
     _Key(("target", "profile"), "profile", "str"),
     _Key(("target", "name"), "name", "str"),
+    _Key(("target", "extra_headers"), "extra_headers", "strings"),
+    _Key(("target", "key_passthrough"), "key_passthrough", "bool"),
+    _Key(("target", "auth_required"), "auth_required", "bool"),
     _Key(("forbidden", "inactive_key_env"), "inactive_key_env", "str"),
     _Key(("forbidden", "restricted_key_env"), "restricted_key_env", "str"),
     _Key(("forbidden", "restricted_model"), "restricted_model", "str"),
@@ -160,9 +231,17 @@ _KEYS: Final = (
     _Key(("timeout_s",), "timeout_s", "number"),
     _Key(("property", "max_examples"), "property_examples", "int"),
     _Key(("property", "seed"), "seed", "int"),
+    _Key(("models",), "models", "strings"),
+    _Key(("upstream_models",), "upstream_models", "strings"),
 )
 _SECTIONS: Final = frozenset(key.path[0] for key in _KEYS if len(key.path) > 1)
-_KINDS: Final = {"str": "a string", "int": "an integer", "number": "a number"}
+_KINDS: Final = {
+    "str": "a string",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "strings": "a mapping of names to strings",
+}
 
 
 def _typed(key: _Key, value: Any) -> Any:
@@ -171,10 +250,15 @@ def _typed(key: _Key, value: Any) -> Any:
         "str": isinstance(value, str),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "strings": isinstance(value, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()),
     }[key.kind]
     if not ok:
         raise ConfigError(f"{key.dotted} must be {_KINDS[key.kind]}, not {_describe(value)}")
-    return float(value) if key.kind == "number" else value
+    if key.kind == "number":
+        return float(value)
+    return dict(value) if key.kind == "strings" else value
 
 
 def _describe(value: Any) -> str:
@@ -204,7 +288,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _from_file(data: dict[str, Any]) -> dict[str, Any]:
     """The TargetConfig settings a config file holds, every key checked for its name and type."""
-    known_top = _SECTIONS | {key.path[0] for key in _KEYS} | {"models"}
+    known_top = _SECTIONS | {key.path[0] for key in _KEYS}
     for name in data:
         if name not in known_top:
             raise ConfigError(f"unknown config key {name!r} (known: {', '.join(sorted(known_top))})")
@@ -224,20 +308,19 @@ def _from_file(data: dict[str, Any]) -> dict[str, Any]:
             node = (node or {}).get(part)
         if node is not None:
             settings[key.field] = _typed(key, node)
-    models = data.get("models")
-    if models is not None:
-        if not isinstance(models, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in models.items()
-        ):
-            raise ConfigError("models must map a name (e.g. default, openai) to a model id")
-        settings["models"] = dict(models)
     return settings
 
 
 def load_target_config(path: Path | None, **overrides: Any) -> TargetConfig:
     """Read a YAML config (if given) and apply command-line overrides (None means "not given")."""
     settings = _from_file(_read(path)) if path is not None else {}
+    model = overrides.pop("model", None)
+    headers = overrides.pop("extra_headers", None)
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if model is not None:  # --model sets the default; per-scenario models of the file stay
+        settings["models"] = {**settings.get("models", {}), "default": model}
+    if headers:  # --header adds to (and wins over) the file's headers
+        settings["extra_headers"] = {**settings.get("extra_headers", {}), **headers}
     if "base_url" not in settings:
         raise ConfigError("no base URL: pass --base-url or set target.base_url in the config")
     if "profile" in settings:

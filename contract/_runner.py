@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -31,7 +32,7 @@ from gateproof.contract._exchange import (
 )
 from gateproof.contract._profiles import validators_for
 from gateproof.contract._redaction import redact_headers
-from gateproof.contract._scenarios import SCENARIOS, Auth, Scenario
+from gateproof.contract._scenarios import CHAT, SCENARIOS, Auth, Scenario
 from gateproof.contract._wire import TransportFailure, loads_bounded
 from gateproof.contract.checks import (
     CHECKS,
@@ -41,11 +42,20 @@ from gateproof.contract.checks import (
     NotApplicable,
     Observed,
     Profile,
+    Redundant,
     Requirement,
     load_all_checks,
 )
-from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult, redact_run
-from gateproof.contract.stream import RULES, StreamReport
+from gateproof.contract.results import (
+    CheckResult,
+    Exchange,
+    Layer,
+    Outcome,
+    RawResponse,
+    RunResult,
+    redact_run,
+)
+from gateproof.contract.stream import RULES
 
 __all__ = ["Layers", "RunOptions", "describe_checks", "run_contract"]
 
@@ -65,9 +75,22 @@ class RunOptions:
     checks: frozenset[str] | None = None
     scenarios: frozenset[str] | None = None
     run_id: str | None = None
+    #: warnings fail the run too (``--strict``)
+    strict: bool = False
 
 
 _EDGEE_BODY_FIELDS = ("tags", "enable_debug")
+
+#: judged on the first answer to a valid-key request: a refused key makes every other result moot
+KEY_CHECK = "configured_key_accepted"
+#: judged on the auth scenarios of a target that declares auth off (auth_required: false)
+AUTH_CHECK = "auth_enforced"
+#: the check a pass-through target (key_passthrough: true) is judged by instead of its opposite
+_KEY_SWAP = {"client_key_not_forwarded": "client_key_forwarded_unchanged"}
+#: how long the mock's health probe waits
+_MOCK_PROBE_S = 3.0
+#: one client-impact replay at a time per process (see run_contract)
+_ASSESS_TURN = threading.Lock()
 
 #: after this many scenario requests in a row fail at the transport level (any TransportFailure:
 #: timeout, deadline, body too large, reset, ...), the rest of the run is not sent: a hanging or
@@ -124,6 +147,10 @@ class _ScenarioRun:
         self.last_transport_error = ""
         #: the wrong keys made up for the auth scenarios: a target may echo them, so they are redacted too
         self.issued_keys: set[str] = set()
+        #: the scenario on which the target refused the configured key (KEY_CHECK failed), if it did
+        self.key_refused_on: str | None = None
+        #: the scenario on which a target with auth off served a request without a valid key
+        self.auth_off_on: str | None = None
 
     @property
     def gave_up(self) -> bool:
@@ -148,7 +175,7 @@ class _ScenarioRun:
     def _model_for(self, scenario: Scenario) -> str:
         if scenario.auth is Auth.RESTRICTED and self.config.restricted_model:
             return self.config.restricted_model
-        return self.config.model
+        return self.config.model_for(scenario.name)
 
     def build(self, scenario: Scenario, cid: str) -> tuple[Sent, dict[str, Any] | None]:
         body = scenario.build_body(
@@ -163,6 +190,7 @@ class _ScenarioRun:
                     del parsed[key]
                 body = json.dumps(parsed).encode()
         headers = {"Accept": "application/json", "X-Gateproof-Correlation-Id": cid}
+        headers.update(self.config.extra_headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
         for name, value in scenario.headers.items():
@@ -200,13 +228,41 @@ class _ScenarioRun:
         return None
 
     def check_names(self, scenario: Scenario) -> list[str]:
-        names = list(scenario.checks)
+        names = list(scenario.checks_for(self.config.profile))
+        if self.config.key_passthrough:
+            names = [_KEY_SWAP.get(name, name) for name in names]
         expects_clean_stream = (
             scenario.stream and scenario.expect.status == 200 and "stream_error_propagated" not in names
         )
         if expects_clean_stream:
             names += [rule for rule in RULES if rule not in names]
         return names
+
+    def gate(self, scenario: Scenario) -> str | None:
+        """The check every other check of ``scenario`` depends on, when the scenario has one.
+
+        A basic valid-key request first asks whether the target accepts the configured key; the
+        auth scenarios of a target that declares auth off ask whether it is enforced all the same.
+        """
+        if scenario.auth is not Auth.VALID:
+            return None if self.config.auth_required else AUTH_CHECK
+        if scenario.path == CHAT and scenario.expect.status == 200:
+            return KEY_CHECK
+        return None
+
+    def _blocked(self, scenario: Scenario) -> tuple[str, str] | None:
+        """(check, reason) when an earlier scenario's failure makes sending this one moot."""
+        if scenario.auth is Auth.VALID and self.key_refused_on is not None:
+            return KEY_CHECK, (
+                f"skipped because {KEY_CHECK} failed ({self.key_refused_on}): the target refuses the "
+                f"key in ${self.config.api_key_env}, so no answer to it says anything about the target"
+            )
+        if scenario.auth is not Auth.VALID and self.auth_off_on is not None:
+            return AUTH_CHECK, (
+                f"skipped because {AUTH_CHECK} failed ({self.auth_off_on}): the target does not "
+                "authenticate requests at all"
+            )
+        return None
 
     def run(self, scenario: Scenario, selected: frozenset[str] | None) -> list[CheckResult]:
         cid = f"{self.run_id}-{scenario.name}"
@@ -215,6 +271,10 @@ class _ScenarioRun:
             checks = [c for c in checks if c.name in selected]
         if not checks:
             return []
+        gate = self.gate(scenario)
+        if gate is not None and gate not in {c.name for c in checks}:
+            # judged whatever the selection: without it a refused key would read as N other failures
+            checks.insert(0, CHECKS.get(gate))
         sent, parsed = self.build(scenario, cid)
         exchange_base = Exchange(
             method=sent.method,
@@ -230,6 +290,15 @@ class _ScenarioRun:
         ]
         if not runnable:
             return results
+        blocked = self._blocked(scenario)
+        if blocked is not None:
+            because, reason = blocked
+            return results + [
+                self._result(
+                    scenario, c, Outcome.SKIPPED, reason=reason, because=because, exchange=exchange_base
+                )
+                for c in runnable
+            ]
         if self.gave_up:
             reason = (
                 f"not sent: the target stopped answering ({GIVE_UP_AFTER} requests in a row failed; "
@@ -249,11 +318,11 @@ class _ScenarioRun:
                 self.transport_failures += 1
             reason = self.last_transport_error = _wire_reason(exc)
             status = exc.status if isinstance(exc, WireError) else None
-            failed = dataclasses.replace(
+            broken = dataclasses.replace(
                 exchange_base, status=status, elapsed_ms=(time.perf_counter() - started) * 1000.0
             )
             return results + [
-                self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=failed) for c in runnable
+                self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=broken) for c in runnable
             ]
         self.transport_failures = 0
         if report is not None:
@@ -270,6 +339,7 @@ class _ScenarioRun:
             response_body=_excerpt(observed.body, 4096),
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
+        sent_model = parsed.get("model") if isinstance(parsed, dict) else None
         ctx = CheckContext(
             scenario=scenario,
             profile=self.config.profile,
@@ -280,10 +350,49 @@ class _ScenarioRun:
             companion=companion,
             request_body=parsed,
             client_key=self.api_key,
+            declared_upstream_model=(
+                self.config.upstream_model_for(sent_model) if isinstance(sent_model, str) else None
+            ),
+            client_key_env=self.config.api_key_env,
         )
-        for item in runnable:
-            results.append(self._judge(scenario, item, ctx, exchange, report))
-        return results
+        raw = RawResponse(
+            status=observed.status,
+            headers=tuple(observed.headers.items()),
+            body=observed.body,
+            stream=sent.stream,
+            request=parsed,
+            expected_statuses=scenario.expect.statuses(self.config.profile),
+        )
+        judged: dict[str, CheckResult] = {}
+        failed: set[str] = set()
+        #: check -> the failed check at the root of it: itself when it failed, its cause when skipped
+        root: dict[str, str] = {}
+        for item in judging_order(runnable):
+            prerequisites = [*item.depends_on, *([gate] if gate and item.name != gate else [])]
+            blocker = next((root[name] for name in prerequisites if name in root), None)
+            if blocker is not None:
+                result = self._result(
+                    scenario,
+                    item,
+                    Outcome.SKIPPED,
+                    reason=f"skipped because {blocker} failed",
+                    because=blocker,
+                    exchange=exchange,
+                )
+            else:
+                ctx.failed = frozenset(failed)
+                result = self._judge(scenario, item, ctx, exchange, raw)
+            if result.outcome is Outcome.FAILED:
+                failed.add(item.name)
+                root[item.name] = item.name
+            elif result.outcome is Outcome.SKIPPED and result.because in root:
+                root[item.name] = root[result.because]
+            judged[item.name] = result
+        if KEY_CHECK in failed:
+            self.key_refused_on = scenario.name
+        if AUTH_CHECK in failed:
+            self.auth_off_on = scenario.name
+        return results + [judged[item.name] for item in runnable]
 
     def _judge(
         self,
@@ -291,7 +400,7 @@ class _ScenarioRun:
         item: Check,
         ctx: CheckContext,
         exchange: Exchange,
-        report: StreamReport | None,
+        raw: RawResponse,
     ) -> CheckResult:
         started = time.perf_counter()
         try:
@@ -304,6 +413,17 @@ class _ScenarioRun:
                 reason=failure.reason,
                 expected=failure.expected,
                 actual=failure.actual,
+                exchange=exchange,
+                started=started,
+                raw=raw,
+            )
+        except Redundant as redundant:
+            return self._result(
+                scenario,
+                item,
+                Outcome.SKIPPED,
+                reason=redundant.reason,
+                because=redundant.because,
                 exchange=exchange,
                 started=started,
             )
@@ -327,7 +447,10 @@ class _ScenarioRun:
         actual: str = "",
         exchange: Exchange | None = None,
         started: float | None = None,
+        because: str = "",
+        raw: RawResponse | None = None,
     ) -> CheckResult:
+        failed = outcome is Outcome.FAILED
         return CheckResult(
             check=item.name,
             description=item.description,
@@ -343,6 +466,10 @@ class _ScenarioRun:
             reason=reason,
             exchange=exchange if outcome is not Outcome.PASSED else _light(exchange),
             duration_ms=(time.perf_counter() - started) * 1000.0 if started else 0.0,
+            severity=item.severity if failed else None,
+            because=because,
+            failed_cases=1 if failed else 0,
+            raw=raw if failed else None,
         )
 
     def _companion(self, scenario: Scenario, sent: Sent) -> Observed | None:
@@ -369,6 +496,28 @@ class _ScenarioRun:
         except (httpx.HTTPError, ValueError, AttributeError):
             return None
         return [e for e in entries if isinstance(e, dict) and e.get("path", "").endswith("/chat/completions")]
+
+
+def judging_order(checks: list[Check]) -> list[Check]:
+    """``checks`` with every check after those it depends on or defers to (when they are in the list).
+
+    Stable otherwise, so results read in the scenario's own order. A cycle is a registry bug.
+    """
+    present = {c.name: c for c in checks}
+    placed: list[Check] = []
+    done: set[str] = set()
+    pending = list(checks)
+    while pending:
+        ready = [
+            c for c in pending if all(d in done or d not in present for d in (*c.depends_on, *c.defers_to))
+        ]
+        if not ready:
+            raise ValueError(f"the checks {[c.name for c in pending]} depend on each other in a cycle")
+        for c in ready:
+            placed.append(c)
+            done.add(c.name)
+        pending = [c for c in pending if c.name not in done]
+    return placed
 
 
 def _light(exchange: Exchange | None) -> Exchange | None:
@@ -399,6 +548,7 @@ def _probe(client: httpx.Client, config: TargetConfig) -> str | None:
     request = client.build_request(
         "GET",
         config.base_url + "/models",
+        headers=config.extra_headers,
         timeout=min(config.timeout_s, _PROBE_DEADLINE_S),
         extensions={DEADLINE_EXTENSION: min(config.timeout_s, _PROBE_DEADLINE_S)},
     )
@@ -412,6 +562,69 @@ def _probe(client: httpx.Client, config: TargetConfig) -> str | None:
         return f"{_wire_reason(exc)}; {config.base_url} cannot be reached"[:400]
     response.close()
     return None
+
+
+def _probe_mock(client: httpx.Client, mock_url: str) -> str | None:
+    """None when the gateproof mock answers its health route; otherwise why not.
+
+    Without the mock every journal check would read "not applicable" and the run could pass
+    having judged nothing of what reached the provider: a wrong --mock-url is bad wiring, not a pass.
+    """
+    url = mock_url.rstrip("/") + "/_gateproof/health"
+    try:
+        response = client.get(url, timeout=_MOCK_PROBE_S, extensions={DEADLINE_EXTENSION: _MOCK_PROBE_S})
+    except httpx.HTTPError as exc:
+        return (
+            f"the gateproof mock at {mock_url} does not answer GET /_gateproof/health ({_wire_reason(exc)})"[
+                :400
+            ]
+        )
+    if response.status_code != 200:
+        return (
+            f"the gateproof mock at {mock_url} answers GET /_gateproof/health with HTTP "
+            f"{response.status_code}: is --mock-url the mock's address?"
+        )
+    return None
+
+
+#: the property check whose failure is the auth scenarios' failure, seen through generated requests
+_PROPERTY_AUTH = "ignored_auth"
+
+
+def _fold_property_auth(results: list[CheckResult], scenario_results: list[CheckResult]) -> list[CheckResult]:
+    """Property ``ignored_auth`` failures become skipped when an auth scenario already failed on it.
+
+    Both say the target serves requests without a valid key: one root cause, one failure.
+    """
+    auth_scenarios = {s.name for s in SCENARIOS if s.auth is not Auth.VALID}
+    cause = next(
+        (
+            r
+            for r in scenario_results
+            if r.outcome is Outcome.FAILED
+            and r.scenario in auth_scenarios
+            and r.check in ("status_code_expected", AUTH_CHECK)
+        ),
+        None,
+    )
+    if cause is None:
+        return results
+    return [
+        dataclasses.replace(
+            r,
+            outcome=Outcome.SKIPPED,
+            because=cause.check,
+            severity=None,
+            raw=None,
+            reason=(
+                f"skipped because {cause.check} failed on {cause.scenario}: the same root cause "
+                "(the target serves requests without a valid key)"
+            ),
+        )
+        if r.check == _PROPERTY_AUTH and r.outcome is Outcome.FAILED
+        else r
+        for r in results
+    ]
 
 
 def run_contract(
@@ -431,10 +644,13 @@ def run_contract(
         profile=config.profile.value,
         started_at=time.time(),
         metadata={"seed": config.seed, "property_examples": config.property_examples},
+        strict=options.strict,
     )
     api_key = config.api_key()
     with bounded_client(config.timeout_s) as client:
         unreachable = _probe(client, config)
+        if unreachable is None and config.mock_url:
+            unreachable = _probe_mock(client, config.mock_url)
         if unreachable is not None:
             run.unreachable = unreachable
             run.finished_at = time.time()
@@ -464,7 +680,14 @@ def run_contract(
             results = run_property_layer(config, api_key, only=options.checks, progress=say)
         if options.checks is not None:
             results = [r for r in results if r.check in options.checks]
-        run.results.extend(results)
+        run.results.extend(_fold_property_auth(results, run.results))
+    from gateproof.contract._impact import assess
+
+    # What the official clients make of every failure whose severity is measured (drops the raw bytes).
+    # A replay silences process-wide state (warning filters, the SDK's loggers), so runs in threads
+    # of one process (the fault self-test) take turns.
+    with _ASSESS_TURN:
+        run.results = assess(run.results)
     run.finished_at = time.time()
     # Every key of the run, in every encoding, out of everything recorded (a target may echo them).
     return redact_run(run, [*config.secret_values(), *runner.issued_keys])

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateproof.contract._config import ConfigError, TargetConfig, load_target_config
+from gateproof.contract._config import ConfigError, TargetConfig, load_target_config, parse_header
 from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
 from gateproof.contract._scenarios import SCENARIOS
 from gateproof.contract.checks import Profile
-from gateproof.contract.results import Outcome, RunResult, redact_run
+from gateproof.contract.results import Outcome, RunResult, Severity, redact_run
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main", "print_summary"]
 
@@ -34,20 +34,46 @@ When the gateway forwards to a gateproof mock (--mock-url), checks also read the
 mock's journal to see what the provider really received.
 
 Config file (YAML), every key optional, flags win:
-  target: {base_url, api_key_env, profile, name}
-  models: {default: openai/gpt-4o}
+  target: {base_url, api_key_env, profile, name,
+           extra_headers: {Name: value},   # sent on every request (--header 'Name: value')
+           key_passthrough: false,         # true: the target forwards the caller's key by design
+           auth_required: true}            # false: the target runs without auth by design
+  models: {default: openai/gpt-4o, <scenario>: <model id>}   # the model each scenario sends
+  upstream_models: {<model sent>: <model the provider should receive>}
   forbidden: {inactive_key_env, restricted_key_env, restricted_model}
   mock: {url: http://127.0.0.1:8081, upstream_key_env: NAME}
   property: {max_examples: 100, seed: 20261125}
   timeout_s: 30
-Every key is checked for its type, and an unknown key is an error (exit 2, naming it).
+Every key is checked for its type, and an unknown key is an error (exit 2, naming the
+valid ones). `models` keys are `default` or a scenario name (--scenarios names them; e.g.
+tools_auto: openai/gpt-4.1 for the tool scenario only); --model sets `default`.
+`upstream_models` declares what the provider behind the mock should be asked for
+(a gateway mapping the alias `fast` to `gpt-4o-mini`: {fast: gpt-4o-mini}); in the
+openai-core profile only a declared mapping is checked, in edgee an undeclared one must
+be the id without its {author}/ prefix. With key_passthrough the check
+client_key_not_forwarded is replaced by client_key_forwarded_unchanged; with
+auth_required: false the auth scenarios report one failure of auth_enforced (anyone who
+reaches the target gets completions) and skip the rest. extra_headers values appear in
+reports like every request header: put no key in them.
+
+Severity: every failure is an error or a warning. Errors (what reaches the provider,
+auth, status semantics, usage) fail the run; warnings (shape deviations the official
+openai client tolerates, measured by replaying the answer through it) fail it only with
+--strict. A check whose prerequisite failed on the same answer is reported skipped
+(because <that check>): one root cause, one failure.
 
 Every configured key (target, inactive, restricted, the mock's upstream key) and the
 wrong keys the auth scenarios make up are redacted from every output, in every
 encoding (plain, base64, URL-encoded, escaped), also when the target echoes them.
 
-Exit codes: 0 pass, 1 fail, 2 bad input, 3 target unreachable, 130 interrupted
-(143 on SIGTERM).
+Bad harness input is never a pass: an unknown name in --checks/--scenarios/--layers or
+in the config is exit 2 with the valid names; a --mock-url whose GET /_gateproof/health
+does not answer is exit 3 naming the mock; a target that refuses the configured key (401
+or 403 on a basic request) is one failure of configured_key_accepted, the scenarios sent
+with that key skipped.
+
+Exit codes: 0 pass, 1 an error-severity failure (or, with --strict, any failure), 2 bad
+input, 3 target or mock unreachable, 130 interrupted (143 on SIGTERM).
 """
 
 
@@ -62,7 +88,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", type=Path, help="YAML file with the same settings (see above)")
     parser.add_argument("--name", help="a name for the target in reports")
-    parser.add_argument("--model", help="model id the scenarios use (default openai/gpt-4o)")
+    parser.add_argument(
+        "--model", help="model id the scenarios use (default openai/gpt-4o; sets models.default)"
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a header sent on every request (repeatable; adds to target.extra_headers)",
+    )
+    parser.add_argument(
+        "--key-passthrough",
+        action="store_const",
+        const=True,
+        help="the target forwards the caller's key to the provider by design (target.key_passthrough)",
+    )
+    parser.add_argument(
+        "--no-auth-required",
+        dest="auth_required",
+        action="store_const",
+        const=False,
+        help="the target runs without authentication by design (target.auth_required: false)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="warnings fail the run too (default: only errors do)"
+    )
     parser.add_argument(
         "--mock-url", help="base URL of the gateproof mock behind the target (enables journal checks)"
     )
@@ -99,7 +149,9 @@ def _refuse(option: str, problem: str, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"{option}: {problem}; valid names: {', '.join(sorted(valid))}")
 
 
-def selection(layers: str | None, checks: str | None, scenarios: str | None) -> RunOptions:
+def selection(
+    layers: str | None, checks: str | None, scenarios: str | None, *, strict: bool = False
+) -> RunOptions:
     """The run options for ``--layers/--checks/--scenarios``, refused when they select no check.
 
     An unknown name, an empty list, or checks that belong to none of the chosen layers would
@@ -151,6 +203,7 @@ def selection(layers: str | None, checks: str | None, scenarios: str | None) -> 
         layers=frozenset(Layers(layer) for layer in chosen_layers),
         checks=chosen_checks,
         scenarios=chosen_scenarios,
+        strict=strict,
         run_id=time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3),
     )
 
@@ -183,22 +236,25 @@ def print_summary(run: RunResult) -> None:
         )
         return
     if run.unreachable:
-        print(f"TARGET UNREACHABLE: {run.unreachable}", file=out)
+        print(f"UNREACHABLE: {run.unreachable}", file=out)
         return
     counts = run.counts
     verdict = "PASS" if run.passed else "FAIL"
+    warnings = len(run.warnings)
     print(
-        f"{verdict}: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
-        f"{counts.get('error', 0)} errors, {counts.get('not_applicable', 0)} not applicable "
+        f"{verdict}: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed "
+        f"({warnings} warning{'' if warnings == 1 else 's'}{', strict' if run.strict else ''}), "
+        f"{counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped, "
+        f"{counts.get('not_applicable', 0)} not applicable "
         f"({run.profile} profile, {run.finished_at - run.started_at:.1f} s)",
         file=out,
     )
     for result in run.results:
         if result.outcome in (Outcome.FAILED, Outcome.ERROR):
-            print(
-                f"  {result.outcome.value.upper():6} {result.check} [{result.scenario}] {result.reason}",
-                file=out,
-            )
+            label = result.outcome.value.upper()
+            if result.outcome is Outcome.FAILED and result.severity is Severity.WARNING:
+                label = "WARN"
+            print(f"  {label:6} {result.check} [{result.scenario}] {result.reason}", file=out)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -218,9 +274,12 @@ def main(args: argparse.Namespace) -> int:
             name=args.name,
             mock_url=args.mock_url,
             property_examples=args.max_examples,
-            models={"default": args.model} if args.model else None,
+            model=args.model,
+            extra_headers=dict(parse_header(text) for text in args.header or ()),
+            key_passthrough=args.key_passthrough,
+            auth_required=args.auth_required,
         )
-        options = selection(args.layers, args.checks, args.scenarios)
+        options = selection(args.layers, args.checks, args.scenarios, strict=args.strict)
         config.api_key()
         started_at = time.time()
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -56,6 +56,11 @@ class ValidationIssue:
 
     path: str
     message: str
+    #: where the failing value sits (the blamed ``path`` may be another field: the one whose
+    #: presence made a conditional rule apply, or the missing key of an object)
+    instance_path: str = field(default="", compare=False)
+    #: the JSON Schema keyword that failed (``required``, ``maxItems``, ``const``, ...)
+    keyword: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.path or '<root>'}: {self.message}"
@@ -138,22 +143,33 @@ class Validators:
                     if sub.validator == "const" and list(sub.relative_path) == [key]
                 ]
                 message = f"{error.instance.get(key)!r} is not one of {accepted!r}"
-                return ValidationIssue(path=_dotted([*error.absolute_path, key]), message=message)
+                return ValidationIssue(
+                    path=_dotted([*error.absolute_path, key]),
+                    message=message,
+                    instance_path=_dotted([*error.absolute_path, key]),
+                    keyword="const",
+                )
             break
-        return ValidationIssue(path=self._blamed_path(kind, error), message=error.message)
+        path, message = self._blamed(kind, error)
+        return ValidationIssue(
+            path=path,
+            message=message,
+            instance_path=_dotted(error.absolute_path),
+            keyword=str(error.validator),
+        )
 
-    def _blamed_path(self, kind: SchemaKind, error: ValidationError) -> str:
+    def _blamed(self, kind: SchemaKind, error: ValidationError) -> tuple[str, str]:
+        """The dotted path to blame and the message that says what is wrong there."""
         path: list[Any] = list(error.absolute_path)
         conditional = self._conditional_field(kind, error)
         if conditional is not None:
-            depth, field = conditional
-            return _dotted([*path[:depth], field])
-        required = error.validator_value
-        if error.validator == "required" and isinstance(error.instance, dict) and isinstance(required, list):
-            missing = [name for name in required if name not in error.instance]
-            if missing:
-                return _dotted([*path, missing[0]])
-        return _dotted(path)
+            depth, trigger = conditional
+            return _dotted([*path[:depth], trigger]), _conditional_message(trigger, path[depth:], error)
+        missing = _missing_property(error)
+        if missing is not None:
+            # one `required` error per missing key: blame the key this error is about
+            return _dotted([*path, missing]), error.message
+        return _dotted(path), error.message
 
     def _conditional_field(self, kind: SchemaKind, error: ValidationError) -> tuple[int, str] | None:
         """For a failed ``then`` or ``dependentSchemas`` rule: how deep in the instance the rule
@@ -189,6 +205,46 @@ class Validators:
             else:
                 return None
         return None
+
+
+def _missing_property(error: ValidationError) -> str | None:
+    """The key a ``required`` error is about (jsonschema reports each missing key separately)."""
+    required = error.validator_value
+    if (
+        error.validator != "required"
+        or not isinstance(error.instance, dict)
+        or not isinstance(required, list)
+    ):
+        return None
+    missing = [name for name in required if isinstance(name, str) and name not in error.instance]
+    for name in missing:
+        if error.message == f"{name!r} is a required property":
+            return name
+    return missing[0] if missing else None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _conditional_message(trigger: str, at: Sequence[Any], error: ValidationError) -> str:
+    """What a failed ``then``/``dependentSchemas`` rule asks, naming the field and value it is about
+    (jsonschema's own message quotes the failing value only: ``[{...}] is expected to be empty``)."""
+    where = _dotted(at) or "the object"
+    instance = error.instance
+    if error.validator == "maxItems" and isinstance(instance, list):
+        limit = error.validator_value
+        wanted = "[]" if limit == 0 else f"at most {limit} items"
+        count = len(instance)
+        return f"with {trigger} present, {where} must be {wanted}; it has {count} item{'' if count == 1 else 's'}"
+    if error.validator == "required":
+        return f"with {trigger} present, {error.message}"
+    if error.validator == "const":
+        return f"with {trigger} present, {where} must be {error.validator_value!r}, not {_short(instance)}"
+    return (
+        f"with {trigger} present, {where} is {_short(instance)}: {error.validator} {error.validator_value!r}"
+    )
 
 
 @functools.cache

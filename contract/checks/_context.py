@@ -72,6 +72,13 @@ class CheckContext:
     journal: list[dict[str, Any]] | None = None
     #: the same scenario answered without streaming, for stream/non-stream equivalence
     companion: Observed | None = None
+    #: checks that already failed on this answer (judged first: a check's ``depends_on`` and
+    #: ``defers_to``), so a check can leave out what another one reports
+    failed: frozenset[str] = frozenset()
+    #: the model the target declares its provider receives for the model sent (``upstream_models``)
+    declared_upstream_model: str | None = None
+    #: the environment variable holding the client's key, for messages (never the key itself)
+    client_key_env: str = ""
 
     def require_stream(self) -> StreamReport:
         if self.stream is None:

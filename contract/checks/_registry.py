@@ -27,6 +27,7 @@ __all__ = [
     "CheckFunction",
     "NotApplicable",
     "Profile",
+    "Redundant",
     "Registry",
     "Requirement",
     "check",
@@ -69,6 +70,19 @@ class NotApplicable(Exception):
         self.reason = reason
 
 
+class Redundant(Exception):
+    """Raised by a check whose every finding is already the failure of another check on the same answer.
+
+    The runner reports it ``skipped (because <that check>)``: one root cause, one failure. A check
+    raises it only for checks it names in ``defers_to``, which the runner judges first.
+    """
+
+    def __init__(self, because: str, reason: str = "") -> None:
+        super().__init__(reason or f"skipped because {because} failed")
+        self.because = because
+        self.reason = reason or f"skipped because {because} failed"
+
+
 CheckFunction = Callable[["CheckContext"], None]
 
 
@@ -91,6 +105,10 @@ class Check:
     #: checks that must pass on the same answer for this one to be judged; when one of them failed,
     #: this check is reported ``skipped (because <that check>)``: one root cause, one failure
     depends_on: tuple[str, ...] = ()
+    #: checks that judge a part of what this one judges (a stream rule, a field's semantics): the
+    #: runner judges them first, and this check leaves out what their failures already report
+    #: (see CheckContext.failed); when nothing else is left it raises Redundant
+    defers_to: tuple[str, ...] = ()
 
     def applies_to(self, profile: Profile) -> bool:
         return profile in self.profiles
@@ -141,6 +159,7 @@ def check(
     name: str | None = None,
     severity: Severity | None = None,
     depends_on: tuple[str, ...] = (),
+    defers_to: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check; its docstring's first line is its description.
 
@@ -164,6 +183,7 @@ def check(
                 required=required,
                 severity=severity,
                 depends_on=depends_on,
+                defers_to=defers_to,
             )
         )
         return function

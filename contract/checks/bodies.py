@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gateproof.contract._wire import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 from gateproof.contract.checks._context import CheckContext
-from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, NotApplicable, Requirement, check
+from gateproof.contract.checks._registry import (
+    EDGEE_ONLY,
+    CheckFailed,
+    NotApplicable,
+    Redundant,
+    Requirement,
+    check,
+)
+from gateproof.contract.results import Severity
 from gateproof.contract.stream import SSEDecoder
-from gateproof.openapi import SchemaKind
+from gateproof.openapi import SchemaKind, ValidationIssue
 
 __all__ = [
     "chunk_schema_conformance",
@@ -24,20 +34,92 @@ __all__ = [
     "response_model_echoes_request",
     "response_schema_conformance",
     "response_usage_totals_add_up",
+    "sent_limit",
     "tool_call_arguments_json_string",
     "usage_matches_provider",
 ]
 
 
-def _validate(ctx: CheckContext, kind: SchemaKind, payload: Any, where: str = "") -> None:
-    issues = ctx.validators.issues(kind, payload)
-    if issues:
-        first = issues[0]
-        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+#: the request fields that cap the completion: the same limit under its old and its new name
+LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+
+#: a status check that failed makes every judgement of the body moot: it is not the answer expected
+_STATUS = ("status_code_expected",)
+
+Attribution = Callable[[ValidationIssue], "str | None"]
+
+
+def _chunk_issue_owner(issue: ValidationIssue) -> str | None:
+    """The stream rule that already reports this chunk-schema issue, if one does."""
+    at = issue.instance_path or issue.path
+    if at == "object":
+        return "chunk_object_type"
+    if issue.path == "usage" and at == "choices":
+        return "usage_chunk_empty_choices"
+    if at == "" and issue.keyword == "type":
+        return "chunk_is_json"
+    if re.match(r"choices\[\d+\]\.delta\.tool_calls\[\d+\]", issue.path):
+        return "tool_call_deltas_indexed"
+    if re.fullmatch(r"usage\.(prompt|completion|total)_tokens", issue.path):
+        return "usage_totals_add_up"
+    return None
+
+
+def _response_issue_owner(issue: ValidationIssue) -> str | None:
+    """The semantic check that already reports this response-schema issue, if one does."""
+    if re.fullmatch(r"choices\[\d+\]\.message\.tool_calls\[\d+\]\.function\.arguments", issue.path):
+        return "tool_call_arguments_json_string"
+    if re.fullmatch(r"usage\.(prompt|completion|total)_tokens", issue.path):
+        return "response_usage_totals_add_up"
+    return None
+
+
+_CONTENT_TYPE = "content_type_matches_mode"
+
+
+def _json_body(ctx: CheckContext) -> Any:
+    """The body as JSON; when it is not JSON and its Content-Type already failed, that is the cause."""
+    try:
+        return ctx.observed.json()
+    except CheckFailed:
+        if _CONTENT_TYPE in ctx.failed:
+            raise Redundant(
+                _CONTENT_TYPE, f"skipped because {_CONTENT_TYPE} failed: the body is not JSON either"
+            ) from None
+        raise
+
+
+def _validate(
+    ctx: CheckContext,
+    kind: SchemaKind,
+    payloads: list[tuple[str, Any]],
+    owner: Attribution | None = None,
+) -> None:
+    """Fail with the schema issues of ``payloads`` (each with where it sits), leaving out the issues
+    that a check already failed on this answer reports (``owner`` names it): one root cause, one
+    failure. When those were all there was, the check is redundant."""
+    found: list[str] = []
+    left_out: list[str] = []
+    for where, payload in payloads:
+        for issue in ctx.validators.issues(kind, payload):
+            owned = owner(issue) if owner is not None else None
+            if owned is not None and owned in ctx.failed:
+                left_out.append(owned)
+            else:
+                found.append(f"{where}{issue}")
+    if found:
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
         raise CheckFailed(
-            f"{where}{first}{more}",
+            f"{found[0]}{more}",
             expected=f"a valid {kind.value} per the reference spec",
-            actual="; ".join(map(str, issues[:5])),
+            actual="; ".join(found[:5]),
+        )
+    if left_out:
+        because = left_out[0]
+        others = sorted(set(left_out) - {because})
+        also = f" (and {', '.join(others)})" if others else ""
+        raise Redundant(
+            because, f"skipped because {because}{also} failed: every schema issue here is that failure"
         )
 
 
@@ -49,33 +131,45 @@ def _choice(ctx: CheckContext) -> dict[str, Any]:
     return choices[0]
 
 
-@check()
+@check(
+    depends_on=_STATUS,
+    defers_to=(_CONTENT_TYPE, "tool_call_arguments_json_string", "response_usage_totals_add_up"),
+)
 def response_schema_conformance(ctx: CheckContext) -> None:
     """A non-streaming 200 body validates against ChatCompletionResponse."""
-    _validate(ctx, SchemaKind.RESPONSE, ctx.observed.json())
+    _validate(ctx, SchemaKind.RESPONSE, [("", _json_body(ctx))], _response_issue_owner)
 
 
-@check()
+@check(
+    depends_on=(*_STATUS, "sse_framing"),
+    defers_to=(
+        "chunk_is_json",
+        "chunk_object_type",
+        "usage_chunk_empty_choices",
+        "tool_call_deltas_indexed",
+        "usage_totals_add_up",
+    ),
+)
 def chunk_schema_conformance(ctx: CheckContext) -> None:
     """Every streamed chunk validates against ChatCompletionChunk."""
     ctx.require_stream()
-    for index, chunk in enumerate(ctx.observed.chunks):
-        _validate(ctx, SchemaKind.CHUNK, chunk, where=f"chunk #{index}: ")
+    chunks = [(f"chunk #{index}: ", chunk) for index, chunk in enumerate(ctx.observed.chunks)]
+    _validate(ctx, SchemaKind.CHUNK, chunks, _chunk_issue_owner)
 
 
-@check()
+@check(depends_on=_STATUS, defers_to=(_CONTENT_TYPE,))
 def models_schema_conformance(ctx: CheckContext) -> None:
     """GET /v1/models answers a ModelList."""
-    _validate(ctx, SchemaKind.MODELS, ctx.observed.json())
+    _validate(ctx, SchemaKind.MODELS, [("", _json_body(ctx))])
 
 
-@check()
+@check(depends_on=_STATUS, defers_to=(_CONTENT_TYPE,))
 def error_body_conforms(ctx: CheckContext) -> None:
     """Error responses carry the error envelope (message, type, code, param)."""
-    _validate(ctx, SchemaKind.ERROR, ctx.observed.json())
+    _validate(ctx, SchemaKind.ERROR, [("", _json_body(ctx))])
 
 
-@check(profiles=EDGEE_ONLY)
+@check(profiles=EDGEE_ONLY, severity=Severity.ERROR, depends_on=(*_STATUS, "error_body_conforms"))
 def error_code_expected(ctx: CheckContext) -> None:
     """Error responses name the documented error code (and param) for the scenario."""
     expect = ctx.scenario.expect
@@ -97,7 +191,7 @@ def error_code_expected(ctx: CheckContext) -> None:
         )
 
 
-@check()
+@check(severity=Severity.ERROR, depends_on=_STATUS)
 def response_usage_totals_add_up(ctx: CheckContext) -> None:
     """usage.total_tokens equals prompt_tokens + completion_tokens."""
     usage = ctx.observed.json().get("usage")
@@ -115,7 +209,7 @@ def response_usage_totals_add_up(ctx: CheckContext) -> None:
         )
 
 
-@check()
+@check(severity=Severity.ERROR, depends_on=(*_STATUS, "completion_within_max_tokens"))
 def finish_reason_expected(ctx: CheckContext) -> None:
     """finish_reason is the one the scenario produces (stop, length, tool_calls)."""
     expected = ctx.scenario.expect.finish_reason
@@ -126,7 +220,7 @@ def finish_reason_expected(ctx: CheckContext) -> None:
         raise CheckFailed(f"finish_reason is {actual!r}", expected=repr(expected), actual=repr(actual))
 
 
-@check(profiles=EDGEE_ONLY)
+@check(profiles=EDGEE_ONLY, depends_on=_STATUS)
 def response_model_echoes_request(ctx: CheckContext) -> None:
     """The response names the model as the client asked for it ({author}/{model})."""
     sent = (ctx.request_body or {}).get("model")
@@ -135,7 +229,7 @@ def response_model_echoes_request(ctx: CheckContext) -> None:
         raise CheckFailed(f"model is {actual!r}", expected=repr(sent), actual=repr(actual))
 
 
-@check()
+@check(depends_on=_STATUS)
 def tool_call_arguments_json_string(ctx: CheckContext) -> None:
     """Tool-call arguments are a string holding a JSON object, as OpenAI clients expect."""
     calls = (_choice(ctx).get("message") or {}).get("tool_calls")
@@ -161,19 +255,41 @@ def tool_call_arguments_json_string(ctx: CheckContext) -> None:
             raise CheckFailed("arguments are not a JSON object", expected="object", actual=arguments[:200])
 
 
-@check()
+def sent_limit(request: Any) -> tuple[str, Any] | None:
+    """The completion cap the client sent, as (field name, value): max_completion_tokens (OpenAI's
+    current name) or max_tokens (the older one); both mean the same limit."""
+    if not isinstance(request, dict):
+        return None
+    for name in reversed(LIMIT_FIELDS):
+        if name in request:
+            return name, request[name]
+    return None
+
+
+@check(severity=Severity.ERROR, depends_on=_STATUS)
 def completion_within_max_tokens(ctx: CheckContext) -> None:
-    """A length stop never bills more completion tokens than max_tokens."""
-    cap = (ctx.request_body or {}).get("max_tokens")
+    """A length stop never bills more completion tokens than the cap sent (max_tokens or max_completion_tokens)."""
+    limit = sent_limit(ctx.request_body)
+    if limit is None or not isinstance(limit[1], int):
+        raise NotApplicable("the request sent no max_tokens or max_completion_tokens")
+    name, cap = limit
     usage = ctx.observed.json().get("usage") or {}
-    completion = usage.get("completion_tokens")
-    if not isinstance(cap, int) or not isinstance(completion, int):
-        raise CheckFailed("no max_tokens or completion_tokens to compare", actual=repr(usage))
+    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if not isinstance(completion, int):
+        raise CheckFailed(
+            f"{name}: {cap} was sent, but the answer has no usage.completion_tokens to compare",
+            expected=f"usage.completion_tokens <= {cap}",
+            actual=repr(usage)[:200],
+        )
     if completion > cap:
-        raise CheckFailed(f"completion_tokens {completion} > max_tokens {cap}", expected=f"<= {cap}")
+        raise CheckFailed(
+            f"{name}: {cap} was sent, but usage.completion_tokens is {completion}",
+            expected=f"<= {cap}",
+            actual=str(completion),
+        )
 
 
-@check(requires=frozenset({Requirement.MOCK_JOURNAL}))
+@check(requires=frozenset({Requirement.MOCK_JOURNAL}), severity=Severity.ERROR, depends_on=_STATUS)
 def refusal_carried(ctx: CheckContext) -> None:
     """A provider refusal reaches the client in message.refusal with null content."""
     message = _choice(ctx).get("message") or {}
@@ -193,7 +309,15 @@ def _stream_usage(ctx: CheckContext) -> dict[str, Any] | None:
     return usage if isinstance(usage, dict) else None
 
 
-@check(requires=frozenset({Requirement.MOCK_JOURNAL}))
+_ADD_UP = ("response_usage_totals_add_up", "usage_totals_add_up")
+
+
+@check(
+    requires=frozenset({Requirement.MOCK_JOURNAL}),
+    severity=Severity.ERROR,
+    depends_on=(*_STATUS, "usage_chunk_present"),
+    defers_to=_ADD_UP,
+)
 def usage_matches_provider(ctx: CheckContext) -> None:
     """The usage billed to the client equals what the provider counted (the mock is the oracle)."""
     truth = ctx.upstream_request().get("usage")
@@ -203,6 +327,11 @@ def usage_matches_provider(ctx: CheckContext) -> None:
     if usage is None:
         raise CheckFailed("no usage reached the client", expected=json.dumps(truth), actual="none")
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        if key == "total_tokens" and usage.get(key) != truth.get(key):
+            # prompt and completion match: a total that does not is the add-up failure, if judged
+            owner = next((name for name in _ADD_UP if name in ctx.failed), None)
+            if owner is not None:
+                raise Redundant(owner, f"skipped because {owner} failed: only total_tokens differs")
         if usage.get(key) != truth.get(key):
             raise CheckFailed(
                 f"{key} is {usage.get(key)!r} but the provider counted {truth.get(key)!r}",

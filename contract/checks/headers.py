@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from gateproof.contract.checks._context import CheckContext
 from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, check
+from gateproof.contract.results import Severity
 
 __all__ = ["provider_header_present", "retry_after_passed_on"]
 
 
-@check(profiles=EDGEE_ONLY)
+@check(profiles=EDGEE_ONLY, depends_on=("status_code_expected",))
 def provider_header_present(ctx: CheckContext) -> None:
     """Responses that reached a provider carry X-Edgee-Provider naming it (decision D20)."""
     value = ctx.observed.headers.get("x-edgee-provider", "")
@@ -16,9 +17,9 @@ def provider_header_present(ctx: CheckContext) -> None:
         raise CheckFailed("X-Edgee-Provider is missing", expected="a provider name", actual="missing")
 
 
-@check()
+@check(profiles=EDGEE_ONLY, severity=Severity.ERROR, depends_on=("status_code_expected",))
 def retry_after_passed_on(ctx: CheckContext) -> None:
-    """A provider's 429 reaches the client with a Retry-After header."""
+    """A provider's 429 reaches the client with a Retry-After header (decision D16)."""
     value = ctx.observed.headers.get("retry-after")
     if value is None or not value.strip():
         raise CheckFailed(

@@ -7,9 +7,18 @@ import json
 from typing import Any
 
 from gateproof.contract.checks._context import CheckContext
-from gateproof.contract.checks._registry import CheckFailed, Requirement, check
+from gateproof.contract.checks._registry import (
+    EDGEE_ONLY,
+    CheckFailed,
+    NotApplicable,
+    Profile,
+    Requirement,
+    check,
+)
+from gateproof.contract.results import Severity
 
 __all__ = [
+    "client_key_forwarded_unchanged",
     "client_key_not_forwarded",
     "edgee_fields_not_forwarded",
     "upstream_messages_intact",
@@ -18,6 +27,10 @@ __all__ = [
 ]
 
 _MOCK = frozenset({Requirement.MOCK_JOURNAL})
+#: what reaches the provider is never a matter of client tolerance: every failure here is an error
+_ERROR = Severity.ERROR
+#: the two names of the completion cap (see bodies.LIMIT_FIELDS): a gateway may rename one to the other
+_LIMITS = ("max_tokens", "max_completion_tokens")
 
 
 def _upstream_body(ctx: CheckContext) -> dict[str, Any]:
@@ -29,33 +42,68 @@ def _upstream_body(ctx: CheckContext) -> dict[str, Any]:
     return body
 
 
-@check(requires=_MOCK)
+@check(requires=_MOCK, severity=_ERROR)
 def upstream_model_unprefixed(ctx: CheckContext) -> None:
-    """The provider receives its own model id, without the {author}/ prefix."""
+    """The provider receives the model the target declares for it (edgee: the id without its {author}/ prefix)."""
     sent = str((ctx.request_body or {}).get("model", ""))
-    expected = sent.split("/", 1)[1] if "/" in sent else sent
+    if ctx.declared_upstream_model is not None:
+        expected = ctx.declared_upstream_model
+        rule = f"the target declares (upstream_models: {sent} -> {expected})"
+    elif ctx.profile is Profile.EDGEE:
+        expected = sent.split("/", 1)[1] if "/" in sent else sent
+        rule = "{author}/{model} -> {model}"
+    else:
+        raise NotApplicable(
+            f"openai-core lets a target map {sent!r} to any provider model; declare it in "
+            "upstream_models to have it checked"
+        )
     got = _upstream_body(ctx).get("model")
     if got != expected:
-        raise CheckFailed(f"the provider received model {got!r}", expected=repr(expected), actual=repr(got))
+        raise CheckFailed(
+            f"the provider received model {got!r}, not {expected!r} as {rule}",
+            expected=repr(expected),
+            actual=repr(got),
+        )
 
 
-@check(requires=_MOCK)
+def _limit_intact(sent: dict[str, Any], upstream: dict[str, Any]) -> None:
+    """The completion cap arrives with its value, as max_tokens or max_completion_tokens (one limit)."""
+    name = next((key for key in reversed(_LIMITS) if key in sent), None)
+    if name is None:
+        return
+    value = sent[name]
+    received = {key: upstream[key] for key in _LIMITS if key in upstream}
+    if value in received.values():
+        return
+    what = ", ".join(f"{key}: {json.dumps(got)}" for key, got in received.items())
+    raise CheckFailed(
+        f"{name}: {json.dumps(value)} was sent, but the provider received "
+        + (what or "neither max_tokens nor max_completion_tokens"),
+        expected=f"max_tokens or max_completion_tokens: {json.dumps(value)}",
+        actual=what or "no cap",
+    )
+
+
+@check(requires=_MOCK, severity=_ERROR)
 def upstream_params_intact(ctx: CheckContext) -> None:
-    """max_tokens, tools and tool_choice reach the provider exactly as the client sent them."""
+    """The completion cap (max_tokens or max_completion_tokens), tools and tool_choice reach the provider as sent."""
     upstream = _upstream_body(ctx)
-    for key in ("max_tokens", "tools", "tool_choice"):
-        if key not in (ctx.request_body or {}):
+    sent_body = ctx.request_body or {}
+    _limit_intact(sent_body, upstream)
+    for key in ("tools", "tool_choice"):
+        if key not in sent_body:
             continue
-        sent = ctx.request_body[key] if ctx.request_body else None
+        sent = sent_body[key]
         if upstream.get(key) != sent:
             raise CheckFailed(
-                f"{key} changed on the way to the provider",
+                f"{key} changed on the way to the provider"
+                + ("" if key in upstream else f" ({key} was sent, the provider received none)"),
                 expected=json.dumps(sent)[:300],
                 actual=json.dumps(upstream.get(key))[:300],
             )
 
 
-@check(requires=_MOCK)
+@check(requires=_MOCK, severity=_ERROR)
 def upstream_messages_intact(ctx: CheckContext) -> None:
     """Roles, tool_calls and tool_call_id of every message reach the provider unchanged."""
     sent = (ctx.request_body or {}).get("messages") or []
@@ -72,7 +120,7 @@ def upstream_messages_intact(ctx: CheckContext) -> None:
                 )
 
 
-@check(requires=_MOCK)
+@check(requires=_MOCK, severity=_ERROR, profiles=EDGEE_ONLY)
 def edgee_fields_not_forwarded(ctx: CheckContext) -> None:
     """No edgee_* / tags body field and no X-Edgee-* header reaches the provider (decision D11)."""
     entry = ctx.upstream_request()
@@ -87,17 +135,76 @@ def edgee_fields_not_forwarded(ctx: CheckContext) -> None:
         )
 
 
-@check(requires=_MOCK)
+@check(requires=_MOCK, severity=_ERROR)
 def client_key_not_forwarded(ctx: CheckContext) -> None:
     """The client's gateway key never reaches the provider."""
     if not ctx.client_key:
         raise CheckFailed("no client key to look for")
+    places = _key_places(ctx.upstream_request(), ctx.client_key)
+    if places:
+        raise CheckFailed(
+            f"the client's key reached the provider in {', '.join(places)}",
+            expected="the gateway's own provider key",
+            actual=", ".join(places),
+        )
+
+
+@check(requires=_MOCK, severity=_ERROR)
+def client_key_forwarded_unchanged(ctx: CheckContext) -> None:
+    """A pass-through target (key_passthrough: true) hands the client's key to the provider unchanged."""
+    if not ctx.client_key:
+        raise CheckFailed("no client key to look for")
     entry = ctx.upstream_request()
+    fingerprints = entry.get("secret_fingerprints") or {}
+    wanted = _fingerprint(ctx.client_key)
+    carried = sorted(str(name) for name, digest in fingerprints.items() if digest == wanted)
+    if carried:
+        return
+    places = _key_places(entry, ctx.client_key)
+    sent = ", ".join(sorted(str(name) for name in fingerprints)) or "no credential"
+    raise CheckFailed(
+        "the provider did not receive the client's key as a credential"
+        + (f" (it appeared in {', '.join(places)})" if places else f"; it received {sent}"),
+        expected="the client's key in the provider's credential header",
+        actual=sent,
+    )
+
+
+def _key_places(entry: dict[str, Any], key: str) -> list[str]:
+    """Where in a journaled request the key appears: header names, body paths, the query."""
+    places: list[str] = []
+    wanted = _fingerprint(key)
     # The journal redacts secrets but keeps a fingerprint of each (see gateproof.mock_providers).
-    fingerprints = json.dumps(entry.get("secret_fingerprints") or {})
-    raw = json.dumps(entry)
-    if ctx.client_key in raw or _fingerprint(ctx.client_key) in fingerprints:
-        raise CheckFailed("the client's key reached the provider", expected="the gateway's own provider key")
+    for name, digest in (entry.get("secret_fingerprints") or {}).items():
+        if digest == wanted:
+            places.append(
+                f"query parameter {name[6:]}" if str(name).startswith("query:") else f"header {name}"
+            )
+    for name, value in (entry.get("headers") or {}).items():
+        if isinstance(value, str) and key in value and f"header {name}" not in places:
+            places.append(f"header {name}")
+    if key in str(entry.get("query") or ""):
+        places.append("the query string")
+    places += [f"body {path}" for path in _paths_holding(entry.get("body"), key, "")]
+    if not places and key in json.dumps(entry):
+        places.append("the journaled request")
+    return places
+
+
+def _paths_holding(node: Any, key: str, path: str) -> list[str]:
+    """Dotted paths of the strings in a JSON value that contain ``key`` (walked without recursion)."""
+    found: list[str] = []
+    pending: list[tuple[Any, str]] = [(node, path)]
+    while pending and len(found) < 5:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            if key in value:
+                found.append(where or "<root>")
+        elif isinstance(value, dict):
+            pending.extend((v, f"{where}.{k}" if where else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return sorted(found)
 
 
 def _fingerprint(secret: str) -> str:

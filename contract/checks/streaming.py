@@ -15,10 +15,11 @@ from gateproof.contract.checks._registry import (
     CheckFailed,
     CheckFunction,
     NotApplicable,
+    Profile,
     Requirement,
     check,
 )
-from gateproof.contract.results import Layer
+from gateproof.contract.results import Layer, Severity
 from gateproof.contract.stream import RULES
 
 __all__ = ["stream_error_propagated", "stream_matches_non_stream", "stream_not_buffered"]
@@ -37,6 +38,18 @@ def _rule_check(rule: str) -> CheckFunction:
     return run
 
 
+#: rules whose failure no client replay can weigh: billing, and what a client acts on (finish_reason,
+#: tool calls); every other rule's severity is measured by replaying the stream
+_RULE_SEVERITY: dict[str, Severity] = {
+    "usage_chunk_present": Severity.ERROR,
+    "usage_totals_add_up": Severity.ERROR,
+    "finish_reason_matches_content": Severity.ERROR,
+    "tool_call_matches_request": Severity.ERROR,
+}
+_STATUS = ("status_code_expected",)
+#: a broken event-stream framing loses events: what the other rules then see is its consequence
+_FRAMING = "sse_framing"
+
 for _rule, _description in RULES.items():
     CHECKS.register(
         Check(
@@ -45,11 +58,18 @@ for _rule, _description in RULES.items():
             layer=Layer.STREAM,
             function=_rule_check(_rule),
             profiles=ALL_PROFILES,
+            severity=_RULE_SEVERITY.get(_rule),
+            depends_on=_STATUS if _rule == _FRAMING else (*_STATUS, _FRAMING),
         )
     )
 
 
-@check(layer=Layer.STREAM)
+@check(
+    layer=Layer.STREAM,
+    severity=Severity.ERROR,
+    # events lost to framing, to a payload that is not JSON or to an error event lose their text too
+    depends_on=(*_STATUS, _FRAMING, "chunk_is_json", "no_error_event"),
+)
 def stream_matches_non_stream(ctx: CheckContext) -> None:
     """The text reassembled from a stream equals the non-streaming answer to the same request."""
     stream = ctx.require_stream()
@@ -68,7 +88,12 @@ def stream_matches_non_stream(ctx: CheckContext) -> None:
         )
 
 
-@check(layer=Layer.STREAM, requires=frozenset({Requirement.MOCK_JOURNAL}))
+@check(
+    layer=Layer.STREAM,
+    requires=frozenset({Requirement.MOCK_JOURNAL}),
+    severity=Severity.ERROR,
+    depends_on=_STATUS,
+)
 def stream_not_buffered(ctx: CheckContext) -> None:
     """Chunks reach the client as the provider sends them, not all at the end."""
     times = ctx.observed.content_event_times_s
@@ -87,9 +112,14 @@ def stream_not_buffered(ctx: CheckContext) -> None:
         )
 
 
-@check(layer=Layer.STREAM, requires=frozenset({Requirement.MOCK_JOURNAL}))
+@check(
+    layer=Layer.STREAM,
+    requires=frozenset({Requirement.MOCK_JOURNAL}),
+    severity=Severity.ERROR,
+    depends_on=_STATUS,
+)
 def stream_error_propagated(ctx: CheckContext) -> None:
-    """A provider failure after the stream started reaches the client as an error event, without [DONE]."""
+    """A provider failure after the stream started reaches the client as an error event (edgee: and no [DONE])."""
     stream = ctx.require_stream()
     if stream.summary.error is None:
         raise CheckFailed(
@@ -97,7 +127,8 @@ def stream_error_propagated(ctx: CheckContext) -> None:
             expected='data: {"error": {...}} and no [DONE] (decision D9)',
             actual="done" if stream.summary.done else "no error event",
         )
-    if stream.summary.done:
+    # The error event is what an OpenAI client raises on; ending without [DONE] as well is D9 (Edgee).
+    if stream.summary.done and ctx.profile is Profile.EDGEE:
         raise CheckFailed(
             "data: [DONE] followed a mid-stream error",
             expected="the stream ends after the error event",

@@ -16,6 +16,7 @@ not meant to run two engines in one process at once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -60,11 +61,8 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
         ("response_usage_totals_add_up", "chat_basic"),
         ("usage_totals_add_up", "stream_include_usage"),
     ),
-    "object_wrong": (
-        ("response_schema_conformance", "chat_basic"),
-        ("chunk_schema_conformance", "stream_basic"),
-        ("chunk_object_type", "stream_basic"),
-    ),
+    # the chunks' schema issue is chunk_object_type's failure: chunk_schema_conformance skips it
+    "object_wrong": (("response_schema_conformance", "chat_basic"), ("chunk_object_type", "stream_basic")),
     "role_missing": (("first_chunk_has_role", "stream_basic"),),
     "double_finish": (("single_finish_reason", "stream_basic"),),
     "invalid_json_500": (("not_a_server_error", "invalid_json"), ("not_a_server_error", GENERATED)),
@@ -125,7 +123,7 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
         ("status_code_conformance", GENERATED),
     ),
     "error_text_plain": (
-        ("error_body_conforms", "unknown_model"),
+        ("content_type_matches_mode", "unknown_model"),
         ("content_type_conformance", GENERATED),
     ),
     "wrong_method_404": (("unsupported_method", GENERATED),),
@@ -134,6 +132,25 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 KEYS = {role: f"gp-selftest-{role}-key" for role in KEY_ENVS}
+
+#: a variable holding a key the gateways do not know (the configured key a target refuses)
+UNKNOWN_KEY_ENV = "GATEPROOF_SELFTEST_UNKNOWN_KEY"
+
+#: checks every fault of the reference gateway shares with a more specific check (which then reports
+#: it alone), proven instead against a small loopback target: check -> the test that proves it
+CAUGHT_ON_LOOPBACK: dict[str, str] = {
+    "chunk_schema_conformance": "test_root_causes.py::test_chunk_schema_reports_what_no_stream_rule_owns",
+}
+
+#: checks only a target's declared facts bring into play: check -> (fault, facts, scenario that must fail)
+CAUGHT_WITH_FACTS: dict[str, tuple[str, dict[str, object], str]] = {
+    # a gateway with auth off, declared so: one security failure, not a schema failure per scenario
+    "auth_enforced": ("no_auth", {"auth_required": False}, "auth_missing"),
+    # a correct gateway declared a pass-through proxy: it does not forward the key, so that fails
+    "client_key_forwarded_unchanged": ("none", {"key_passthrough": True}, "chat_basic"),
+    # the configured key is one the gateway does not know
+    "configured_key_accepted": ("none", {"api_key_env": UNKNOWN_KEY_ENV}, "chat_basic"),
+}
 
 
 def _layer(check: str, scenario: str) -> str:
@@ -160,6 +177,8 @@ def test_every_check_of_every_layer_is_proven_by_a_fault() -> None:
     load_all_checks()
     every_check = {(layer, name) for layer, name, _ in describe_checks()}
     named = {(_layer(check, scenario), check) for pairs in CAUGHT_BY.values() for check, scenario in pairs}
+    named |= {(CHECKS.get(check).layer.value, check) for check in CAUGHT_WITH_FACTS}
+    named |= {(CHECKS.get(check).layer.value, check) for check in CAUGHT_ON_LOOPBACK}
     assert named <= every_check, f"the catalogue names checks the suite lacks: {sorted(named - every_check)}"
     unproven = sorted(every_check - named)
     assert not unproven, f"checks no faulty gateway fails: {unproven}"
@@ -221,12 +240,18 @@ def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threadi
         run_id = f"selftest-{fault}-{secrets.token_hex(3)}"
         scenarios = _scenarios(fault)
         if scenarios:
-            options = RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=scenarios, run_id=run_id)
+            # strict: a fault the official clients tolerate (a warning) is still a deviation to catch
+            options = RunOptions(
+                layers=frozenset({Layers.SCENARIO}), scenarios=scenarios, run_id=run_id, strict=True
+            )
             run.results.append(run_contract(config, options))
         property_checks = _property_checks(fault)
         if property_checks:
             options = RunOptions(
-                layers=frozenset({Layers.PROPERTY}), checks=property_checks, run_id=run_id + "-property"
+                layers=frozenset({Layers.PROPERTY}),
+                checks=property_checks,
+                run_id=run_id + "-property",
+                strict=True,
             )
             with property_turn:
                 run.results.append(run_contract(config, options))
@@ -272,6 +297,12 @@ def test_fault_is_caught_by_its_checks(fault: str, fault_runs: dict[str, FaultRu
     if run.error is not None:
         raise run.error
     failed = run.failed()
+    if os.environ.get("GATEPROOF_SELFTEST_DUMP"):
+        with open(os.environ["GATEPROOF_SELFTEST_DUMP"], "a") as dump:
+            for result in (r for res in run.results for r in res.results):
+                if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.ERROR):
+                    print(fault, result.outcome.value, result.severity, result.check, result.scenario,
+                          result.reason[:150], sep=" | ", file=dump)  # fmt: skip
     missed = [pair for pair in CAUGHT_BY[fault] if pair not in failed]
     assert not missed, f"--fault {fault} was not caught by {missed}: {run.outcomes(missed)}"
     assert all(result.exit_code() == 1 for result in run.results)
@@ -290,6 +321,7 @@ def test_cli_exits_non_zero_and_names_the_check(
             "--mock-url", mock_server.url,
             "--layers", "scenario",
             "--scenarios", "stream_basic",
+            "--strict",  # no [DONE] is a warning (the openai client tolerates it): only --strict fails it
             "--junit", str(tmp_path / "junit.xml"),
             "--json", str(tmp_path / "results.json"),
         ],
@@ -299,3 +331,39 @@ def test_cli_exits_non_zero_and_names_the_check(
     assert "done_terminates_stream" in completed.stdout
     assert "done_terminates_stream" in (tmp_path / "junit.xml").read_text()
     assert KEYS["default"] not in (tmp_path / "results.json").read_text()
+
+
+@pytest.fixture(scope="module")
+def fact_runs(
+    mock_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, RunResult]]:
+    """Each CAUGHT_WITH_FACTS entry: its gateway, run through its scenario with the declared facts."""
+    for role, env in KEY_ENVS.items():
+        os.environ[env] = KEYS[role]
+    os.environ[UNKNOWN_KEY_ENV] = "gp-selftest-key-nobody-issued"
+    load_all_checks()
+    logs = tmp_path_factory.mktemp("facts")
+    servers: dict[str, LocalServer] = {}
+    try:
+        for fault in sorted({fault for fault, _, _ in CAUGHT_WITH_FACTS.values()}):
+            servers[fault] = _start_faulty_gateway(fault, mock_server.url, logs)
+        runs = {}
+        for check, (fault, facts, scenario) in CAUGHT_WITH_FACTS.items():
+            config = dataclasses.replace(_config(servers[fault], mock_server.url), **facts).validate()  # type: ignore[arg-type]
+            options = RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=frozenset({scenario}))
+            runs[check] = run_contract(config, options)
+        yield runs
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.mark.parametrize("check", sorted(CAUGHT_WITH_FACTS))
+def test_a_declared_fact_brings_its_check_into_play(check: str, fact_runs: dict[str, RunResult]) -> None:
+    run = fact_runs[check]
+    _, _, scenario = CAUGHT_WITH_FACTS[check]
+    failed = [r for r in run.results if r.outcome is Outcome.FAILED]
+    assert [(r.check, r.scenario) for r in failed] == [(check, scenario)], [
+        f"{r.check} [{r.scenario}] {r.outcome.value}: {r.reason}" for r in run.results
+    ]
+    assert run.exit_code() == 1

@@ -4,6 +4,18 @@ The runner is the only part that talks to the target. Checks only read what it
 recorded; the property layer runs schemathesis' engine. A target that cannot be
 reached at all ends the run early with ``RunResult.unreachable`` set, so the
 report says what broke instead of listing a hundred identical errors.
+
+One failure per root cause: a check may name checks it ``depends_on`` (they must pass on
+the same answer for it to be judged; when one failed it is reported ``skipped`` with
+``because`` naming that check, and so are the checks that depend on it) and checks it
+``defers_to`` (they judge part of what it judges: it leaves out what their failures already
+report). The runner judges each scenario's checks in that order. A target that refuses the
+configured key fails ``configured_key_accepted`` once and every scenario sent with the key
+is skipped, unsent; a target that declares auth off fails ``auth_enforced`` once. The
+property layer's ``ignored_auth`` is skipped when an auth scenario's status check failed.
+
+Every failure carries the check's fixed severity, or none (then the client-impact replay,
+``gateproof.contract._impact.assess``, measures it from the answer kept in ``raw``).
 """
 
 from __future__ import annotations

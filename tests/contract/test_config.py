@@ -48,6 +48,20 @@ BAD = {
     "unknown-top-key": (BASE + "timeout: 5\n", "timeout"),
     "unknown-nested-key": (BASE + "property: {examples: 5}\n", "property.examples"),
     "top-level-list": ("- 1\n- 2\n", "mapping"),
+    "extra-headers-list": (BASE.replace("}", ", extra_headers: [a]}"), "target.extra_headers"),
+    "extra-headers-int-value": (BASE.replace("}", ", extra_headers: {X-A: 5}}"), "target.extra_headers"),
+    "extra-header-bad-name": (BASE.replace("}", ", extra_headers: {'X A': v}}"), "extra_headers"),
+    "extra-header-newline": (BASE.replace("}", ', extra_headers: {X-A: "a\\nb"}}'), "extra_headers"),
+    "extra-header-authorization": (
+        BASE.replace("}", ", extra_headers: {Authorization: x}}"),
+        "Authorization",
+    ),
+    "key-passthrough-word": (BASE.replace("}", ", key_passthrough: yes please}"), "target.key_passthrough"),
+    "auth-required-int": (BASE.replace("}", ", auth_required: 0}"), "target.auth_required"),
+    "models-unknown-key": (BASE + "models: {openai: openai/gpt-4o}\n", "chat_basic"),
+    "upstream-models-list": (BASE + "upstream_models: [gpt-4o]\n", "upstream_models"),
+    "upstream-models-empty-value": (BASE + "upstream_models: {fast: ''}\n", "upstream_models"),
+    "unknown-target-key": (BASE.replace("}", ", headers: {a: b}}"), "extra_headers"),
     "not-yaml": ("target: {base_url: [\n", "YAML"),
 }
 
@@ -130,3 +144,46 @@ def test_the_command_exits_2_naming_the_key(tmp_path: Path, content: bytes, name
     assert completed.returncode == 2, completed.stderr[-2000:]
     assert named in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_target_facts_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "target.yaml"
+    path.write_text(
+        "target: {base_url: 'http://127.0.0.1:9/v1', key_passthrough: true, auth_required: false,\n"
+        "         extra_headers: {x-portkey-provider: openai, x-portkey-custom-host: 'http://127.0.0.1:8081/v1'}}\n"
+        "models: {default: fast, tools_auto: smart}\n"
+        "upstream_models: {fast: gpt-4o-mini, smart: gpt-4.1}\n"
+    )
+    config = load_target_config(path, model="fastest", extra_headers={"X-Extra": "1"})
+    assert config.key_passthrough is True and config.auth_required is False
+    assert config.extra_headers == {
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": "http://127.0.0.1:8081/v1",
+        "X-Extra": "1",
+    }
+    # --model sets the default only; a scenario's own model stays
+    assert (config.model, config.model_for("tools_auto"), config.model_for("chat_basic")) == (
+        "fastest",
+        "smart",
+        "fastest",
+    )
+    assert config.upstream_model_for("smart") == "gpt-4.1"
+    assert config.upstream_model_for("fastest") is None
+
+
+def test_the_defaults_declare_an_ordinary_gateway() -> None:
+    config = load_target_config(None, base_url="http://127.0.0.1:9/v1")
+    assert (config.key_passthrough, config.auth_required, config.extra_headers, config.upstream_models) == (
+        False,
+        True,
+        {},
+        {},
+    )
+
+
+def test_a_header_flag_must_be_name_colon_value() -> None:
+    from gateproof.contract._config import parse_header
+
+    assert parse_header("x-portkey-provider: openai") == ("x-portkey-provider", "openai")
+    with pytest.raises(ConfigError, match="Name: value"):
+        parse_header("no colon here")

@@ -297,12 +297,6 @@ def test_fault_is_caught_by_its_checks(fault: str, fault_runs: dict[str, FaultRu
     if run.error is not None:
         raise run.error
     failed = run.failed()
-    if os.environ.get("GATEPROOF_SELFTEST_DUMP"):
-        with open(os.environ["GATEPROOF_SELFTEST_DUMP"], "a") as dump:
-            for result in (r for res in run.results for r in res.results):
-                if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.ERROR):
-                    print(fault, result.outcome.value, result.severity, result.check, result.scenario,
-                          result.reason[:150], sep=" | ", file=dump)  # fmt: skip
     missed = [pair for pair in CAUGHT_BY[fault] if pair not in failed]
     assert not missed, f"--fault {fault} was not caught by {missed}: {run.outcomes(missed)}"
     assert all(result.exit_code() == 1 for result in run.results)

@@ -36,6 +36,8 @@ class _Target(http.server.BaseHTTPRequestHandler):
     key: ClassVar[str | None] = GOOD_KEY
     #: a change applied to every stream chunk
     chunk_patch: ClassVar[dict[str, Any]] = {}
+    #: (method, path, headers, model) of every request received
+    seen: ClassVar[list[tuple[str, str, dict[str, str], Any]]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -48,6 +50,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        self.seen.append(("GET", self.path, dict(self.headers.items()), None))
         if not self.path.endswith("/models"):
             self._send(404, b'{"error": {"message": "not found", "type": "invalid_request_error"}}')
             return
@@ -65,6 +68,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
             return
         try:
             request = json.loads(raw)
+            self.seen.append(("POST", self.path, dict(self.headers.items()), request.get("model")))
         except ValueError:
             error = {"message": "bad json", "type": "invalid_request_error", "code": None, "param": None}
             self._send(400, json.dumps({"error": error}).encode())
@@ -100,7 +104,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Target]]:
-    handler = type("Target", (_Target,), {"key": GOOD_KEY, "chunk_patch": {}})
+    handler = type("Target", (_Target,), {"key": GOOD_KEY, "chunk_patch": {}, "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -252,6 +256,43 @@ def test_a_plain_openai_server_passes_openai_core(target: type[_Target]) -> None
     run = _run(target, scenarios=plain | {"invalid_json"})
     assert _failed(run) == [], _explain(run)
     assert run.exit_code() == 0
+
+
+# -- facts the target declares ----------------------------------------------------------------------
+
+
+def test_extra_headers_go_on_every_request_and_models_per_scenario(target: type[_Target]) -> None:
+    headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": "http://127.0.0.1:9/v1"}
+    run = _run(
+        target,
+        scenarios={"chat_basic", "stream_basic", "models_list", "auth_missing"},
+        extra_headers=headers,
+        models={"default": "fast", "stream_basic": "streamy"},
+    )
+    assert _failed(run) == [], _explain(run)
+    assert target.seen, "nothing was sent"
+    for method, path, seen, _ in target.seen:
+        lowered = {k.lower(): v for k, v in seen.items()}
+        assert {k: lowered.get(k) for k in headers} == headers, (method, path)
+    models = {model for method, _, _, model in target.seen if method == "POST"}
+    assert models == {"fast", "streamy"}
+
+
+def test_the_help_documents_the_facts() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gateproof.cli", "contract", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0
+    for word in (
+        "extra_headers",
+        "upstream_models",
+        "key_passthrough",
+        "auth_required",
+        "--strict",
+        "--header",
+    ):
+        assert word in completed.stdout, word
 
 
 # -- bad harness input -----------------------------------------------------------------------------

@@ -105,3 +105,25 @@ def test_corpus_loader_filters_by_kind_and_ids_are_unique() -> None:
         assert load_corpus(kind) == [entry for entry in everything if entry.kind is kind]
     ids = [entry.id for entry in everything]
     assert len(ids) == len(set(ids))
+
+
+def test_each_missing_key_is_blamed_on_itself() -> None:
+    """jsonschema reports one `required` error per missing key: each names its own key."""
+    issues = validators().issues(SchemaKind.ERROR, {"error": {"message": "x", "param": None}})
+    assert {str(issue) for issue in issues} == {
+        "error.type: 'type' is a required property",
+        "error.code: 'code' is a required property",
+    }
+    assert all(issue.instance_path == "error" and issue.keyword == "required" for issue in issues)
+
+
+def test_a_conditional_rule_says_which_field_and_value() -> None:
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+             "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}  # fmt: skip
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage}  # fmt: skip
+    (issue,) = validators().issues(SchemaKind.CHUNK, chunk)
+    assert str(issue) == "usage: with usage present, choices must be []; it has 1 item"
+    assert issue.instance_path == "choices"
+    (issue,) = validators().issues(SchemaKind.REQUEST, BASE | {"stream": False, "stream_options": {}})
+    assert str(issue) == "stream_options: with stream_options present, stream must be True, not False"

@@ -39,7 +39,7 @@ from gateproof.contract.checks import Profile
 from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RawResponse, Severity
 from gateproof.openapi import load_spec, spec_path
 
-__all__ = ["PROPERTY_CHECKS", "PropertyRun", "run_property", "run_property_layer", "skipped_property_layer"]
+__all__ = ["PROPERTY_CHECKS", "PropertyRun", "run_property", "skipped_property_layer"]
 
 #: schemathesis checks we run, with the sentence our registry shows for each
 PROPERTY_CHECKS: dict[str, str] = {
@@ -679,17 +679,6 @@ def run_property(
         if name not in found and (only is None or name in only)
     ]
     return PropertyRun(failed + errors, run.operations, seconds)
-
-
-def run_property_layer(
-    config: TargetConfig,
-    api_key: str,
-    *,
-    only: frozenset[str] | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> list[CheckResult]:
-    """The results of :func:`run_property` alone (for callers that do not record its costs)."""
-    return run_property(config, api_key, only=only, progress=progress).results
 
 
 def hypothesis_home() -> Path:

@@ -68,6 +68,7 @@ from gateproof.contract.results import (
     redact_run,
 )
 from gateproof.contract.stream import RULES
+from gateproof.openapi import SchemaKind, Validators
 
 __all__ = ["Layers", "RunOptions", "describe_checks", "run_contract"]
 
@@ -639,6 +640,59 @@ def _fold_property_auth(results: list[CheckResult], scenario_results: list[Check
     ]
 
 
+#: the stream rule whose failure the property layer's chunk schema repeats on the usage chunk
+_USAGE_RULE = "usage_chunk_empty_choices"
+_PROPERTY_SCHEMA = "response_schema_conformance"
+
+
+def _only_usage_chunk_choices(raw: RawResponse, validators: Validators) -> bool:
+    """True when the stream's only invalid chunks are usage chunks made valid by ``choices: []``."""
+    invalid = [c for c in parse_chunks(raw.body) if not validators.is_valid(SchemaKind.CHUNK, c)]
+    return bool(invalid) and all(
+        isinstance(chunk, dict)
+        and chunk.get("usage") is not None
+        and bool(chunk.get("choices"))
+        and validators.is_valid(SchemaKind.CHUNK, {**chunk, "choices": []})
+        for chunk in invalid
+    )
+
+
+def _fold_property_usage_chunk(
+    results: list[CheckResult], scenario_results: list[CheckResult], validators: Validators
+) -> list[CheckResult]:
+    """Property schema failures that are the usage chunk's choices again become skipped.
+
+    The scenario layer's ``usage_chunk_empty_choices`` names that deviation precisely; the
+    property layer's event schema reports the same chunk as "not valid under any of the
+    schemas". Only a failure whose recorded stream has no other invalid chunk is folded.
+    """
+    cause = next(
+        (r for r in scenario_results if r.outcome is Outcome.FAILED and r.check == _USAGE_RULE), None
+    )
+    if cause is None:
+        return results
+    return [
+        dataclasses.replace(
+            r,
+            outcome=Outcome.SKIPPED,
+            because=_USAGE_RULE,
+            severity=None,
+            raw=None,
+            reason=(
+                f"skipped because {_USAGE_RULE} failed on {cause.scenario}: the failing stream's only "
+                "invalid chunk is the usage chunk, whose choices are not [] (the same root cause)"
+            ),
+        )
+        if r.check == _PROPERTY_SCHEMA
+        and r.outcome is Outcome.FAILED
+        and r.raw is not None
+        and r.raw.stream
+        and _only_usage_chunk_choices(r.raw, validators)
+        else r
+        for r in results
+    ]
+
+
 def run_contract(
     config: TargetConfig,
     options: RunOptions | None = None,
@@ -682,17 +736,32 @@ def run_contract(
                 say(f"scenario {number}/{len(chosen)}: {scenario.name}")
                 run.results.extend(runner.run(scenario, options.checks))
     if Layers.PROPERTY in options.layers and (options.checks is None or options.checks & _property_names()):
-        from gateproof.contract._property import run_property_layer, skipped_property_layer
+        from gateproof.contract._property import run_property, skipped_property_layer
 
         if runner.gave_up:
             reason = f"not run: the target stopped answering (last: {runner.last_transport_error})"
             results = skipped_property_layer(config, reason)
+        elif runner.key_refused_on is not None:
+            # every generated request carries the refused key: one root cause, already reported
+            reason = (
+                f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
+                "the configured key, so every generated request would be refused too"
+            )
+            results = [
+                dataclasses.replace(r, outcome=Outcome.SKIPPED, because=KEY_CHECK, cases=0)
+                for r in skipped_property_layer(config, reason)
+            ]
         else:
             say("property layer: schemathesis")
-            results = run_property_layer(config, api_key, only=options.checks, progress=say)
+            layer = run_property(config, api_key, only=options.checks, progress=say)
+            results = layer.results
+            # each operation's wall time, counted once (its checks share its requests)
+            run.metadata["property_operations"] = layer.operations
+            run.metadata["property_seconds"] = round(layer.seconds, 3)
         if options.checks is not None:
             results = [r for r in results if r.check in options.checks]
-        run.results.extend(_fold_property_auth(results, run.results))
+        results = _fold_property_auth(results, run.results)
+        run.results.extend(_fold_property_usage_chunk(results, run.results, runner.validators))
     from gateproof.contract._impact import assess
 
     # What the official clients make of every failure whose severity is measured (drops the raw bytes).

@@ -96,7 +96,7 @@ EXPECTED: dict[str, tuple[set[str], set[str] | None, set[str] | None]] = {
     "huge_headers": ({"headers_too_large"}, {"headers_too_large"}, None),
     "no_content_204": ({"status_code_expected"}, {"http_204", "content_type_matches_mode"}, None),
     "immediate_close": ({"connection_closed"}, {"connection_closed"}, None),
-    "echo_key_401": ({"status_code_expected"}, {"http_401"}, None),
+    "echo_key_401": ({"configured_key_accepted"}, {"http_401"}, None),
 }  # fmt: skip
 
 #: (behaviour, command): command is "contract", "load-stream" or "load-chat"

@@ -38,6 +38,13 @@ class _Target(http.server.BaseHTTPRequestHandler):
     chunk_patch: ClassVar[dict[str, Any]] = {}
     #: (method, path, headers, model) of every request received
     seen: ClassVar[list[tuple[str, str, dict[str, str], Any]]] = []
+    #: the answer to a body that is not JSON
+    bad_json: ClassVar[tuple[int, bytes]] = (
+        400,
+        b'{"error": {"message": "bad json", "type": "invalid_request_error", "code": null, "param": null}}',
+    )
+    #: the choices of the usage chunk (OpenAI: [])
+    usage_choices: ClassVar[list[Any]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -70,8 +77,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
             request = json.loads(raw)
             self.seen.append(("POST", self.path, dict(self.headers.items()), request.get("model")))
         except ValueError:
-            error = {"message": "bad json", "type": "invalid_request_error", "code": None, "param": None}
-            self._send(400, json.dumps({"error": error}).encode())
+            self._send(*self.bad_json)
             return
         base = {"id": "chatcmpl-1", "created": 1700000000, "model": request.get("model", "m")}
         usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
@@ -85,7 +91,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
                 {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
             ]
             if (request.get("stream_options") or {}).get("include_usage"):
-                chunks.append({"choices": [], "usage": usage})
+                chunks.append({"choices": self.usage_choices, "usage": usage})
             events = [
                 {**base, "object": "chat.completion.chunk", **chunk, **self.chunk_patch} for chunk in chunks
             ]
@@ -118,16 +124,23 @@ def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Target]]:
         server.server_close()
 
 
-def _run(target: type[_Target], *, scenarios: set[str] | None = None, **facts: Any) -> RunResult:
+def _run(
+    target: type[_Target],
+    *,
+    scenarios: set[str] | None = None,
+    layers: frozenset[Layers] = frozenset({Layers.SCENARIO}),
+    **facts: Any,
+) -> RunResult:
     config = TargetConfig(
         base_url=target.url,  # type: ignore[attr-defined]
         api_key_env=KEY_ENV,
         profile=facts.pop("profile", Profile.OPENAI_CORE),
         timeout_s=5.0,
+        property_examples=5,
         **facts,
     ).validate()
     options = RunOptions(
-        layers=frozenset({Layers.SCENARIO}),
+        layers=layers,
         scenarios=frozenset(scenarios) if scenarios is not None else None,
     )
     return run_contract(config, options)
@@ -222,6 +235,43 @@ def test_configured_key_refused_is_one_failure(
     assert run.exit_code() == 1
 
 
+def test_configured_key_refused_skips_the_property_layer_too(
+    target: type[_Target], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "gp-a-key-the-target-does-not-know")
+    run = _run(target, scenarios={"chat_basic"}, layers=frozenset(Layers))
+    assert _failed(run) == [("configured_key_accepted", "chat_basic")], _explain(run)
+    generated = [r for r in run.results if r.layer.value == "property"]
+    assert generated and all(
+        r.outcome is Outcome.SKIPPED and r.because == "configured_key_accepted" for r in generated
+    )
+    assert not [entry for entry in target.seen if entry[0] == "POST"], "nothing generated was sent"
+
+
+def test_a_wrong_error_status_still_owes_the_error_envelope(target: type[_Target]) -> None:
+    target.bad_json = (500, b'{"status": "failure", "message": "Something went wrong"}')
+    run = _run(target, scenarios={"invalid_json"})
+    failed = _failed(run)
+    assert ("not_a_server_error", "invalid_json") in failed, _explain(run)
+    assert ("error_body_conforms", "invalid_json") in failed, _explain(run)
+    status = {r.check: r for r in run.results}["status_code_expected"]
+    assert status.outcome is Outcome.SKIPPED and status.because == "not_a_server_error"
+
+
+def test_the_property_schema_does_not_repeat_the_usage_chunk_rule(target: type[_Target]) -> None:
+    target.usage_choices = [{"index": 0, "delta": {}}]
+    run = _run(target, scenarios={"stream_include_usage"}, layers=frozenset(Layers))
+    assert ("usage_chunk_empty_choices", "stream_include_usage") in _failed(run), _explain(run)
+    schema = [
+        r for r in run.results if r.layer.value == "property" and r.check == "response_schema_conformance"
+    ]
+    streamed = [r for r in schema if r.route == "POST /v1/chat/completions"]
+    assert streamed and all(r.outcome is not Outcome.FAILED for r in streamed), _explain(run)
+    assert any(r.outcome is Outcome.SKIPPED and r.because == "usage_chunk_empty_choices" for r in streamed), (
+        _explain(run)
+    )
+
+
 def test_auth_off_by_design_is_one_security_failure(target: type[_Target]) -> None:
     target.key = None
     run = _run(target, scenarios={"chat_basic", "auth_missing", "auth_wrong_key"}, auth_required=False)
@@ -240,7 +290,8 @@ def test_auth_off_undeclared_fails_the_status_not_the_error_schema(target: type[
     run = _run(target, scenarios={"auth_missing"})
     assert _failed(run) == [("status_code_expected", "auth_missing")], _explain(run)
     body = {r.check: r for r in run.results}["error_body_conforms"]
-    assert body.outcome is Outcome.SKIPPED and body.reason == "skipped because status_code_expected failed"
+    assert body.outcome is Outcome.SKIPPED and body.because == "status_code_expected"
+    assert body.reason == "skipped because status_code_expected failed: HTTP 200 is no error"
 
 
 def test_a_plain_openai_server_passes_openai_core(target: type[_Target]) -> None:

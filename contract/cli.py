@@ -238,8 +238,10 @@ def print_summary(run: RunResult) -> None:
     if run.unreachable:
         print(f"UNREACHABLE: {run.unreachable}", file=out)
         return
+    from gateproof.reports import verdict_of  # the one verdict the report files show too
+
     counts = run.counts
-    verdict = "PASS" if run.passed else "FAIL"
+    verdict = verdict_of(run, None).label
     warnings = len(run.warnings)
     print(
         f"{verdict}: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed "

@@ -230,9 +230,12 @@ class RootCause:
 
 
 def _reason_key(reason: str) -> str:
-    """The reason with numbers and quoted values blurred, so per-scenario details group together."""
+    """The reason with numbers and quoted values blurred, so per-scenario details group together.
+
+    HTTP statuses stay: "got HTTP 500" and "got HTTP 400" are two deviations, not one.
+    """
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
-    return re.sub(r"\d+(\.\d+)?", "#", text)
+    return re.sub(r"(?<!HTTP )(?<![\d.])\d+(\.\d+)?", "#", text)
 
 
 @dataclass

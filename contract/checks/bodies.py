@@ -163,18 +163,30 @@ def models_schema_conformance(ctx: CheckContext) -> None:
     _validate(ctx, SchemaKind.MODELS, [("", _json_body(ctx))])
 
 
-@check(defers_to=(_CONTENT_TYPE, *_STATUS))
+#: the checks that report a server error where another status was due
+_SERVER_ERROR_OWNERS = ("not_a_server_error", *_STATUS)
+
+
+@check(defers_to=(_CONTENT_TYPE, *_SERVER_ERROR_OWNERS))
 def error_body_conforms(ctx: CheckContext) -> None:
     """Error responses carry the error envelope (message, type, code, param)."""
     # Only an answer that is an error is held to the envelope. A success where an error was due is
-    # the status check's failure alone; a wrong error status (500 for 400) still owes the envelope,
-    # so the body of that answer is judged, not hidden behind the status.
-    if ctx.observed.status < 400:
+    # the status check's failure alone; a wrong error status (500 for 400) that comes with a JSON
+    # body of its own design still owes the envelope, so that body is judged, not hidden behind the
+    # status. A crash page (a 5xx whose body is not JSON) is the status failure alone.
+    status = ctx.observed.status
+    if status < 400:
         if _STATUS[0] in ctx.failed:
+            raise Redundant(_STATUS[0], f"skipped because {_STATUS[0]} failed: HTTP {status} is no error")
+        raise NotApplicable(f"HTTP {status} is not an error answer")
+    owner = next((name for name in _SERVER_ERROR_OWNERS if name in ctx.failed), None)
+    if status >= 500 and owner is not None:
+        try:
+            ctx.observed.json()
+        except CheckFailed:
             raise Redundant(
-                _STATUS[0], f"skipped because {_STATUS[0]} failed: HTTP {ctx.observed.status} is no error"
-            )
-        raise NotApplicable(f"HTTP {ctx.observed.status} is not an error answer")
+                owner, f"skipped because {owner} failed: the HTTP {status} answer is a crash page, not JSON"
+            ) from None
     _validate(ctx, SchemaKind.ERROR, [("", _json_body(ctx))])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateproof.contract._wire import loads_bounded
 from gateproof.contract.checks._context import CheckContext, Observed
-from gateproof.contract.checks._registry import CheckFailed, check
+from gateproof.contract.checks._registry import CheckFailed, Redundant, check
 from gateproof.contract.results import Severity
 
 __all__ = [
@@ -56,9 +56,19 @@ def not_a_server_error(ctx: CheckContext) -> None:
         )
 
 
-@check()
+_SERVER_ERROR_OWNERS = ("not_a_server_error", "status_code_expected")
+
+
+@check(defers_to=_SERVER_ERROR_OWNERS)
 def content_type_matches_mode(ctx: CheckContext) -> None:
     """Streaming answers are text/event-stream, everything else application/json."""
+    # A server error where another status was due is one deviation: the crash page's content
+    # type is part of it (the status check reports it), not a second root cause.
+    owner = next((name for name in _SERVER_ERROR_OWNERS if name in ctx.failed), None)
+    if ctx.observed.status >= 500 and owner is not None:
+        raise Redundant(
+            owner, f"skipped because {owner} failed: the HTTP {ctx.observed.status} is the deviation"
+        )
     expected = (
         "text/event-stream" if ctx.scenario.stream and ctx.observed.status == 200 else "application/json"
     )

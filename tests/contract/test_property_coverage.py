@@ -9,33 +9,17 @@ the property layer says on every check of the operation.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LocalStack, local_stack
-from gateproof.contract import Outcome, Profile, TargetConfig
+from gateproof.cli.launch import LocalStack, local_stack
+from gateproof.contract import Outcome, Profile
 from gateproof.contract._property import PropertyRun, run_property
 from gateproof.contract.results import CheckResult, Severity
 
-
-def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **overrides: Any) -> TargetConfig:
-    """A TargetConfig for a running stack (as tests/contract/conftest.py builds it)."""
-    for role, env in KEY_ENVS.items():
-        os.environ[env] = stack.keys[role]
-    settings: dict[str, Any] = {
-        "base_url": stack.base_url,
-        "api_key_env": API_KEY_ENV,
-        "profile": profile,
-        "name": "reference",
-        "mock_url": stack.mock.url,
-        **overrides,
-    }
-    return TargetConfig(**settings).validate()
-
+from .conftest import stack_config
 
 CHAT = "POST /v1/chat/completions"
 MODELS = "GET /v1/models"

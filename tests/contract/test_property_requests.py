@@ -9,7 +9,6 @@ after it stripped the Edgee fields).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,26 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LocalStack
-from gateproof.contract import Outcome, Profile, TargetConfig
+from gateproof.cli.launch import LocalStack
+from gateproof.contract import Outcome, Profile
 from gateproof.contract._property import PropertyRun, run_property
 from gateproof.openapi import load_spec
 
-
-def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **overrides: Any) -> TargetConfig:
-    """A TargetConfig for a running stack (as tests/contract/conftest.py builds it)."""
-    for role, env in KEY_ENVS.items():
-        os.environ[env] = stack.keys[role]
-    settings: dict[str, Any] = {
-        "base_url": stack.base_url,
-        "api_key_env": API_KEY_ENV,
-        "profile": profile,
-        "name": "reference",
-        "mock_url": stack.mock.url,
-        **overrides,
-    }
-    return TargetConfig(**settings).validate()
-
+from .conftest import stack_config
 
 #: a model the reference gateway serves that none of the spec's examples names
 MODEL = "openai/gpt-4.1"

@@ -45,6 +45,8 @@ class _Target(http.server.BaseHTTPRequestHandler):
     )
     #: the choices of the usage chunk (OpenAI: [])
     usage_choices: ClassVar[list[Any]] = []
+    #: the answer to a request without Authorization (None: the 401 every wrong key gets)
+    no_key_answer: ClassVar[tuple[int, bytes, str] | None] = None
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -67,6 +69,9 @@ class _Target(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.no_key_answer is not None and "Authorization" not in self.headers:
+            self._send(*self.no_key_answer)
+            return
         if self.key is not None and self.headers.get("Authorization") != f"Bearer {self.key}":
             error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
             self._send(
@@ -270,6 +275,52 @@ def test_the_property_schema_does_not_repeat_the_usage_chunk_rule(target: type[_
     assert any(r.outcome is Outcome.SKIPPED and r.because == "usage_chunk_empty_choices" for r in streamed), (
         _explain(run)
     )
+
+
+def test_a_crash_for_a_missing_key_is_one_root_cause_and_another_status_is_another(
+    target: type[_Target],
+) -> None:
+    # LiteLLM 1.108.7 answers a missing key with a plain-text 500 (and a wrong key with 400)
+    target.no_key_answer = (500, b"Internal Server Error", "text/plain")
+    run = _run(target, scenarios={"auth_missing", "auth_wrong_key"})
+    assert _failed(run) == [("status_code_expected", "auth_missing")], _explain(run)
+    content = next(
+        r for r in run.results if r.check == "content_type_matches_mode" and r.scenario == "auth_missing"
+    )
+    assert content.outcome is Outcome.SKIPPED and content.because == "status_code_expected"
+    assert len(run.root_causes()) == 1
+
+
+def test_root_causes_keep_http_statuses_apart() -> None:
+    from gateproof.contract.results import CheckResult, Layer, RunResult
+
+    def failure(scenario: str, reason: str) -> CheckResult:
+        return CheckResult(
+            check="status_code_expected",
+            description="",
+            layer=Layer.SCENARIO,
+            profile="openai-core",
+            target="t",
+            route="POST /v1/chat/completions",
+            scenario=scenario,
+            outcome=Outcome.FAILED,
+            reason=reason,
+            severity=Severity.ERROR,
+        )
+
+    run = RunResult(
+        run_id="r", target="t", base_url="http://127.0.0.1:1/v1", profile="openai-core", started_at=0
+    )
+    run.results = [
+        failure("auth_missing", "got HTTP 500, expected 401"),
+        failure("auth_wrong_key", "got HTTP 400, expected 401"),
+        failure("auth_inactive_key", "got HTTP 400, expected 401"),
+    ]
+    causes = run.root_causes()
+    assert [(c.reason, len(c.results)) for c in causes] == [
+        ("got HTTP 400, expected 401", 2),
+        ("got HTTP 500, expected 401", 1),
+    ]
 
 
 def test_auth_off_by_design_is_one_security_failure(target: type[_Target]) -> None:

@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sse_decoder.py
 	$(BIN)/python benchmarks/gateway_validation.py
 	$(BIN)/python benchmarks/property_forwarder.py
+	$(BIN)/python benchmarks/impact_replay.py
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -18,6 +18,7 @@ from gateproof.contract.checks._registry import (
     Requirement,
     check,
 )
+from gateproof.contract.checks.status import SERVER_ERROR_OWNERS
 from gateproof.contract.results import Severity
 from gateproof.contract.stream import SSEDecoder
 from gateproof.openapi import SchemaKind, ValidationIssue
@@ -163,11 +164,7 @@ def models_schema_conformance(ctx: CheckContext) -> None:
     _validate(ctx, SchemaKind.MODELS, [("", _json_body(ctx))])
 
 
-#: the checks that report a server error where another status was due
-_SERVER_ERROR_OWNERS = ("not_a_server_error", *_STATUS)
-
-
-@check(defers_to=(_CONTENT_TYPE, *_SERVER_ERROR_OWNERS))
+@check(defers_to=(_CONTENT_TYPE, *SERVER_ERROR_OWNERS))
 def error_body_conforms(ctx: CheckContext) -> None:
     """Error responses carry the error envelope (message, type, code, param)."""
     # Only an answer that is an error is held to the envelope. A success where an error was due is
@@ -179,7 +176,7 @@ def error_body_conforms(ctx: CheckContext) -> None:
         if _STATUS[0] in ctx.failed:
             raise Redundant(_STATUS[0], f"skipped because {_STATUS[0]} failed: HTTP {status} is no error")
         raise NotApplicable(f"HTTP {status} is not an error answer")
-    owner = next((name for name in _SERVER_ERROR_OWNERS if name in ctx.failed), None)
+    owner = next((name for name in SERVER_ERROR_OWNERS if name in ctx.failed), None)
     if status >= 500 and owner is not None:
         try:
             ctx.observed.json()

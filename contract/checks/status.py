@@ -8,6 +8,7 @@ from gateproof.contract.checks._registry import CheckFailed, Redundant, check
 from gateproof.contract.results import Severity
 
 __all__ = [
+    "SERVER_ERROR_OWNERS",
     "auth_enforced",
     "configured_key_accepted",
     "content_type_matches_mode",
@@ -56,10 +57,12 @@ def not_a_server_error(ctx: CheckContext) -> None:
         )
 
 
-_SERVER_ERROR_OWNERS = ("not_a_server_error", "status_code_expected")
+#: the checks that report a server error where another status was due: what a crash page's
+#: content type and body are folded into (one home; bodies.py uses it too)
+SERVER_ERROR_OWNERS = ("not_a_server_error", "status_code_expected")
 
 
-@check(defers_to=_SERVER_ERROR_OWNERS)
+@check(defers_to=SERVER_ERROR_OWNERS)
 def content_type_matches_mode(ctx: CheckContext) -> None:
     """Streaming answers are text/event-stream, everything else application/json."""
     expected = (
@@ -70,7 +73,7 @@ def content_type_matches_mode(ctx: CheckContext) -> None:
         return
     # A server error where another status was due is one deviation: the crash page's content
     # type is part of it (the status check reports it), not a second root cause.
-    owner = next((name for name in _SERVER_ERROR_OWNERS if name in ctx.failed), None)
+    owner = next((name for name in SERVER_ERROR_OWNERS if name in ctx.failed), None)
     if ctx.observed.status >= 500 and owner is not None:
         raise Redundant(
             owner,

@@ -37,7 +37,7 @@ from gateproof.contract._profiles import EDGEE_MARK, core_view
 from gateproof.contract._redaction import redact_headers
 from gateproof.contract.checks import Profile
 from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RawResponse, Severity
-from gateproof.openapi import load_spec, spec_path
+from gateproof.openapi import is_edgee_header, is_gateway_field, load_spec, spec_path
 
 __all__ = ["PROPERTY_CHECKS", "PropertyRun", "run_property", "skipped_property_layer"]
 
@@ -165,19 +165,14 @@ def _settings(config: TargetConfig, api_key: str, enabled: tuple[str, ...], prox
 # ---------------------------------------------------------------- what an openai-core target is sent
 
 #: the Edgee request body fields the spec names (D11: they never leave the gateway)
-_EDGEE_BODY_FIELDS = frozenset({"tags", "enable_debug"})
 
 
 def _is_edgee_field(name: str, schema: Any = None) -> bool:
-    return (
-        name in _EDGEE_BODY_FIELDS
-        or name.startswith("edgee_")
-        or (isinstance(schema, dict) and schema.get(EDGEE_MARK) == "edgee")
-    )
+    return is_gateway_field(name) or (isinstance(schema, dict) and schema.get(EDGEE_MARK) == "edgee")
 
 
 def _is_edgee_header(name: str) -> bool:
-    return name.lower().startswith("x-edgee-")
+    return is_edgee_header(name)
 
 
 def _drop_edgee_request_fields(node: Any) -> None:

@@ -68,7 +68,7 @@ from gateproof.contract.results import (
     redact_run,
 )
 from gateproof.contract.stream import RULES
-from gateproof.openapi import SchemaKind, Validators
+from gateproof.openapi import SchemaKind, Validators, is_edgee_header, is_gateway_field
 
 __all__ = ["Layers", "RunOptions", "describe_checks", "run_contract"]
 
@@ -91,8 +91,6 @@ class RunOptions:
     #: warnings fail the run too (``--strict``)
     strict: bool = False
 
-
-_EDGEE_BODY_FIELDS = ("tags", "enable_debug")
 
 #: judged on the first answer to a valid-key request: a refused key makes every other result moot
 KEY_CHECK = "configured_key_accepted"
@@ -199,7 +197,7 @@ class _ScenarioRun:
             parsed = json.loads(body)
             if self.config.profile is Profile.OPENAI_CORE:
                 # Edgee-only fields would be rejected by a strict OpenAI-compatible gateway.
-                for key in [k for k in parsed if k.startswith("edgee_") or k in _EDGEE_BODY_FIELDS]:
+                for key in [k for k in parsed if is_gateway_field(k)]:
                     del parsed[key]
                 body = json.dumps(parsed).encode()
         headers = {"Accept": "application/json", "X-Gateproof-Correlation-Id": cid}
@@ -207,7 +205,7 @@ class _ScenarioRun:
         if body is not None:
             headers["Content-Type"] = "application/json"
         for name, value in scenario.headers.items():
-            if self.config.profile is Profile.OPENAI_CORE and name.lower().startswith("x-edgee-"):
+            if self.config.profile is Profile.OPENAI_CORE and is_edgee_header(name):
                 continue
             headers[name] = value
         key = self._key_for(scenario)

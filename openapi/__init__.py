@@ -9,17 +9,27 @@ verdicts every one of those validators must agree on.
 """
 
 from gateproof.openapi._corpus import CORPUS_FILES, CorpusEntry, load_corpus
+from gateproof.openapi._gateway_fields import (
+    EDGEE_HEADER_PREFIX,
+    gateway_body_fields,
+    is_edgee_header,
+    is_gateway_field,
+)
 from gateproof.openapi._spec import SPEC_FILE, load_spec, spec_path
 from gateproof.openapi._validators import SCHEMA_NAMES, SchemaKind, ValidationIssue, Validators, validators
 
 __all__ = [
     "CORPUS_FILES",
+    "EDGEE_HEADER_PREFIX",
     "SCHEMA_NAMES",
     "SPEC_FILE",
     "CorpusEntry",
     "SchemaKind",
     "ValidationIssue",
     "Validators",
+    "gateway_body_fields",
+    "is_edgee_header",
+    "is_gateway_field",
     "load_corpus",
     "load_spec",
     "spec_path",

@@ -13,26 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateproof.openapi import is_gateway_field
 from gateproof.reference_gateway._routing import Route
 
-__all__ = ["EDGEE_BODY_FIELDS", "ChatCall", "UpstreamRequest", "is_edgee_field"]
-
-#: body fields that steer the gateway and never reach a provider (D11), besides every ``edgee_*``
-EDGEE_BODY_FIELDS = frozenset(
-    {
-        "tags",
-        "enable_debug",
-        "compression_model",
-        "compression_configuration",
-        "enable_compression",
-        "compression_rate",
-    }
-)
-
-
-def is_edgee_field(name: str) -> bool:
-    """Whether a body field belongs to the gateway rather than to the provider."""
-    return name.startswith("edgee_") or name in EDGEE_BODY_FIELDS
+__all__ = ["ChatCall", "UpstreamRequest"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +51,7 @@ class ChatCall:
 
     def forwardable_body(self) -> dict[str, Any]:
         """A deep copy of the body without the Edgee fields: what a provider may see (D11)."""
-        return {name: copy.deepcopy(value) for name, value in self.body.items() if not is_edgee_field(name)}
+        return {name: copy.deepcopy(value) for name, value in self.body.items() if not is_gateway_field(name)}
 
 
 @dataclass

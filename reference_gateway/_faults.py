@@ -32,10 +32,10 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from gateproof.openapi import load_spec
+from gateproof.openapi import is_gateway_field, load_spec
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._auth import ANONYMOUS, Principal
-from gateproof.reference_gateway._call import ChatCall, UpstreamRequest, is_edgee_field
+from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._events import DONE, Chunk, Done, StreamFailure, StreamItem, encode_json
 
@@ -292,9 +292,18 @@ def _with_prefixed_model(request: UpstreamRequest, call: ChatCall) -> UpstreamRe
     return request
 
 
+#: the gateway fields of Edgee's compression (enable_compression, compression_rate, ...) start so
+_COMPRESSION = ("enable_compression", "compression_")
+
+
 def _with_edgee_fields(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
-    request.json.update({name: value for name, value in call.body.items() if is_edgee_field(name)})
+    request.json.update({name: value for name, value in call.body.items() if is_gateway_field(name)})
     request.headers.update(call.edgee_headers)
+    return request
+
+
+def _with_compression_fields(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    request.json.update({name: value for name, value in call.body.items() if name.startswith(_COMPRESSION)})
     return request
 
 
@@ -627,6 +636,11 @@ _CATALOGUE: tuple[Fault, ...] = (
         "edgee_fields_forwarded",
         "edgee_* / tags / enable_debug body fields and X-Edgee-* headers are sent to the provider.",
         upstream=_with_edgee_fields,
+    ),
+    Fault(
+        "compression_fields_forwarded",
+        "The compression request fields (enable_compression, compression_*) are sent to the provider.",
+        upstream=_with_compression_fields,
     ),
     Fault(
         "chunk_id_changes",

@@ -35,7 +35,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from gateproof.openapi import Validators
+from gateproof.openapi import Validators, is_edgee_header
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._auth import Keyring, Principal
 from gateproof.reference_gateway._body import parse_body
@@ -141,7 +141,7 @@ class Gateway:
             call = ChatCall(
                 body=body,
                 route=route,
-                edgee_headers={k: v for k, v in request.headers.items() if k.lower().startswith("x-edgee-")},
+                edgee_headers={k: v for k, v in request.headers.items() if is_edgee_header(k)},
                 tags=options.tags,
                 client_authorization=request.headers.get("authorization"),
             )

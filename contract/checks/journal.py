@@ -16,6 +16,7 @@ from gateproof.contract.checks._registry import (
     check,
 )
 from gateproof.contract.results import Severity
+from gateproof.openapi import is_edgee_header, is_gateway_field
 
 __all__ = [
     "client_key_forwarded_unchanged",
@@ -122,11 +123,11 @@ def upstream_messages_intact(ctx: CheckContext) -> None:
 
 @check(requires=_MOCK, severity=_ERROR, profiles=EDGEE_ONLY)
 def edgee_fields_not_forwarded(ctx: CheckContext) -> None:
-    """No edgee_* / tags body field and no X-Edgee-* header reaches the provider (decision D11)."""
+    """No gateway body field (edgee_*, tags, enable_debug, compression_*) and no X-Edgee-* header reaches the provider (D11)."""
     entry = ctx.upstream_request()
-    leaked = [k for k in _upstream_body(ctx) if k.startswith("edgee_") or k in ("tags", "enable_debug")]
+    leaked = [k for k in _upstream_body(ctx) if is_gateway_field(k)]
     headers = entry.get("headers") or {}
-    leaked += [h for h in headers if str(h).lower().startswith("x-edgee-")]
+    leaked += [h for h in headers if is_edgee_header(str(h))]
     if leaked:
         raise CheckFailed(
             f"Edgee-only fields reached the provider: {', '.join(sorted(leaked))}",

@@ -80,6 +80,7 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
     "buffered_stream": (("stream_not_buffered", "stream_paced"),),
     "model_prefix_forwarded": (("upstream_model_unprefixed", "chat_basic"),),
     "edgee_fields_forwarded": (("edgee_fields_not_forwarded", "chat_basic"),),
+    "compression_fields_forwarded": (("edgee_fields_not_forwarded", "chat_basic"),),
     "chunk_id_changes": (("constant_id", "stream_basic"),),
     "tools_dropped": (("upstream_params_intact", "tools_auto"),),
     "stream_error_as_done": (("stream_error_propagated", "upstream_mid_stream_error"),),

@@ -142,6 +142,14 @@ def _probe_edgee_forwarded(target: Target) -> bool:
     return "tags" in entry["body"] and "x-edgee-tags" in entry["headers"]
 
 
+def _probe_compression_forwarded(target: Target) -> bool:
+    cid = new_cid("probe")
+    body = {"model": "openai/gpt-4o", "messages": user("hi", cid=cid), "enable_compression": False}
+    assert target.post(body).status_code == 200
+    (entry,) = journal(target.mock_url, cid)
+    return "enable_compression" in entry["body"]
+
+
 def _probe_tool_args(target: Target) -> bool:
     cid = new_cid("probe")
     response = target.post(
@@ -348,6 +356,7 @@ PROBES: dict[str, Callable[[Target], bool]] = {
     "buffered_stream": _probe_buffered,
     "model_prefix_forwarded": lambda t: _forwarded(t)["body"]["model"] == "openai/gpt-4o",
     "edgee_fields_forwarded": _probe_edgee_forwarded,
+    "compression_fields_forwarded": _probe_compression_forwarded,
     "chunk_id_changes": lambda t: len({c["id"] for c in _chunks(t.stream())}) > 1,
     "tools_dropped": lambda t: "tools" not in _forwarded(t, tools=[WEATHER_TOOL], tool_choice="auto")["body"],
     "stream_error_as_done": _probe_stream_error_as_done,

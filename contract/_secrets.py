@@ -5,8 +5,9 @@ the run (the target's key, the inactive and restricted keys, the wrong keys it m
 auth scenarios, the mock's upstream key). The reports scrub again before rendering, because a
 report is the artefact most likely to be uploaded or mailed around, and the results it renders
 may come from a saved file. Two copies of these rules would drift apart, so they live here, in a
-leaf module that imports nothing from gateproof: ``gateproof.contract.results`` re-exports it, and
-``gateproof.reports`` (which may import only the results models) reads it from there.
+leaf module that imports nothing from gateproof but the credential header names (their one home,
+``gateproof.openapi._credentials``, which the mock's journal uses too): ``gateproof.contract.results``
+re-exports it, and ``gateproof.reports`` (which may import only the results models) reads it from there.
 
 A target that echoes a key rarely echoes it verbatim only: 401 bodies quote the header, debug
 headers carry it base64-encoded, redirect targets URL-encode it, JSON serialisers escape its
@@ -25,24 +26,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
+from gateproof.openapi._credentials import SECRET_HEADERS
+
 __all__ = ["REDACTED", "SECRET_HEADERS", "Scrubber", "secret_forms"]
 
 REDACTED = "[redacted]"
-
-#: header names (lower case) whose values are credentials: producers of results mask them, and
-#: renderers mask them again as defence in depth
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "x-edgee-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
 
 #: JSON body fields and URL query parameters (lower case) that hold credentials
 _SECRET_FIELDS = frozenset({"api_key", "apikey", "api-key", "x-api-key", "authorization", "access_token"})

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from gateproof.openapi._credentials import SECRET_HEADERS
+
 __all__ = [
     "CORRELATION_HEADER",
     "REDACTED_HEADERS",
@@ -49,9 +51,8 @@ __all__ = [
 CORRELATION_HEADER = "x-gateproof-correlation-id"
 _CORRELATION_HEADER = CORRELATION_HEADER.encode()
 
-REDACTED_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie", "set-cookie"}
-)
+#: the credential headers the journal masks: the one list every part uses
+REDACTED_HEADERS = SECRET_HEADERS
 _REDACTED_HEADERS = frozenset(name.encode() for name in REDACTED_HEADERS)
 _REDACTED_QUERY = frozenset({"key", "api_key", "api-key", "apikey"})
 _SCHEMES = frozenset({"bearer", "basic", "token"})

@@ -9,6 +9,7 @@ verdicts every one of those validators must agree on.
 """
 
 from gateproof.openapi._corpus import CORPUS_FILES, CorpusEntry, load_corpus
+from gateproof.openapi._credentials import SECRET_HEADERS
 from gateproof.openapi._gateway_fields import (
     EDGEE_HEADER_PREFIX,
     gateway_body_fields,
@@ -22,6 +23,7 @@ __all__ = [
     "CORPUS_FILES",
     "EDGEE_HEADER_PREFIX",
     "SCHEMA_NAMES",
+    "SECRET_HEADERS",
     "SPEC_FILE",
     "CorpusEntry",
     "SchemaKind",

@@ -89,3 +89,14 @@ def test_entries_filter_by_cid_and_limit_keeps_the_newest() -> None:
     assert [e.cid for e in journal.entries()] == ["b", None]
     assert journal.clear() == 2
     assert len(journal) == 0
+
+
+def test_the_journal_masks_every_credential_header_the_reports_mask() -> None:
+    # one list (gateproof.openapi._credentials): an Edgee key reaching the provider is masked too
+    from gateproof.contract.results import SECRET_HEADERS
+
+    raw = [(name.encode(), b"sk-secret-value-123456") for name in sorted(SECRET_HEADERS)]
+    headers = redact_headers(raw)
+    assert set(headers) == set(SECRET_HEADERS)
+    assert not [name for name, value in headers.items() if "sk-secret-value-123456" in value]
+    assert "x-edgee-api-key" in headers

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import warnings
@@ -366,22 +367,17 @@ def _judge(probe: str, parsed: Any, wire: Any, read: Callable[[Any], str], kind:
 
 # --- the error class ----------------------------------------------------------------------------
 
-_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
 
-
+@functools.cache
 def _error_class(status: int) -> type[openai.APIStatusError]:
-    """The class the SDK raises for ``status`` (``OpenAI._make_status_error``)."""
-    if status >= 500:
-        return openai.InternalServerError
-    return _STATUS_ERRORS.get(status, openai.APIStatusError)
+    """The class the SDK raises for ``status``, asked of the SDK itself (``_make_status_error``).
+
+    Not a table of our own: the mapping is the SDK's, and a release that changes it changes
+    what its callers catch.
+    """
+    client = openai.OpenAI(base_url=_BASE_URL, api_key="gp-replay", max_retries=0)
+    response = httpx2.Response(status, request=httpx2.Request("POST", _BASE_URL))
+    return type(client._make_status_error("replay", body=None, response=response))
 
 
 def _probe_error(

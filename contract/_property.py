@@ -35,6 +35,7 @@ from gateproof.contract._config import TargetConfig
 from gateproof.contract._exchange import WireForwarder
 from gateproof.contract._profiles import EDGEE_MARK, core_view
 from gateproof.contract._redaction import redact_headers
+from gateproof.contract._wire import loads_bounded
 from gateproof.contract.checks import Profile
 from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RawResponse, Severity
 from gateproof.openapi import is_edgee_header, is_gateway_field, load_spec, spec_path
@@ -587,8 +588,8 @@ def _what_came(response: Any) -> str:
         return "no answer"
     content = response.content or b""
     try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+        data = loads_bounded(content)
+    except ValueError:
         data = None
     if isinstance(data, dict):
         error = data.get("error")

@@ -621,16 +621,10 @@ def _fold_property_auth(results: list[CheckResult], scenario_results: list[Check
     if cause is None:
         return results
     return [
-        dataclasses.replace(
-            r,
-            outcome=Outcome.SKIPPED,
-            because=cause.check,
-            severity=None,
-            raw=None,
-            reason=(
-                f"skipped because {cause.check} failed on {cause.scenario}: the same root cause "
-                "(the target serves requests without a valid key)"
-            ),
+        r.skipped_because(
+            cause.check,
+            f"skipped because {cause.check} failed on {cause.scenario}: the same root cause "
+            "(the target serves requests without a valid key)",
         )
         if r.check == _PROPERTY_AUTH and r.outcome is Outcome.FAILED
         else r
@@ -670,16 +664,10 @@ def _fold_property_usage_chunk(
     if cause is None:
         return results
     return [
-        dataclasses.replace(
-            r,
-            outcome=Outcome.SKIPPED,
-            because=_USAGE_RULE,
-            severity=None,
-            raw=None,
-            reason=(
-                f"skipped because {_USAGE_RULE} failed on {cause.scenario}: the failing stream's only "
-                "invalid chunk is the usage chunk, whose choices are not [] (the same root cause)"
-            ),
+        r.skipped_because(
+            _USAGE_RULE,
+            f"skipped because {_USAGE_RULE} failed on {cause.scenario}: the failing stream's only "
+            "invalid chunk is the usage chunk, whose choices are not [] (the same root cause)",
         )
         if r.check == _PROPERTY_SCHEMA
         and r.outcome is Outcome.FAILED
@@ -745,10 +733,7 @@ def run_contract(
                 f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
                 "the configured key, so every generated request would be refused too"
             )
-            results = [
-                dataclasses.replace(r, outcome=Outcome.SKIPPED, because=KEY_CHECK, cases=0)
-                for r in skipped_property_layer(config, reason)
-            ]
+            results = [r.skipped_because(KEY_CHECK, reason) for r in skipped_property_layer(config, reason)]
         else:
             say("property layer: schemathesis")
             layer = run_property(config, api_key, only=options.checks, progress=say)

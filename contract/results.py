@@ -209,6 +209,12 @@ class CheckResult:
             }
         )
 
+    def skipped_because(self, check: str, reason: str) -> CheckResult:
+        """This result as ``skipped (because <check>)``: its finding is another check's root cause."""
+        return dataclasses.replace(
+            self, outcome=Outcome.SKIPPED, because=check, reason=reason, severity=None, impact=(), raw=None
+        )
+
     @property
     def gating(self) -> bool:
         """Fails the run without --strict: a required check that errored, or failed with severity error."""

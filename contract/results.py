@@ -303,10 +303,16 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return not self.interrupted and self.unreachable is None and not self.gating_failures
+        """Finished, reached, judged something, and nothing gating failed: an empty run is no pass."""
+        return (
+            not self.interrupted
+            and self.unreachable is None
+            and bool(self.results)
+            and not self.gating_failures
+        )
 
     def exit_code(self) -> int:
-        """0 all applicable required checks passed; 1 some failed; 3 target unreachable; 130 interrupted."""
+        """0 all applicable required checks passed; 1 some failed or none ran; 3 target unreachable; 130 interrupted."""
         if self.interrupted:
             return INTERRUPTED_EXIT_CODE
         if self.unreachable is not None:

@@ -6,11 +6,11 @@ A run is judged from what it produced, a contract run and/or a load run
 - **FAIL** (exit 1; 3 when the target was unreachable, 130 when interrupted): the contract run
   does not pass (``RunResult.passed``: a required check failed with severity error, or could not
   be evaluated; with ``--strict`` (``RunResult.strict``) a warning too; or the run was
-  interrupted, or the target unreachable), or the load run failed: any request failed, no
+  interrupted, the target unreachable, or no check ran at all), or the load run failed: any request failed, no
   request completed, the target never answered, or the load run broke down (``LoadResult.error``).
 - **NEEDS ATTENTION** (exit 0): nothing fails the run, but something should be read: a warning
   (a failure the official clients tolerate; ``--strict`` makes it fail), a failed or errored
-  advisory (non-required) check, or a contract run in which no check ran.
+  advisory (non-required) check.
 - **PASS** (exit 0): none of the above.
 
 Skipped results (moot because a check they depend on failed on the same answer) and results
@@ -35,7 +35,7 @@ __all__ = ["Verdict", "VerdictStatus", "load_problem", "run_headline", "verdict_
 
 class VerdictStatus(StrEnum):
     PASS = "pass"
-    #: nothing fails the run, but warnings, advisory failures or an empty run want reading
+    #: nothing fails the run, but warnings or advisory failures want reading
     ATTENTION = "attention"
     FAIL = "fail"
 
@@ -158,6 +158,8 @@ def _run_failures(run: RunResult) -> list[str]:
     lines = []
     if run.unreachable is not None:
         lines.append(f"target unreachable: {run.unreachable}")
+    if not run.results and run.unreachable is None:
+        lines.append("no check ran: an empty run is not a pass")
     gating = run.gating_failures
     if not gating:
         return lines
@@ -196,8 +198,6 @@ def _run_notes(run: RunResult) -> list[str]:
     advisory_errors = [r for r in run.results if not r.required and r.outcome is Outcome.ERROR]
     if advisory_errors:
         lines.append(f"{_plural(len(advisory_errors), 'advisory check result')} could not be evaluated")
-    if not run.results:
-        lines.append("no check ran")
     return lines
 
 

@@ -99,8 +99,9 @@ def test_needs_attention_is_warnings_advisory_or_nothing_ran() -> None:
     assert verdict.notes == ("1 advisory check failure: reported, not gating",)
 
     empty = dataclasses.replace(make_run(), results=[])
-    assert verdict_of(empty, None).notes == ("no check ran",)
-    assert verdict_of(empty, None).status is VerdictStatus.ATTENTION
+    assert verdict_of(empty, None).failures == ("no check ran: an empty run is not a pass",)
+    assert verdict_of(empty, None).status is VerdictStatus.FAIL
+    assert verdict_of(empty, None).exit_code == 1 == empty.exit_code()
 
 
 def test_strict_turns_the_warning_into_the_reason_to_fail() -> None:

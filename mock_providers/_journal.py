@@ -25,7 +25,6 @@ the same time each use their own correlation id and read only their entries.
 from __future__ import annotations
 
 import enum
-import hashlib
 import itertools
 import json
 from collections import deque
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from gateproof.openapi._credentials import SECRET_HEADERS
+from gateproof.openapi._credentials import SECRET_HEADERS, fingerprint
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -67,11 +66,6 @@ class Outcome(enum.StrEnum):
     DISCONNECTED = "disconnected"
     #: the mock dropped the connection on purpose (``fault=truncate``)
     ABORTED = "aborted"
-
-
-def fingerprint(secret: str) -> str:
-    """The first 12 hex digits of the secret's SHA-256: enough to recognise a known key, not to recover one."""
-    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def _redact(name: bytes, value: str) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ from gateproof.contract.checks._registry import (
 )
 from gateproof.contract.results import Severity
 from gateproof.openapi import is_edgee_header, is_gateway_field
+from gateproof.openapi._credentials import fingerprint
 
 __all__ = [
     "client_key_forwarded_unchanged",
@@ -157,7 +157,7 @@ def client_key_forwarded_unchanged(ctx: CheckContext) -> None:
         raise CheckFailed("no client key to look for")
     entry = ctx.upstream_request()
     fingerprints = entry.get("secret_fingerprints") or {}
-    wanted = _fingerprint(ctx.client_key)
+    wanted = fingerprint(ctx.client_key)
     carried = sorted(str(name) for name, digest in fingerprints.items() if digest == wanted)
     if carried:
         return
@@ -174,7 +174,7 @@ def client_key_forwarded_unchanged(ctx: CheckContext) -> None:
 def _key_places(entry: dict[str, Any], key: str) -> list[str]:
     """Where in a journaled request the key appears: header names, body paths, the query."""
     places: list[str] = []
-    wanted = _fingerprint(key)
+    wanted = fingerprint(key)
     # The journal redacts secrets but keeps a fingerprint of each (see gateproof.mock_providers).
     for name, digest in (entry.get("secret_fingerprints") or {}).items():
         if digest == wanted:
@@ -206,7 +206,3 @@ def _paths_holding(node: Any, key: str, path: str) -> list[str]:
         elif isinstance(value, list):
             pending.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
     return sorted(found)
-
-
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]

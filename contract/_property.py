@@ -23,11 +23,14 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -708,6 +711,41 @@ _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
 @contextlib.contextmanager
+def _signals_noted(seen: list[int]) -> Iterator[None]:
+    """Record every SIGINT/SIGTERM that arrives while schemathesis runs, then let it act as before.
+
+    schemathesis catches the KeyboardInterrupt a signal raises in many places and does not
+    always say so in its events: depending on where it lands (a check, hypothesis' generation,
+    a phase winding down) the engine may just end that operation and carry on, and the run
+    would then read as finished. The signal itself is the fact, so it is noted here, where no
+    library can swallow it. Signal handlers belong to the main thread; elsewhere (the fault
+    self-test runs layers in threads) nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {
+        signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    for signum in previous:
+        signal.signal(signum, note)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
 def _environment_proxies_hidden() -> Iterator[None]:
     """Hide proxy settings of the environment from ``requests`` while schemathesis runs.
 
@@ -752,7 +790,8 @@ def _run_engine(
     clock: dict[tuple[str, str], float] = {}
     fatal: str | None = None
     interrupted = False
-    with _checks_timed(enabled, clock):
+    signals: list[int] = []
+    with _checks_timed(enabled, clock), _signals_noted(signals):
         stream = from_schema(schema).execute()
         for event in stream:
             if isinstance(event, events.Interrupted) or getattr(event, "status", None) is Status.INTERRUPTED:
@@ -782,7 +821,7 @@ def _run_engine(
                     operations.setdefault(event.label, _Operation()).errors.append(text)
                 else:
                     fatal = fatal or f"{event.label}: {text}"
-    if interrupted:
+    if interrupted or signals:
         raise KeyboardInterrupt("the property layer was interrupted")
     results = _results(config, api_key, only, enabled, tallies, operations, clock, fatal)
     costs = {

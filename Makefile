@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/gateway_validation.py
 	$(BIN)/python benchmarks/property_forwarder.py
 	$(BIN)/python benchmarks/impact_replay.py
+	$(BIN)/python benchmarks/compression.py
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

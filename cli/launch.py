@@ -33,10 +33,13 @@ from typing import Any
 
 import httpx
 
+from gateproof.openapi import HEALTH_PATH
+
 __all__ = [
     "HEALTH_PATH",
     "INSTANCE_ENV",
     "KEY_ENVS",
+    "REQUEST_LOG_FILE",
     "UPSTREAM_KEY_ENV",
     "UPSTREAM_ROLE",
     "LaunchError",
@@ -50,7 +53,6 @@ __all__ = [
 ]
 
 #: every server gateproof starts answers 200 here once it is ready, echoing INSTANCE_ENV
-HEALTH_PATH = "/_gateproof/health"
 #: a random id per start, passed to the child and echoed by its health endpoint: ``free_port``
 #: releases the port it found, so two servers starting at once can pick the same one, and the
 #: loser's readiness probe would otherwise be answered by the winner
@@ -258,6 +260,11 @@ class LocalStack:
         """The gateway's base URL, as an OpenAI SDK wants it (with ``/v1``)."""
         return self.gateway.url + "/v1"
 
+    @property
+    def request_log(self) -> Path:
+        """The gateway's structured request log (JSON lines, D34), in ``log_dir``."""
+        return self.log_dir / REQUEST_LOG_FILE
+
     def stop(self) -> None:
         with signals_deferred():
             for server in [*self.extra, self.gateway, self.mock]:
@@ -266,18 +273,22 @@ class LocalStack:
 
 #: environment variables that carry the gateway's API keys to the child, by role:
 #: ``default`` may use every model, ``inactive`` is switched off (403), ``restricted``
-#: may use only some models (403 on the others). See reference_gateway/default.yaml.
+#: may use only some models (403 on the others), ``compressing`` has token compression on by
+#: default (D30). See reference_gateway/default.yaml.
 API_KEY_ENV = "GATEPROOF_API_KEY"
 KEY_ENVS: dict[str, str] = {
     "default": API_KEY_ENV,
     "inactive": "GATEPROOF_INACTIVE_API_KEY",
     "restricted": "GATEPROOF_RESTRICTED_API_KEY",
+    "compressing": "GATEPROOF_COMPRESSING_API_KEY",
 }
 #: the key the reference gateway sends to the mock (its provider; reference_gateway/default.yaml), and
 #: the one key the stack's mock accepts (``gateproof mock --api-key-env``), as a real provider would
 UPSTREAM_KEY_ENV = "GATEPROOF_UPSTREAM_OPENAI_KEY"
 #: the role under which ``LocalStack.keys`` holds that upstream key (not a key a client may use)
 UPSTREAM_ROLE = "upstream"
+#: the stack's gateway writes its request log (``--request-log``) to this file in the log folder
+REQUEST_LOG_FILE = "gateway-requests.jsonl"
 
 
 @contextlib.contextmanager
@@ -316,7 +327,14 @@ def local_stack(
         )
         gateway = start_server(
             "gateway",
-            ["gateway", "--upstream", f"openai={mock.url}/v1", *gateway_args],
+            [
+                "gateway",
+                "--upstream",
+                f"openai={mock.url}/v1",
+                "--request-log",
+                str(log_dir / REQUEST_LOG_FILE),
+                *gateway_args,
+            ],
             env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, UPSTREAM_KEY_ENV: upstream},
             log_dir=log_dir,
             owner=started,

@@ -2,8 +2,10 @@
 
 Starts the mock provider and the reference gateway on free loopback ports, sends
 one streamed request through them with the openai SDK (printed as it arrives), runs
-the conformance suite (edgee profile, wired to the mock's journal) and a short
-streaming load run, writes ``reports/<run-id>/`` (index.html, summary.md,
+the conformance suite (edgee profile, wired to the mock's journal), a short
+streaming load run and a shorter compression load phase (agent transcripts with
+compression on, to chat completions and /v1/compress: the gateway's time_ms next to
+the client's latency, shown in the report's load section), writes ``reports/<run-id>/`` (index.html, summary.md,
 junit.xml, results.json, plots), prints a summary and the report's path, and
 stops every process it started, also on Ctrl-C, on SIGTERM and on failure.
 
@@ -39,7 +41,7 @@ from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
 
 if TYPE_CHECKING:
     from gateproof.contract.results import RunResult
-    from gateproof.load.results import LoadResult
+    from gateproof.load.results import CompressionResult, LoadResult
     from gateproof.reports import Verdict
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
@@ -68,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--users", type=int, default=16, help="concurrent load users (default: %(default)s)")
     parser.add_argument("--no-load", action="store_true", help="skip the load run")
+    parser.add_argument(
+        "--no-compression-load",
+        dest="compression_load",
+        action="store_false",
+        help="skip the compression load phase (2 users, 5 s, transcripts of 1k, 8k and 32k tokens)",
+    )
     parser.add_argument(
         "--max-examples",
         type=int,
@@ -130,6 +138,65 @@ def _print_verdict(
             f"{load.failures} failures",
             file=out,
         )
+        from gateproof.load.cli import compression_lines
+
+        for line in compression_lines(load):
+            print(f"  {line}", file=out)
+
+
+#: the compression load phase of the main job: short, and light enough for a 2-core machine
+_COMPRESSION_USERS = 2
+_COMPRESSION_SECONDS = 5.0
+_COMPRESSION_SIZES = ("1k", "8k", "32k")
+
+
+def _compression_phase(base_url: str, out: Path, progress: Callable[[str], None]) -> CompressionResult:
+    """Run the compression scenario briefly and return its section, marked as attached.
+
+    It is its own locust run (so the stream run's figures stay the stream's alone); its
+    section joins the stream run's result, and its failures count in the verdict on their own.
+    """
+    from gateproof.load import LoadError, LoadOptions, run_load
+    from gateproof.load.results import CompressionResult
+
+    progress(f"load: compression phase, {_COMPRESSION_USERS} users for {_COMPRESSION_SECONDS:.0f} s")
+    options = LoadOptions(
+        base_url=base_url,
+        api_key_env=API_KEY_ENV,
+        users=_COMPRESSION_USERS,
+        spawn_rate=float(_COMPRESSION_USERS),
+        duration_s=_COMPRESSION_SECONDS,
+        scenario="compression",
+        out_dir=out,
+        stop_timeout_s=5.0,
+        transcript_sizes=_COMPRESSION_SIZES,
+        # short, quick answers: the phase is about the prompt's way through, not the model's time
+        tokens=8,
+        ttft_ms=20,
+        itl_ms=2,
+    )
+    try:
+        result = run_load(options, progress=progress)
+    except LoadError as exc:
+        counted = exc.result
+        section = CompressionResult(
+            sizes=list(_COMPRESSION_SIZES),
+            users=_COMPRESSION_USERS,
+            duration_s=_COMPRESSION_SECONDS,
+            requests=counted.requests if counted is not None else 0,
+            failures=counted.failures if counted is not None else 0,
+            failure_reasons=dict(counted.failure_reasons) if counted is not None else {},
+            error=str(exc),
+        )
+    else:
+        section = result.compression or CompressionResult(
+            sizes=list(_COMPRESSION_SIZES),
+            users=_COMPRESSION_USERS,
+            duration_s=_COMPRESSION_SECONDS,
+            error="the compression run measured nothing",
+        )
+    section.attached = True
+    return section
 
 
 def main(args: argparse.Namespace) -> int:
@@ -181,6 +248,7 @@ def main(args: argparse.Namespace) -> int:
                 restricted_model="openai/gpt-4o",
                 mock_url=stack.mock.url,
                 upstream_key_env=UPSTREAM_KEY_ENV,
+                request_log=str(stack.request_log),
                 property_examples=args.max_examples,
             ).validate()
             run = run_contract(config, progress=progress)
@@ -218,6 +286,10 @@ def main(args: argparse.Namespace) -> int:
                         duration_s=load_seconds,
                     )
                     load_result.error = load_result.error or str(exc)
+                if args.compression_load:
+                    load_result.compression = _compression_phase(
+                        stack.base_url, out / "load-compression", progress
+                    )
     except LaunchError as exc:
         progress.done()
         print(f"gateproof run: {Scrubber(secrets).text(str(exc))}", file=sys.stderr)

@@ -13,12 +13,13 @@ import sys
 from typing import TextIO
 
 from gateproof.cli.launch import LaunchError, local_stack
+from gateproof.openapi import format_directive
 
 __all__ = ["DEFAULT_PROMPT", "HELP", "configure", "main", "stream_once"]
 
 HELP = "send one streamed request SDK -> reference gateway -> mock provider and print it"
 DESCRIPTION = __doc__ or HELP
-DEFAULT_PROMPT = "Say hello to a new gateproof user. [[gateproof tokens=24 ttft_ms=150 itl_ms=30]]"
+DEFAULT_PROMPT = "Say hello to a new gateproof user. " + format_directive(tokens=24, ttft_ms=150, itl_ms=30)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from gateproof.contract.checks import Profile, Requirement
+from gateproof.openapi import CORRELATION_HEADER
 
 __all__ = [
     "ConfigError",
@@ -64,6 +65,9 @@ class TargetConfig:
     #: the model the provider should receive for a model id sent (a target that maps aliases to
     #: configured provider models); ``upstream_model_unprefixed`` checks these
     upstream_models: dict[str, str] = field(default_factory=dict)
+    #: a model's input price in USD per million tokens, as the target bills it: with it, a
+    #: compression answer's cost_savings is checked against saved_tokens x price (D2)
+    input_prices: dict[str, float] = field(default_factory=dict)
     #: headers sent on every request (a gateway that routes by header: x-portkey-provider, ...);
     #: their values are reported like any other request header, so never put a key here
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -81,6 +85,9 @@ class TargetConfig:
     #: the variable holding the key the target sends to its provider (the mock), when known: a
     #: target that quotes its upstream key in an error must not put it in a report either
     upstream_key_env: str | None = None
+    #: the JSON-lines request log the target appends one line per request to (a path this machine
+    #: can read): the tags checks find each request's line in it; None: the checks are not applicable
+    request_log: str | None = None
     timeout_s: float = 30.0
     #: examples per operation and generation mode in the property layer
     property_examples: int = 100
@@ -145,6 +152,9 @@ class TargetConfig:
             for key, value in mapping.items():
                 if not (isinstance(key, str) and key and isinstance(value, str) and value.strip()):
                     raise ConfigError(f"{label} must map names to non-empty model ids ({key!r}: {value!r})")
+        for key, price in self.input_prices.items():
+            if isinstance(price, bool) or not isinstance(price, int | float) or not 0 <= price < math.inf:
+                raise ConfigError(f"input_prices: {key!r} must be a price >= 0 (USD per million tokens)")
         for name, value in self.extra_headers.items():
             if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
                 raise ConfigError(f"extra_headers: {name!r} is not an HTTP header name")
@@ -182,7 +192,7 @@ _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: headers gateproof sets on every request; a config must not replace them
 _OWN_HEADERS: Final = frozenset(
-    {"authorization", "content-type", "content-length", "host", "x-gateproof-correlation-id"}
+    {"authorization", "content-type", "content-length", "host", CORRELATION_HEADER}
 )
 _DEFAULT_MODEL: Final = "openai/gpt-4o"
 
@@ -208,7 +218,7 @@ class _Key:
 
     path: tuple[str, ...]
     field: str
-    kind: str  # "str", "int", "number", "bool", "strings" (a mapping of strings to strings)
+    kind: str  # "str", "int", "number", "bool", "strings"/"numbers" (a mapping of strings to those)
 
     @property
     def dotted(self) -> str:
@@ -228,11 +238,13 @@ _KEYS: Final = (
     _Key(("forbidden", "restricted_model"), "restricted_model", "str"),
     _Key(("mock", "url"), "mock_url", "str"),
     _Key(("mock", "upstream_key_env"), "upstream_key_env", "str"),
+    _Key(("target", "request_log"), "request_log", "str"),
     _Key(("timeout_s",), "timeout_s", "number"),
     _Key(("property", "max_examples"), "property_examples", "int"),
     _Key(("property", "seed"), "seed", "int"),
     _Key(("models",), "models", "strings"),
     _Key(("upstream_models",), "upstream_models", "strings"),
+    _Key(("input_prices",), "input_prices", "numbers"),
 )
 _SECTIONS: Final = frozenset(key.path[0] for key in _KEYS if len(key.path) > 1)
 _KINDS: Final = {
@@ -241,6 +253,7 @@ _KINDS: Final = {
     "number": "a number",
     "bool": "true or false",
     "strings": "a mapping of names to strings",
+    "numbers": "a mapping of names to numbers",
 }
 
 
@@ -253,11 +266,18 @@ def _typed(key: _Key, value: Any) -> Any:
         "bool": isinstance(value, bool),
         "strings": isinstance(value, dict)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()),
+        "numbers": isinstance(value, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in value.items()
+        ),
     }[key.kind]
     if not ok:
         raise ConfigError(f"{key.dotted} must be {_KINDS[key.kind]}, not {_describe(value)}")
     if key.kind == "number":
         return float(value)
+    if key.kind == "numbers":
+        return {k: float(v) for k, v in value.items()}
     return dict(value) if key.kind == "strings" else value
 
 

@@ -213,6 +213,13 @@ def _is_edgee_parameter(parameter: Any, removed: set[str]) -> bool:
 @functools.cache
 def _core_spec_cached() -> str:
     spec = core_view(load_spec())
+    # an operation marked Edgee-only (``POST /v1/compress``, D33) does not exist for openai-core
+    paths = spec.get("paths", {})
+    for path, item in list(paths.items()):
+        for method in [m for m, op in item.items() if isinstance(op, dict) and op.get(EDGEE_MARK) == "edgee"]:
+            del item[method]
+        if not any(isinstance(op, dict) and "responses" in op for op in item.values()):
+            del paths[path]
     components = spec.get("components", {})
     parameters = components.get("parameters", {})
     removed = {name for name, parameter in parameters.items() if _is_edgee_parameter(parameter, set())}

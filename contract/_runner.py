@@ -44,7 +44,7 @@ from gateproof.contract._exchange import (
 )
 from gateproof.contract._profiles import validators_for
 from gateproof.contract._redaction import redact_headers
-from gateproof.contract._scenarios import CHAT, SCENARIOS, Auth, Scenario
+from gateproof.contract._scenarios import CHAT, FIRST, SCENARIOS, Auth, Scenario
 from gateproof.contract._wire import TransportFailure, loads_bounded
 from gateproof.contract.checks import (
     CHECKS,
@@ -68,7 +68,18 @@ from gateproof.contract.results import (
     redact_run,
 )
 from gateproof.contract.stream import RULES
-from gateproof.openapi import SchemaKind, Validators, is_edgee_header, is_gateway_field
+from gateproof.openapi import (
+    CORRELATION_HEADER,
+    DIRECTIVE_MARKER,
+    HEALTH_PATH,
+    JOURNAL_PATH,
+    JournalRecord,
+    SchemaKind,
+    Validators,
+    format_directive,
+    is_edgee_header,
+    is_gateway_field,
+)
 
 __all__ = ["Layers", "RunOptions", "describe_checks", "run_contract"]
 
@@ -200,7 +211,7 @@ class _ScenarioRun:
                 for key in [k for k in parsed if is_gateway_field(k)]:
                     del parsed[key]
                 body = json.dumps(parsed).encode()
-        headers = {"Accept": "application/json", "X-Gateproof-Correlation-Id": cid}
+        headers = {"Accept": "application/json", CORRELATION_HEADER: cid}
         headers.update(self.config.extra_headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -340,6 +351,7 @@ class _ScenarioRun:
             observed.chunks = parse_chunks(observed.body)
         companion = self._companion(scenario, sent) if scenario.companion else None
         journal = self._journal(cid) if Requirement.MOCK_JOURNAL in self.satisfied else None
+        steps = self._steps(scenario, sent, parsed, observed, cid, journal)
         exchange = Exchange(
             method=sent.method,
             url=sent.url,
@@ -359,12 +371,19 @@ class _ScenarioRun:
             stream=report,
             journal=journal,
             companion=companion,
+            steps=steps.answers,
+            step_journals=steps.journals,
+            step_requests=steps.requests,
             request_body=parsed,
             client_key=self.api_key,
             declared_upstream_model=(
                 self.config.upstream_model_for(sent_model) if isinstance(sent_model, str) else None
             ),
             client_key_env=self.config.api_key_env,
+            request_log=self.config.request_log,
+            declared_input_price=(
+                self.config.input_prices.get(sent_model) if isinstance(sent_model, str) else None
+            ),
         )
         raw = RawResponse(
             status=observed.status,
@@ -496,17 +515,105 @@ class _ScenarioRun:
             return None
         return observed
 
-    def _journal(self, cid: str) -> list[dict[str, Any]] | None:
+    def _steps(
+        self,
+        scenario: Scenario,
+        sent: Sent,
+        parsed: dict[str, Any] | None,
+        first: Observed,
+        cid: str,
+        journal: list[JournalRecord] | None,
+    ) -> _StepAnswers:
+        """Send the scenario's further requests in order, each built from the answers so far.
+
+        What the provider received during a step is the part of the scenario's journal that is new
+        since the step before (all requests of a scenario share its correlation id).
+        """
+        done = _StepAnswers()
+        if not scenario.steps or parsed is None:
+            return done
+        answers: dict[str, Observed] = {FIRST: first}
+        seen = len(journal) if journal is not None else 0
+        for step in scenario.steps:
+            try:
+                body = step.build(json.loads(json.dumps(parsed)), dict(answers))
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                body = None  # an answer without what the step needs: its checks report the gap
+            if body is None:
+                continue
+            if journal is not None:
+                _carry_directive(body, format_directive(**{**scenario.mock, "cid": cid}))
+            headers = {name: value for name, value in sent.headers.items() if name not in scenario.headers}
+            for name, value in (scenario.headers if step.headers is None else step.headers).items():
+                if self.config.profile is Profile.OPENAI_CORE and is_edgee_header(name):
+                    continue
+                headers[name] = value
+            stream = bool(body.get("stream"))
+            request = Sent(
+                method="POST",
+                url=self.config.base_url + step.path,
+                headers=headers,
+                body=json.dumps(body).encode(),
+                stream=stream,
+                include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            )
+            try:
+                observed, report = send(self.client, request)
+            except httpx.HTTPError:
+                continue
+            if report is not None:
+                observed.chunks = parse_chunks(observed.body)
+            answers[step.name] = observed
+            done.answers[step.name] = observed
+            done.requests[step.name] = body
+            if journal is not None:
+                now = self._journal(cid) or []
+                done.journals[step.name] = now[seen:]
+                seen = len(now)
+        return done
+
+    def _journal(self, cid: str) -> list[JournalRecord] | None:
         assert self.config.mock_url is not None
         try:
             response = self.client.get(
-                self.config.mock_url.rstrip("/") + "/_gateproof/journal", params={"cid": cid}, timeout=5.0
+                self.config.mock_url.rstrip("/") + JOURNAL_PATH, params={"cid": cid}, timeout=5.0
             )
             response.raise_for_status()
             entries = loads_bounded(response.content).get("entries", [])
         except (httpx.HTTPError, ValueError, AttributeError):
             return None
-        return [e for e in entries if isinstance(e, dict) and e.get("path", "").endswith("/chat/completions")]
+        try:
+            records = [JournalRecord.from_json(entry) for entry in entries]
+        except ValueError:
+            return None
+        return [record for record in records if record.path.endswith(CHAT)]
+
+
+def _carry_directive(body: dict[str, Any], directive: str) -> None:
+    """Give a step's last user message the scenario's directive when it has none.
+
+    The mock reads its directive (and the correlation id that files the request under the
+    scenario) from the last user message only; a step that adds a user turn would otherwise
+    reach the mock unnamed.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str) and DIRECTIVE_MARKER not in content:
+                message["content"] = f"{content} {directive}"
+            return
+
+
+@dataclass
+class _StepAnswers:
+    """What the steps of one scenario sent and got back, by step name."""
+
+    answers: dict[str, Observed] = dataclasses.field(default_factory=dict)
+    journals: dict[str, list[JournalRecord]] = dataclasses.field(default_factory=dict)
+    requests: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def judging_order(checks: list[Check]) -> list[Check]:
@@ -581,18 +688,16 @@ def _probe_mock(client: httpx.Client, mock_url: str) -> str | None:
     Without the mock every journal check would read "not applicable" and the run could pass
     having judged nothing of what reached the provider: a wrong --mock-url is bad wiring, not a pass.
     """
-    url = mock_url.rstrip("/") + "/_gateproof/health"
+    url = mock_url.rstrip("/") + HEALTH_PATH
     try:
         response = client.get(url, timeout=_MOCK_PROBE_S, extensions={DEADLINE_EXTENSION: _MOCK_PROBE_S})
     except httpx.HTTPError as exc:
-        return (
-            f"the gateproof mock at {mock_url} does not answer GET /_gateproof/health ({_wire_reason(exc)})"[
-                :400
-            ]
-        )
+        return f"the gateproof mock at {mock_url} does not answer GET {HEALTH_PATH} ({_wire_reason(exc)})"[
+            :400
+        ]
     if response.status_code != 200:
         return (
-            f"the gateproof mock at {mock_url} answers GET /_gateproof/health with HTTP "
+            f"the gateproof mock at {mock_url} answers GET {HEALTH_PATH} with HTTP "
             f"{response.status_code}: is --mock-url the mock's address?"
         )
     return None

@@ -12,16 +12,36 @@ is plain text and the scenario still forces what it can through the API itself
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateproof.contract.checks import Profile, Requirement
+from gateproof.contract.checks._extras import compression_header, debug_header, tags_header
+from gateproof.contract.checks.compression import BASELINE_STEP, COMPRESS_STEP
+from gateproof.contract.checks.debug import CID_TAG_PREFIX
+from gateproof.contract.checks.edge_tools import CONTINUE_STEP, REUSE_STEP, continuation
+from gateproof.openapi import EDGE_CURRENT_TIME, EDGE_GENERATE_UUID, format_directive, load_transcript
 
-__all__ = ["CLIENT_ERRORS", "SCENARIOS", "Auth", "Expectation", "Scenario", "directive"]
+if TYPE_CHECKING:
+    from gateproof.contract.checks import Observed
+
+__all__ = [
+    "CLIENT_ERRORS",
+    "FIRST",
+    "SCENARIOS",
+    "Auth",
+    "Expectation",
+    "Scenario",
+    "Step",
+    "StepBuilder",
+    "directive",
+]
 
 CHAT = "/chat/completions"
 MODELS = "/models"
+COMPRESS = "/compress"
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -49,7 +69,7 @@ class Auth(StrEnum):
 
 def directive(**keys: object) -> str:
     """The mock's scenario directive: ``[[gateproof key=value ...]]`` (see gateproof.mock_providers)."""
-    return "[[gateproof " + " ".join(f"{k}={v}" for k, v in keys.items()) + "]]"
+    return format_directive(**keys)
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,32 @@ class Expectation:
         if profile is Profile.OPENAI_CORE and self.core_statuses:
             return self.core_statuses
         return frozenset({self.status})
+
+
+#: the key of the scenario's first answer among a step builder's answers
+FIRST = ""
+
+#: (the first request's body as sent, directive included; the answers so far by step name, ``FIRST``
+#: for the first) -> the step's JSON body, or None to leave the step unsent
+StepBuilder = Callable[[dict[str, Any], Mapping[str, "Observed"]], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A further request of the same scenario, sent after the first answer and built from it.
+
+    Some promises take two requests to see: a continuation that must carry what the first answer
+    handed out (an Edge Tools pending id), a reuse that must be refused, a baseline without a
+    switch to compare against. Steps run in order after the first request; each check sees their
+    answers (``CheckContext.steps``) and what the provider received during each
+    (``CheckContext.step_journals``).
+    """
+
+    name: str
+    build: StepBuilder
+    #: the step's own headers in place of the scenario's (None: the scenario's headers)
+    headers: Mapping[str, str] | None = None
+    path: str = CHAT
 
 
 @dataclass(frozen=True)
@@ -96,6 +142,10 @@ class Scenario:
     model_role: str = "default"
     #: also send the same request without streaming, for stream/non-stream comparison
     companion: bool = False
+    #: further requests, sent in order after the first answer (see ``Step``)
+    steps: tuple[Step, ...] = ()
+    #: verbatim facts planted in the prompt that must reach the provider however it is compressed
+    needles: tuple[str, ...] = ()
 
     def checks_for(self, profile: Profile) -> tuple[str, ...]:
         """The checks that judge this scenario for a target of ``profile``."""
@@ -119,6 +169,9 @@ class Scenario:
         body.setdefault("model", model)
         if body.get("model") == "{model}":
             body["model"] = model
+        if isinstance(body.get("tags"), list):
+            # a tag naming the correlation id finds this request's line in a request log
+            body["tags"] = [t.replace("{cid}", cid) if isinstance(t, str) else t for t in body["tags"]]
         if with_directive and isinstance(body.get("messages"), list) and body["messages"]:
             text = directive(**{**self.mock, "cid": cid})
             for message in reversed(body["messages"]):
@@ -163,6 +216,276 @@ CLIENT_ERRORS = frozenset(range(400, 500))
 _REFUSED = frozenset({401, 403})
 _EDGEE = frozenset({Profile.EDGEE})
 
+# -- compression, debug and tags (Edgee extensions, D1-D3, D7, D8; edgee profile only) -----------------
+
+_COMPRESSION_HEADER = compression_header()
+_COMPRESSED_CHECKS = (
+    "compression_present_when_asked",
+    "compression_fields_in_range",
+    "compression_saved_tokens_match_baseline",
+    "compression_reduction_consistent",
+    "compression_time_within_latency",
+    "usage_matches_provider",
+)
+
+
+def _transcript_body(size: str, **extra: Any) -> dict[str, Any]:
+    """A transcript of the corpus as a chat body (copied: scenarios are data, never shared state)."""
+    transcript = load_transcript(size)
+    messages, tools = json.loads(json.dumps([list(transcript.messages), list(transcript.tools)]))
+    return {"messages": messages, "tools": tools, "max_tokens": 32, **extra}
+
+
+def _as_sent(body: dict[str, Any], answers: Mapping[str, Observed]) -> dict[str, Any]:
+    """The first request's body unchanged (the step differs by its headers or its path)."""
+    return body
+
+
+def _compression_off(body: dict[str, Any], answers: Mapping[str, Observed]) -> dict[str, Any]:
+    """The first request's body with compression switched off: the uncompressed baseline."""
+    return {**body, "enable_compression": False}
+
+
+#: the same body with the compression header false: what the uncompressed prompt costs
+_BASELINE_BY_HEADER = Step(BASELINE_STEP, _as_sent, headers={_COMPRESSION_HEADER: "false"})
+_BASELINE_BY_BODY = Step(BASELINE_STEP, _compression_off)
+
+_EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="chat_compressed",
+        description="An 8k-token agent transcript, compressed on X-Edgee-Enable-Compression: true, and "
+        "the same body to POST /v1/compress.",
+        body=_transcript_body("8k"),
+        headers={_COMPRESSION_HEADER: "true"},
+        mock={"scenario": "text", "tokens": 8},
+        expect=Expectation(finish_reason="stop"),
+        needles=load_transcript("8k").needles,
+        steps=(_BASELINE_BY_HEADER, Step(COMPRESS_STEP, _as_sent, path=COMPRESS)),
+        checks=(
+            *_OK_NON_STREAM,
+            *_COMPRESSED_CHECKS,
+            "compression_cost_savings_consistent",
+            "compression_keeps_needles",
+            "compression_never_lengthens_prompt",
+            "compress_endpoint_matches_chat",
+            "upstream_messages_intact",
+            "edgee_fields_not_forwarded",
+            "debug_absent_unless_asked",
+        ),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="stream_compressed",
+        description="An 8k-token transcript streamed with enable_compression: true: compression on the "
+        "last chunk only (D1).",
+        body=_transcript_body(
+            "8k", enable_compression=True, stream=True, stream_options={"include_usage": True}
+        ),
+        mock={"scenario": "text", "tokens": 8},
+        expect=Expectation(finish_reason="stop", include_usage=True),
+        needles=load_transcript("8k").needles,
+        steps=(_BASELINE_BY_BODY,),
+        checks=(
+            *_OK_STREAM,
+            *_COMPRESSED_CHECKS,
+            "compression_on_final_chunk_only",
+            "compression_keeps_needles",
+        ),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="chat_compressed_32k",
+        description="A 32k-token agent transcript with enable_compression: true: every needle kept.",
+        body=_transcript_body("32k", enable_compression=True),
+        mock={"scenario": "text", "tokens": 8},
+        expect=Expectation(finish_reason="stop"),
+        needles=load_transcript("32k").needles,
+        steps=(_BASELINE_BY_BODY,),
+        checks=(
+            "status_code_expected",
+            "content_type_matches_mode",
+            *_COMPRESSED_CHECKS,
+            "compression_keeps_needles",
+            "compression_never_lengthens_prompt",
+        ),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="chat_compressed_nothing_saved",
+        description="Compression asked for on a prompt with nothing to trim: a zeroed compression object (D3).",
+        body={"messages": _user("Say hello."), "max_tokens": 16},
+        headers={_COMPRESSION_HEADER: "true"},
+        mock={"scenario": "text", "tokens": 4},
+        expect=Expectation(finish_reason="stop"),
+        steps=(_BASELINE_BY_HEADER,),
+        checks=("status_code_expected", *_COMPRESSED_CHECKS, "compression_cost_savings_consistent"),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="chat_debug",
+        description="enable_debug: true: a debug object naming the route the request took (D8).",
+        body={
+            "messages": _user("Say hello."),
+            "max_tokens": 16,
+            "enable_debug": True,
+            "enable_compression": False,
+        },
+        mock={"scenario": "text", "tokens": 4},
+        expect=Expectation(finish_reason="stop"),
+        checks=(
+            *_OK_NON_STREAM,
+            "debug_present_when_asked",
+            "debug_matches_upstream",
+            "compression_absent_unless_asked",
+        ),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="stream_debug",
+        description="X-Edgee-Debug: true on a stream: the debug object on the last chunk (D1, D8).",
+        body={
+            "messages": _user("Count to three."),
+            "max_tokens": 16,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        headers={debug_header(): "true"},
+        mock={"scenario": "text", "tokens": 4},
+        expect=Expectation(finish_reason="stop", include_usage=True),
+        checks=(*_OK_STREAM, "debug_present_when_asked", "debug_matches_upstream"),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="chat_tags_logged",
+        description="Body tags and X-Edgee-Tags, merged (D7): in the request log, never at the provider.",
+        body={
+            "messages": _user("Say hello."),
+            "max_tokens": 16,
+            "tags": [CID_TAG_PREFIX + "{cid}", "contract"],
+        },
+        headers={tags_header(): "contract, ci ,,gateproof"},
+        mock={"scenario": "text", "tokens": 4},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "tags_recorded_in_request_log", "edgee_fields_not_forwarded"),
+        profiles=_EDGEE,
+    ),
+)
+
+#: the Edge Tools the edge scenarios ask for (D35), and what the scripted model calls (the mock's ``script``)
+_EDGE_IDS = [EDGE_CURRENT_TIME, EDGE_GENERATE_UUID]
+_EDGE_LOOP_SCRIPT = f"{EDGE_GENERATE_UUID};{EDGE_CURRENT_TIME}"
+_EDGE_MIXED_SCRIPT = f"{EDGE_CURRENT_TIME}+get_weather+{EDGE_GENERATE_UUID}"
+_EDGE_LOOP_CHECKS = (
+    "edge_tools_injected",
+    "edge_tool_results_well_formed",
+    "edge_tools_executed_reported",
+    "edge_tool_calls_hidden",
+)
+
+
+def _pending_continuation(body: dict[str, Any], answers: Mapping[str, Observed]) -> dict[str, Any] | None:
+    return continuation(body, answers[FIRST])
+
+
+def _pending_reuse(body: dict[str, Any], answers: Mapping[str, Observed]) -> dict[str, Any] | None:
+    # the same continuation again, once the first one went through
+    continued = answers.get(CONTINUE_STEP)
+    return continuation(body, answers[FIRST]) if continued is not None and continued.status == 200 else None
+
+
+_EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="edge_tools_loop",
+        description="The model calls only Edge Tools, two rounds: the gateway runs them and asks again (D4, D36).",
+        body={
+            "messages": _user("What time is it? Also give me an id."),
+            "max_tokens": 32,
+            "edgee_tool_ids": _EDGE_IDS,
+        },
+        mock={"script": _EDGE_LOOP_SCRIPT, "tokens": 6},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, *_EDGE_LOOP_CHECKS, "edgee_fields_not_forwarded"),
+        profiles=_EDGEE,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="edge_tools_loop_stream",
+        description="The Edge Tool rounds of a stream stay hidden; the answer continues in the same stream (D38).",
+        body={
+            "messages": _user("What time is it? Also give me an id."),
+            "max_tokens": 32,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "edgee_tool_ids": _EDGE_IDS,
+        },
+        mock={"script": _EDGE_LOOP_SCRIPT, "tokens": 6},
+        expect=Expectation(finish_reason="stop", include_usage=True),
+        checks=(*_OK_STREAM, *_EDGE_LOOP_CHECKS),
+        profiles=_EDGEE,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="edge_tools_pending",
+        description="Client and Edge Tool calls in one turn: the pending flow, its continuation and a reuse (D4, D37).",
+        body={
+            "messages": _user("What is the weather in Paris, and the time there?"),
+            "max_tokens": 32,
+            "tools": [WEATHER_TOOL],
+            "edgee_tool_ids": _EDGE_IDS,
+        },
+        mock={"script": _EDGE_MIXED_SCRIPT, "tokens": 6},
+        expect=Expectation(finish_reason="tool_calls", tool_call=True),
+        checks=(
+            *_OK_NON_STREAM,
+            "edge_tools_injected",
+            "edge_tools_executed_reported",
+            "edge_tool_calls_hidden",
+            "edge_tool_results_well_formed",
+            "edge_pending_continued",
+            "edge_pending_single_use",
+        ),
+        steps=(Step(CONTINUE_STEP, _pending_continuation), Step(REUSE_STEP, _pending_reuse)),
+        profiles=_EDGEE,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="edge_tools_pending_stream",
+        description="A streamed turn with client and Edge Tool calls shows only the client's calls (D38).",
+        body={
+            "messages": _user("What is the weather in Paris, and the time there?"),
+            "max_tokens": 32,
+            "stream": True,
+            "tools": [WEATHER_TOOL],
+            "edgee_tool_ids": _EDGE_IDS,
+        },
+        mock={"script": _EDGE_MIXED_SCRIPT, "tokens": 6},
+        expect=Expectation(finish_reason="tool_calls", tool_call=True),
+        checks=(*_OK_STREAM, "edge_tools_injected", "edge_tools_executed_reported", "edge_tool_calls_hidden"),
+        profiles=_EDGEE,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="edgee_tool_ids_listed",
+        description="Several unknown Edge Tool ids, one repeated: each is named once, in request order (D5).",
+        body={
+            "messages": _user("hi"),
+            "max_tokens": 8,
+            "edgee_tool_ids": ["edgee_gateproof_b", "edgee_gateproof_a", "edgee_gateproof_b"],
+        },
+        expect=Expectation(status=400, error_code="invalid_edgee_tool_ids", error_param="edgee_tool_ids"),
+        checks=(*_ERROR, "edge_tool_ids_error_message"),
+        profiles=_EDGEE,
+    ),
+    Scenario(
+        name="edgee_pending_id_unknown",
+        description="A pending id the gateway never handed out (D4).",
+        body={"messages": _user("hi"), "max_tokens": 8, "edgee_pending_id": "pend_gateproofNeverIssued00"},
+        expect=Expectation(status=400, error_code="invalid_edgee_pending_id", error_param="edgee_pending_id"),
+        checks=_ERROR,
+        profiles=_EDGEE,
+    ),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="chat_basic",
@@ -187,6 +510,8 @@ SCENARIOS: tuple[Scenario, ...] = (
             "upstream_params_intact",
             "edgee_fields_not_forwarded",
             "client_key_not_forwarded",
+            "compression_absent_unless_asked",
+            "debug_absent_unless_asked",
         ),
     ),
     Scenario(
@@ -399,6 +724,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         checks=_ERROR,
         profiles=_EDGEE,
     ),
+    *_EDGE_TOOL_SCENARIOS,
     Scenario(
         name="unknown_route",
         description="A path the API does not have.",
@@ -440,4 +766,5 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         requires=_MOCK,
     ),
+    *_EXTENSION_SCENARIOS,
 )

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateproof.load._compression import merge_compression
 from gateproof.load._histograms import encode, merge
 
 __all__ = ["DUMP_FORMAT", "LoadDump", "SecondDump", "merge_dumps", "read_dump"]
@@ -54,6 +55,9 @@ class LoadDump:
     #: epoch second (as a string, JSON keys are strings) -> that second's figures
     timeline: dict[str, SecondDump] = field(default_factory=dict)
     processes: int = 1
+    #: the compression scenario's cells, "<endpoint>/<size>" -> counts, sums and encoded
+    #: histograms (``gateproof.load._compression``); empty for other scenarios
+    compression: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,4 +137,5 @@ def merge_dumps(dumps: list[LoadDump]) -> LoadDump:
         histograms=histograms,
         timeline=timeline,
         processes=sum(dump.processes for dump in dumps),
+        compression=merge_compression(dump.compression for dump in dumps),
     )

@@ -12,7 +12,8 @@ by them. They come from four families, and nothing else may produce one:
   answer is ``text/event-stream``, a plain one ``application/json``);
 - the body: a stream-grammar rule of :data:`gateproof.contract.stream.RULES` (``no_error_event``,
   ``done_terminates_stream``, ...) plus ``no_content`` for a stream, or one of the completion names
-  below for a non-streamed answer;
+  below for a non-streamed answer; the compression scenario adds ``compression_missing``,
+  ``compression_time_exceeds_latency`` and ``not_compressed_body`` (``gateproof.load._compression``);
 - and ``load_internal_error`` when gateproof's own user code raised (a bug to report, not a verdict
   on the target).
 
@@ -31,10 +32,13 @@ from gateproof.contract import MAX_JSON_DEPTH, TransportFailure
 from gateproof.contract.stream import RULES
 
 __all__ = [
+    "COMPRESSION_MISSING",
+    "COMPRESSION_TIME_EXCEEDS_LATENCY",
     "CONTENT_TYPE",
     "FAILURES",
     "INTERNAL_ERROR",
     "IN_FLIGHT_AT_END",
+    "NOT_COMPRESSED_BODY",
     "describe",
     "is_known",
     "media_type_failure",
@@ -49,6 +53,10 @@ IN_FLIGHT_AT_END: Final = TransportFailure.DEADLINE.value
 #: gateproof's own load user raised on an answer: a gateproof bug, never the target's fault, so it
 #: gets a name of its own instead of hiding under a transport name (the traceback is in locust.log)
 INTERNAL_ERROR: Final = "load_internal_error"
+#: the compression scenario's own names (judged in ``gateproof.load._compression``)
+COMPRESSION_MISSING: Final = "compression_missing"
+COMPRESSION_TIME_EXCEEDS_LATENCY: Final = "compression_time_exceeds_latency"
+NOT_COMPRESSED_BODY: Final = "not_compressed_body"
 
 _LOAD_NAMES: Final = {
     CONTENT_TYPE: "a streamed answer is text/event-stream, a non-streamed one application/json",
@@ -59,6 +67,14 @@ _LOAD_NAMES: Final = {
     "not_chat_completion": "the non-streamed body is not a chat.completion with a message",
     "no_usage": "the non-streamed body has no usage.completion_tokens count",
     INTERNAL_ERROR: "gateproof's load user failed on this answer (a gateproof bug; see locust.log)",
+    COMPRESSION_MISSING: (
+        "compression was asked for (X-Edgee-Enable-Compression: true, or POST /v1/compress) and the "
+        "answer carries no compression object with a time and token counts"
+    ),
+    COMPRESSION_TIME_EXCEEDS_LATENCY: (
+        "the compression time the gateway reported is longer than the whole request took as the client saw it"
+    ),
+    NOT_COMPRESSED_BODY: "the /v1/compress body is not the request echoed with a messages list",
 }
 
 #: every fixed failure name -> what it means (``http_<code>`` is the one family not listed by value)

@@ -8,6 +8,10 @@ stream analysis be tested without locust or a network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateproof.load._compression import CompressionSample
 
 __all__ = ["METRICS", "Measurement"]
 
@@ -39,6 +43,8 @@ class Measurement:
     e2e: float | None = None
     tpot: float | None = None
     inter_chunk: list[float] = field(default_factory=list)
+    #: what the gateway said about compressing this request (compression scenario only)
+    compression: CompressionSample | None = None
 
     def fail(self, reason: str) -> None:
         """Mark the request failed; the first reason found is the one kept."""

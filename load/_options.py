@@ -8,6 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateproof.contract import is_loopback_url
+from gateproof.load._compression import DEFAULT_TRANSCRIPT_SIZES
+from gateproof.openapi import format_directive
 
 __all__ = ["MAX_REQUEST_TIMEOUT_S", "SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
 
@@ -18,6 +20,10 @@ MAX_REQUEST_TIMEOUT_S = 60.0
 SCENARIOS = {
     "stream": "streamed chat completions (TTFT, inter-chunk gaps)",
     "chat": "non-streamed chat completions",
+    "compression": (
+        "agent transcripts with X-Edgee-Enable-Compression: true, chat completions and /compress "
+        "alternating (server compression time_ms next to client latency)"
+    ),
 }
 
 
@@ -49,6 +55,8 @@ class LoadOptions:
     request_timeout_s: float | None = None
     #: seconds allowed for locust to start before the hard deadline counts as exceeded
     startup_margin_s: float = 30.0
+    #: the compression scenario's transcript sizes (corpus names), cycled by every user
+    transcript_sizes: tuple[str, ...] = DEFAULT_TRANSCRIPT_SIZES
 
     @property
     def request_timeout(self) -> float:
@@ -77,7 +85,7 @@ def mock_directive(options: LoadOptions) -> str:
         "cid": options.cid,
         **options.directive_extra,
     }
-    return "[[gateproof " + " ".join(f"{key}={value}" for key, value in pairs.items()) + "]]"
+    return format_directive(**pairs)
 
 
 def check_loopback_url(url: str) -> tuple[str, str]:

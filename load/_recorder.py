@@ -22,6 +22,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from gateproof.load._compression import CompressionRecorder
 from gateproof.load._dump import LoadDump, SecondDump
 from gateproof.load._histograms import (
     TIMELINE_SIGNIFICANT_FIGURES,
@@ -74,6 +75,8 @@ class Recorder:
     _closed: dict[int, SecondDump] = field(default_factory=dict)
     #: requests sent and not yet counted, by id()
     _in_flight: dict[int, Measurement] = field(default_factory=dict)
+    #: the compression scenario's per-cell figures (stays empty for other scenarios)
+    compression: CompressionRecorder = field(default_factory=CompressionRecorder)
 
     def start(self) -> None:
         self.started_at = self.clock()
@@ -115,6 +118,7 @@ class Recorder:
             return
         self.output_tokens += measurement.output_tokens
         second.output_tokens += measurement.output_tokens
+        self.compression.add(measurement)
         for metric in METRICS:
             value = getattr(measurement, metric)
             if value is None:
@@ -158,6 +162,7 @@ class Recorder:
             failure_reasons=dict(sorted(self.failure_reasons.items())),
             histograms={metric: encode(h) for metric, h in sorted(self.histograms.items())},
             timeline={str(key): timeline[key] for key in sorted(timeline)},
+            compression=self.compression.dump(),
         )
 
     def progress(self) -> dict[str, Any]:

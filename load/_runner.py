@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gateproof.load._compression import compression_result
 from gateproof.load._dump import LoadDump, merge_dumps, read_dump
 from gateproof.load._duration import format_duration
 from gateproof.load._failures import IN_FLIGHT_AT_END
@@ -39,7 +40,7 @@ CSV_PREFIX = "locust"
 LOG_NAME = "locust.log"
 RESULT_NAME = "load.json"
 #: plot -> file: the TTFT distribution and latency over time, drawn by gateproof.reports
-PLOT_NAMES = {"ttft": "ttft.png", "timeline": "timeline.png"}
+PLOT_NAMES = {"ttft": "ttft.png", "timeline": "timeline.png", "compression": "compression.png"}
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -188,6 +189,8 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
         directive=options.directive,
         timeout=options.request_timeout,
         progress=str(out / PROGRESS_NAME),
+        compress_path=base_path + "/compress",
+        transcript_sizes=",".join(options.transcript_sizes),
     )
     command = locust_command(options, origin)
     deadline_s = options.duration_s + options.stop_timeout_s + options.startup_margin_s
@@ -271,6 +274,11 @@ def _settings_record(options: LoadOptions, command: list[str]) -> dict[str, str]
         "request_timeout_s": f"{options.request_timeout:g}",
         "stop_timeout_s": f"{options.stop_timeout_s:g}",
         "locust_command": " ".join(command[1:]),
+        **(
+            {"transcript_sizes": ",".join(options.transcript_sizes)}
+            if options.scenario == "compression"
+            else {}
+        ),
     }
 
 
@@ -328,4 +336,17 @@ def build_result(options: LoadOptions, dump: LoadDump, artifacts: dict[str, str]
         output_tokens=dump.output_tokens,
         responses=dump.responses,
         window_s=round(window, 3),
+        compression=(
+            compression_result(
+                dump.compression,
+                sizes=options.transcript_sizes,
+                users=options.users,
+                duration_s=options.duration_s,
+                requests=dump.requests,
+                failures=dump.failures,
+                failure_reasons=dump.failure_reasons,
+            )
+            if options.scenario == "compression"
+            else None
+        ),
     )

@@ -20,7 +20,7 @@ __all__ = ["ENV_PREFIX", "USER_CLASSES", "LocustSettings"]
 ENV_PREFIX = "GATEPROOF_LOAD_"
 
 #: scenario name -> locust user class in the locustfile
-USER_CLASSES = {"stream": "StreamingChatUser", "chat": "ChatUser"}
+USER_CLASSES = {"stream": "StreamingChatUser", "chat": "ChatUser", "compression": "CompressionUser"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,10 @@ class LocustSettings:
     connect_timeout: float = 10.0
     #: file the locust process refreshes with its running counts ("" for none)
     progress: str = ""
+    #: the compression scenario: request path of /compress on the target, and the transcript
+    #: sizes to cycle through (comma-separated corpus sizes)
+    compress_path: str = ""
+    transcript_sizes: str = ""
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -55,6 +59,8 @@ class LocustSettings:
             ENV_PREFIX + "TIMEOUT": repr(self.timeout),
             ENV_PREFIX + "CONNECT_TIMEOUT": repr(self.connect_timeout),
             ENV_PREFIX + "PROGRESS": self.progress,
+            ENV_PREFIX + "COMPRESS_PATH": self.compress_path,
+            ENV_PREFIX + "TRANSCRIPT_SIZES": self.transcript_sizes,
         }
 
     @classmethod
@@ -80,6 +86,8 @@ class LocustSettings:
             timeout=float(get("TIMEOUT", "60")),
             connect_timeout=float(get("CONNECT_TIMEOUT", "10")),
             progress=get("PROGRESS"),
+            compress_path=get("COMPRESS_PATH"),
+            transcript_sizes=get("TRANSCRIPT_SIZES"),
         )
 
     def body(self, *, stream: bool) -> dict[str, object]:

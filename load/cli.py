@@ -1,8 +1,9 @@
 """`gateproof load`: put a chat completions endpoint on loopback under load and measure it.
 
 Runs locust headless in a child process against --base-url (streamed or plain
-chat completions, a closed loop of --users users), then prints requests/s,
-TTFT and end-to-end percentiles and the failures, and writes to --out:
+chat completions, or the compression scenario; a closed loop of --users users),
+then prints requests/s, TTFT and end-to-end percentiles and the failures, and
+writes to --out:
 load.json (the results), locust_*.csv (locust's own statistics), ttft.png and
 timeline.png (TTFT distribution, latency over time), gateproof-dump.json (the
 raw HDR histograms) and locust.log.
@@ -25,6 +26,14 @@ A request counts as failed, under one of these names, when the target:
   for a stream without content), or sends a plain body that is not a chat
   completion ("invalid_json", "too_deep", "error_body", "not_chat_completion",
   "no_usage").
+The compression scenario (--scenario compression) sends agent transcripts of
+--transcript-sizes with X-Edgee-Enable-Compression: true to chat completions
+(not streamed) and /compress in turn, and records the gateway's reported
+compression time next to the client's latency, per endpoint and size (in
+load.json's "compression" section and compression.png); an answer without a
+compression object fails as "compression_missing", a reported time longer than
+the request took as "compression_time_exceeds_latency", a /compress body
+without messages as "not_compressed_body".
 The summary prints each name with its meaning. Load is only ever sent to
 loopback.
 
@@ -47,6 +56,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gateproof.cli.progress import ProgressLine
+from gateproof.load._compression import DEFAULT_TRANSCRIPT_SIZES, parse_transcript_sizes
 from gateproof.load._duration import parse_duration
 from gateproof.load._failures import describe
 from gateproof.load._options import LoadOptions, check_loopback_url
@@ -68,6 +78,8 @@ def _directive_pair(text: str) -> tuple[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from gateproof.openapi import TRANSCRIPT_SIZES
+
     target = parser.add_argument_group("target")
     target.add_argument(
         "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
@@ -85,6 +97,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     shape = parser.add_argument_group("load shape")
     shape.add_argument(
         "--scenario", choices=sorted(USER_CLASSES), default="stream", help="default: %(default)s"
+    )
+    shape.add_argument(
+        "--transcript-sizes",
+        default=",".join(DEFAULT_TRANSCRIPT_SIZES),
+        metavar="SIZES",
+        help="compression scenario: transcript sizes to cycle, from "
+        f"{','.join(TRANSCRIPT_SIZES)} (default: %(default)s; 128k is heavy on a small machine)",
     )
     shape.add_argument("--users", type=int, default=10, help="concurrent users (default: %(default)s)")
     shape.add_argument(
@@ -147,6 +166,7 @@ def main(args: argparse.Namespace) -> int:
         duration = parse_duration(args.duration)
         request_timeout = None if args.request_timeout is None else parse_duration(args.request_timeout)
         stop_timeout = parse_duration(args.stop_timeout)
+        transcript_sizes = parse_transcript_sizes(args.transcript_sizes)
     except ValueError as exc:
         return _fail(str(exc))
     if args.users < 1 or args.spawn_rate <= 0:
@@ -178,6 +198,7 @@ def main(args: argparse.Namespace) -> int:
         directive_extra=dict(args.directive_extra),
         stop_timeout_s=stop_timeout,
         request_timeout_s=request_timeout,
+        transcript_sizes=transcript_sizes,
     )
     line = ProgressLine(sys.stderr)
     line(f"load: {args.users} {args.scenario} users against {args.base_url} for {duration:g} s")
@@ -202,9 +223,12 @@ def main(args: argparse.Namespace) -> int:
 def write_plots(result: LoadResult, out: Path) -> None:
     """Draw the TTFT distribution and latency over time next to load.json (this command is where
     the load part and the reports part meet; the load runner itself never imports reports)."""
-    from gateproof.reports import render_timeline_plot, render_ttft_plot
+    from gateproof.reports import render_compression_plot, render_timeline_plot, render_ttft_plot
 
-    for name, render in (("ttft", render_ttft_plot), ("timeline", render_timeline_plot)):
+    renders = [("ttft", render_ttft_plot), ("timeline", render_timeline_plot)]
+    if result.compression is not None:
+        renders.append(("compression", render_compression_plot))
+    for name, render in renders:
         render(result, out / PLOT_NAMES[name])
         result.artifacts[f"plot_{name}"] = PLOT_NAMES[name]
     result.write_json(out / result.artifacts.get("result", "load.json"))
@@ -252,6 +276,8 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
                 f"  {label:<12} p50 {summary.p50:8.1f} ms   p99 {summary.p99:8.1f} ms   "
                 f"max {summary.max:8.1f} ms   (n={summary.count})\n"
             )
+    for text in compression_lines(result):
+        write(f"  {text}\n")
     seen = _seen(result)
     if seen:
         write(f"  {seen}\n")
@@ -266,3 +292,20 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
     plots = [out / file for name, file in result.artifacts.items() if name.startswith("plot_")]
     if plots:
         write(f"  plots:   {', '.join(str(p) for p in plots)}\n")
+
+
+def compression_lines(result: LoadResult) -> list[str]:
+    """One line per compression cell: server time_ms next to the client's latency, and the reduction."""
+    if result.compression is None:
+        return []
+    lines = []
+    for cell in result.compression.cells:
+        t, c = cell.time_ms, cell.latency
+        lines.append(
+            f"compression {cell.endpoint:<8} {cell.size:>4} ({cell.original_tokens:,} tokens): "
+            f"time_ms p50 {t.p50:.1f} / p99 {t.p99:.1f} ms, client p50 {c.p50:.1f} / p99 {c.p99:.1f} ms, "
+            f"gap p50 {cell.gap.p50:.1f} ms, reduction {cell.mean_reduction:.1f} % (n={cell.count})"
+        )
+    if not lines:
+        lines.append("compression: no request was measured")
+    return lines

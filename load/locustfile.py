@@ -5,7 +5,7 @@ layer with gevent when it is imported, so this file only ever runs inside the
 child process that ``gateproof load`` starts (``python -m locust -f <this file>
 StreamingChatUser ...``); nothing in gateproof imports it.
 
-Two user classes, each sending the same request in a closed loop (no wait between
+Three user classes, each sending its requests in a closed loop (no wait between
 requests) over its own bounded HTTP/1.1 exchange (``gateproof.load._transport``: one
 origin, no redirects followed, capped header block and body, an overall deadline,
 a turn for the gevent hub after every read):
@@ -15,6 +15,9 @@ a turn for the gevent hub after every read):
   returns (before the hub gets its turn); parsing and grammar checks run only after the last byte
   (``gateproof.load._analysis``), so they never inflate a timing.
 - ``ChatUser``: a plain request; TTFB when the headers are in, e2e when the body is.
+- ``CompressionUser``: agent transcripts with compression on, to chat completions and
+  ``/compress`` in turn (``gateproof.load._compression``); the gateway's reported compression
+  time is judged and recorded after the last byte, like everything else.
 
 Before the body is judged, the status (3xx is ``redirect``, 1xx/4xx/5xx ``http_<code>``)
 and the media type (``content_type_matches_mode``) are. Every failure name is listed
@@ -49,6 +52,14 @@ from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 
 from gateproof.load._analysis import analyze_completion, analyze_stream
+from gateproof.load._compression import (
+    COMPRESSION_HEADER,
+    PlannedRequest,
+    analyze_compress,
+    compression_plan,
+    judge_chat_compression,
+    parse_transcript_sizes,
+)
 from gateproof.load._failures import IN_FLIGHT_AT_END, INTERNAL_ERROR, media_type_failure, status_failure
 from gateproof.load._measurement import Measurement
 from gateproof.load._recorder import Recorder
@@ -105,7 +116,7 @@ class _ChatUser(User):
     def on_stop(self) -> None:
         self.target.close()
 
-    def _exchange(self, read: BodyReader) -> None:
+    def _exchange(self, read: BodyReader, request: bytes | None = None) -> None:
         """One request, shared by both users: send, judge the head, let ``read`` take the body
         (timed from ``sent_at``/``headers_at``), then report it to locust and the recorder.
 
@@ -122,7 +133,7 @@ class _ChatUser(User):
         sent_at = time.perf_counter()
         response: Response | None = None
         try:
-            response = self.target.send(self._request, sent_at + SETTINGS.timeout)
+            response = self.target.send(request or self._request, sent_at + SETTINGS.timeout)
             headers_at = response.head_at
             measurement.status = response.status
             measurement.got_response = True
@@ -226,6 +237,86 @@ class ChatUser(_ChatUser):
         else:
             measurement.ttfb = headers_at - sent_at
             measurement.e2e = ended_at - sent_at
+
+
+class CompressionUser(_ChatUser):
+    """Sends agent transcripts for compression, to chat completions and /compress in turn.
+
+    Each user walks the (endpoint, size) cycle of ``gateproof.load._compression`` from its own
+    starting point; the requests are built once per process. The entry name in locust's
+    statistics is ``<endpoint> <size>``, so locust's CSV has one row per cell too.
+    """
+
+    entry_name = "compression"
+    stream = False
+    _plan: list[tuple[PlannedRequest, bytes]] = []
+    _users = 0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        if not CompressionUser._plan:
+            sizes = parse_transcript_sizes(SETTINGS.transcript_sizes)
+            host = urlsplit(self.host or "").netloc
+            headers = {**_headers("application/json"), COMPRESSION_HEADER: "true"}
+            planned = compression_plan(
+                sizes, model=SETTINGS.model, directive=SETTINGS.directive, max_tokens=SETTINGS.max_tokens
+            )
+            CompressionUser._plan = [
+                (
+                    entry,
+                    build_request(
+                        SETTINGS.path if entry.endpoint == "chat" else SETTINGS.compress_path,
+                        host,
+                        headers,
+                        json.dumps(entry.body).encode(),
+                    ),
+                )
+                for entry in planned
+            ]
+        self._turn = CompressionUser._users
+        CompressionUser._users += 1
+
+    @task
+    def compress(self) -> None:
+        entry, request = self._plan[self._turn % len(self._plan)]
+        self._turn += 1
+        self.entry_name = f"{entry.endpoint} {entry.size}"
+
+        def take(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
+            body, ended_at = _read_body(response, measurement)
+            if not measurement.ok:
+                measurement.ttfb = headers_at - sent_at
+                measurement.e2e = ended_at - sent_at
+            elif entry.endpoint == "chat":
+                analyze_completion(
+                    measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at
+                )
+                judge_chat_compression(
+                    measurement, body, size=entry.size, original_tokens=entry.original_tokens
+                )
+            else:
+                analyze_compress(
+                    measurement,
+                    body,
+                    sent_at=sent_at,
+                    headers_at=headers_at,
+                    ended_at=ended_at,
+                    size=entry.size,
+                    original_tokens=entry.original_tokens,
+                )
+
+        self._exchange(take, request)
+
+
+def _read_body(response: Response, measurement: Measurement) -> tuple[bytes, float]:
+    """The whole body and when its last byte arrived (a transport failure is recorded, body cut)."""
+    pieces: list[bytes] = []
+    try:
+        while data := response.read_some()[1]:
+            pieces.append(data)
+    except ExchangeFailed as exc:
+        measurement.fail(exc.reason)
+    return b"".join(pieces), response.arrived_at
 
 
 def _on_init(**_kwargs: Any) -> None:

@@ -12,9 +12,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOAD_SCHEMA_VERSION", "LatencySummary", "LoadResult", "TimelinePoint"]
+__all__ = [
+    "LOAD_SCHEMA_VERSION",
+    "CompressionCell",
+    "CompressionResult",
+    "LatencySummary",
+    "LoadResult",
+    "TimelinePoint",
+]
 
-LOAD_SCHEMA_VERSION = "1.0"
+#: 1.1 added ``compression`` (the compression scenario's figures); a 1.0 file still reads, without it
+LOAD_SCHEMA_VERSION = "1.1"
+_READABLE_VERSIONS = ("1.0", LOAD_SCHEMA_VERSION)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,65 @@ class TimelinePoint:
     e2e_p50_ms: float | None
     e2e_p95_ms: float | None
     ttft_p50_ms: float | None
+
+
+@dataclass(frozen=True)
+class CompressionCell:
+    """Compressed requests of one endpoint (``chat`` or ``compress``) at one transcript size.
+
+    ``time_ms`` is what the gateway reported (``compression.time_ms`` on a chat completion,
+    ``compression.compression_time_ms`` from ``/v1/compress``), ``latency`` what the client
+    observed for the same requests (send to last byte) and ``gap`` their per-request difference:
+    the part of the wait that was not compression.
+    """
+
+    endpoint: str
+    size: str
+    #: successful requests measured (each contributes to all three distributions)
+    count: int
+    #: prompt tokens of the transcript before compression (the corpus's own count)
+    original_tokens: int
+    mean_saved_tokens: float
+    #: mean of the per-request reductions, percent of the original prompt's tokens
+    mean_reduction: float
+    time_ms: LatencySummary
+    latency: LatencySummary
+    gap: LatencySummary
+
+
+@dataclass
+class CompressionResult:
+    """What the compression scenario measured: one cell per (endpoint, transcript size)."""
+
+    cells: list[CompressionCell] = field(default_factory=list)
+    #: transcript sizes and endpoints the run sent, in the order they were asked for
+    sizes: list[str] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=list)
+    #: users and run time of the run that measured these cells
+    users: int = 0
+    duration_s: float = 0.0
+    #: requests, failures and their reasons of the run that measured these cells
+    requests: int = 0
+    failures: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    #: True when a separate run measured these cells and its result was attached to another
+    #: scenario's (``gateproof run``'s compression phase beside the stream run): its failures
+    #: then count in the verdict on their own; False when the cells belong to this run itself
+    attached: bool = False
+    #: why the compression run broke down, if it did
+    error: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompressionResult:
+        data = dict(data)
+        cells = []
+        for cell in data.get("cells", []):
+            cell = dict(cell)
+            for metric in ("time_ms", "latency", "gap"):
+                cell[metric] = LatencySummary(**cell[metric])
+            cells.append(CompressionCell(**cell))
+        data["cells"] = cells
+        return cls(**data)
 
 
 @dataclass
@@ -83,6 +151,8 @@ class LoadResult:
     #: why the figures are incomplete (locust crashed or overran, so only the counts it last
     #: reported are here); empty for a run that completed
     error: str = ""
+    #: the compression scenario's per-endpoint, per-size figures (None for other scenarios)
+    compression: CompressionResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,11 +163,13 @@ class LoadResult:
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:
         data = dict(data)
         version = data.pop("schema_version", None)
-        if version != LOAD_SCHEMA_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ValueError(f"load results schema version {version!r} is not {LOAD_SCHEMA_VERSION!r}")
         data["latencies"] = {k: LatencySummary(**v) for k, v in data.get("latencies", {}).items()}
         data["timeline"] = [TimelinePoint(**p) for p in data.get("timeline", [])]
         data["ttft_histogram"] = [(float(a), int(b)) for a, b in data.get("ttft_histogram", [])]
+        compression = data.get("compression")
+        data["compression"] = CompressionResult.from_dict(compression) if compression is not None else None
         return cls(**data)
 
     def write_json(self, path: Path) -> None:

@@ -17,10 +17,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateproof.mock_providers._journal import Journal
+from gateproof.openapi import CONTROL_PREFIX, HEALTH_PATH, JOURNAL_PATH
 
 __all__ = ["CONTROL_PREFIX", "control_routes"]
-
-CONTROL_PREFIX = "/_gateproof"
 
 
 #: set by whoever starts the server (gateproof.cli.launch) and echoed by the health endpoint, so
@@ -51,7 +50,7 @@ def control_routes(journal: Journal) -> list[Route]:
         return JSONResponse({"deleted": journal.clear(cid=request.query_params.get("cid"))})
 
     return [
-        Route(CONTROL_PREFIX + "/health", health, methods=["GET"]),
-        Route(CONTROL_PREFIX + "/journal", read_journal, methods=["GET"]),
-        Route(CONTROL_PREFIX + "/journal", clear_journal, methods=["DELETE"]),
+        Route(HEALTH_PATH, health, methods=["GET"]),
+        Route(JOURNAL_PATH, read_journal, methods=["GET"]),
+        Route(JOURNAL_PATH, clear_journal, methods=["DELETE"]),
     ]

@@ -16,6 +16,10 @@ tokens         answer length in tokens for text/length (0..100000; default 12 or
 tool           function to call (default: the forced ``tool_choice``, else the first tool
                in the request, else the built-in ``gateproof_lookup``)
 calls          how many tool calls in one answer (1..16, default 1), over the request's tools
+script         tool calls over several turns: rounds split by ``;``, the calls of one round
+               by ``+`` (``edgee_generate_uuid;edgee_current_time+get_weather``); round n is
+               answered when the conversation holds n assistant tool-call messages after
+               the last user message; after the last round the other keys decide (text)
 status         HTTP status of ``scenario=error`` (400..599, default 500)
 retry_after    seconds for the ``Retry-After`` header of an error (default 1 on 429 and 503)
 ttft_ms        time to the first content chunk (0..600000; default --ttft-ms)
@@ -27,8 +31,8 @@ fault_ms       delay used by waiting faults such as ``slow_headers`` (default 10
 seed           any non-negative integer; changes the generated text, ids and arguments
 =============  ===========================================================================
 
-Without ``scenario`` the other keys imply one: ``status`` means ``error``, ``tool`` or
-``calls`` means ``tool_call`` (as does a request whose ``tool_choice`` forces a tool);
+Without ``scenario`` the other keys imply one: a ``script`` round still to answer, ``tool``
+or ``calls`` mean ``tool_call``, ``status`` means ``error`` (as does a request whose ``tool_choice`` forces a tool);
 otherwise, and without a directive at all, the answer is plain text of the default length.
 An unknown key, a repeated key, a bad value or a broken directive is answered
 with a 400 provider error that names the problem; ``cid`` is still read from a
@@ -44,13 +48,16 @@ from typing import Any
 
 from gateproof.mock_providers._errors import DirectiveError
 from gateproof.mock_providers._faults import FAULTS
+from gateproof.openapi import CORRELATION_HEADER
+from gateproof.openapi._directive import DIRECTIVE_MARKER, DIRECTIVE_PATTERN
 
 __all__ = ["SCENARIOS", "Directive", "directive_help", "find_directive", "parse_directive"]
 
 SCENARIOS = ("text", "tool_call", "refusal", "length", "error")
 
-MARKER = "[[gateproof"
-_DIRECTIVE = re.compile(r"\[\[gateproof(?=[\s\]])(?P<body>[^\]]*)\]\]")
+#: the syntax has one home, shared with every part that writes directives
+MARKER = DIRECTIVE_MARKER
+_DIRECTIVE = DIRECTIVE_PATTERN
 _CID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -64,6 +71,7 @@ class Directive:
     tokens: int | None = None
     tool: str | None = None
     calls: int | None = None
+    script: tuple[tuple[str, ...], ...] | None = None
     status: int | None = None
     retry_after: int | None = None
     ttft_ms: int | None = None
@@ -106,6 +114,22 @@ def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str, str], str]:
     return convert
 
 
+#: the most rounds, and calls in one round, a script may hold
+MAX_SCRIPT_ROUNDS = 16
+MAX_SCRIPT_CALLS = 16
+
+
+def _script(key: str, raw: str) -> tuple[tuple[str, ...], ...]:
+    rounds = tuple(tuple(part.split("+")) for part in raw.split(";"))
+    if len(rounds) > MAX_SCRIPT_ROUNDS or any(len(calls) > MAX_SCRIPT_CALLS for calls in rounds):
+        raise ValueError(
+            f"{key} holds at most {MAX_SCRIPT_ROUNDS} rounds of at most {MAX_SCRIPT_CALLS} calls, got {raw!r}"
+        )
+    if not all(_NAME.fullmatch(name) for calls in rounds for name in calls):
+        raise ValueError(f"{key} must be function names joined by '+' (one round) and ';' (rounds), got {raw!r}")
+    return rounds
+
+
 def _fault(key: str, raw: str) -> str:
     if raw in FAULTS:
         return raw
@@ -119,6 +143,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "tokens": _integer(0, 100_000),
     "tool": _pattern(_NAME, "a function name ([A-Za-z0-9_-], at most 64 characters)"),
     "calls": _integer(1, 16),
+    "script": _script,
     "status": _integer(400, 599),
     "retry_after": _integer(0, 86_400),
     "ttft_ms": _MS,
@@ -181,9 +206,10 @@ def directive_help() -> str:
         "  [[gateproof scenario=tool_call tool=get_weather ttft_ms=200 itl_ms=20 cid=t42]]\n"
         "keys: " + ", ".join(_KEYS) + "\n"
         f"  scenario = {' | '.join(SCENARIOS)}; tokens = answer length; tool/calls = tool calls;\n"
+        "  script = tool calls per turn (a;b+c: first turn a, second turn b and c);\n"
         "  status/retry_after = error answer; ttft_ms/itl_ms = timing; cid = correlation id;\n"
         f"  fault = {' | '.join(FAULTS)} (fault_after = content chunks first, fault_ms = delay);\n"
         "  seed = vary the deterministic output.\n"
         "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
-        "also come from the X-Gateproof-Correlation-Id header (the directive wins)."
+        f"also come from the {CORRELATION_HEADER} header (the directive wins)."
     )

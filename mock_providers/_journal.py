@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from gateproof.openapi import CORRELATION_HEADER, JournalRecord
 from gateproof.openapi._credentials import SECRET_HEADERS, fingerprint
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
     "redact_query",
 ]
 
-#: header carrying a correlation id when a test talks to the mock directly
-CORRELATION_HEADER = "x-gateproof-correlation-id"
 _CORRELATION_HEADER = CORRELATION_HEADER.encode()
 
 #: the credential headers the journal masks: the one list every part uses
@@ -151,26 +150,30 @@ class JournalEntry:
         except ValueError:
             return raw.decode("utf-8", errors="replace")
 
+    def record(self) -> JournalRecord:
+        """The entry in the one shape the journal endpoint serves and the suite reads."""
+        return JournalRecord(
+            seq=self.seq,
+            received_at=self.received_at,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            headers=self.headers,
+            secret_fingerprints=self.secret_fingerprints,
+            body=self.body,
+            dialect=self.dialect,
+            cid=self.cid,
+            directive=self.directive,
+            scenario=self.scenario,
+            status=self.status,
+            usage=self.usage,
+            outcome=self.outcome.value,
+            chunks_sent=self.chunks_sent,
+            finished_at=self.finished_at,
+        )
+
     def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "received_at": self.received_at,
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
-            "secret_fingerprints": self.secret_fingerprints,
-            "body": self.body,
-            "dialect": self.dialect,
-            "cid": self.cid,
-            "directive": self.directive,
-            "scenario": self.scenario,
-            "status": self.status,
-            "usage": self.usage,
-            "outcome": self.outcome.value,
-            "chunks_sent": self.chunks_sent,
-            "finished_at": self.finished_at,
-        }
+        return self.record().to_json()
 
 
 class Journal:

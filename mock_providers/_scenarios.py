@@ -130,6 +130,8 @@ class ChatRequest:
     prompt: PromptText | None = None
     #: the model's context window, when the provider enforces one
     context_window: int | None = None
+    #: assistant messages with tool calls after the last user message: the ``script`` round due
+    tool_rounds: int = 0
 
 
 #: called when the request offers no tool and the directive names none
@@ -212,6 +214,9 @@ def sample_arguments(schema: Any, rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(vocabulary()).strip()
     if "const" in schema:
         return schema["const"]
+    if isinstance(schema.get("examples"), list) and schema["examples"]:
+        # what a model does with a documented example: use it (and the tests can rely on it)
+        return schema["examples"][0]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return rng.choice(schema["enum"])
     for key in ("anyOf", "oneOf", "allOf"):
@@ -253,12 +258,16 @@ def _tool_calls(
 ) -> tuple[ToolCall, ...]:
     offered = {tool.name: tool for tool in request.tools}
     name = directive.tool or request.forced_tool
-    if name is not None:
+    scripted = _script_round(request, directive)
+    if scripted is not None:
+        chosen = [offered.get(called, ToolSpec(name=called, parameters={})) for called in scripted]
+    elif name is not None:
         chosen = [offered.get(name, ToolSpec(name=name, parameters={}))]
     else:
         chosen = list(request.tools) or [BUILTIN_TOOL]
+    count = len(scripted) if scripted is not None else directive.calls or 1
     calls = []
-    for index in range(directive.calls or 1):
+    for index in range(count):
         tool = chosen[index % len(chosen)]
         value = sample_arguments(tool.parameters, rng) if tool.parameters else {}
         # arguments are always a JSON object, whatever the schema said at its top
@@ -277,8 +286,17 @@ def _refusal_pieces() -> tuple[Piece, ...]:
     return tuple(zip(repeat(PieceKind.REFUSAL), token_pieces(REFUSAL_TEXT), repeat(0)))
 
 
+def _script_round(request: ChatRequest, directive: Directive) -> tuple[str, ...] | None:
+    """The functions the script calls in this turn; None when there is no script or it is done."""
+    if directive.script is None or request.tool_rounds >= len(directive.script):
+        return None
+    return directive.script[request.tool_rounds]
+
+
 def _implied_scenario(request: ChatRequest, directive: Directive) -> str:
     """The scenario when the directive names none: what its other keys (or the request) imply."""
+    if _script_round(request, directive) is not None:
+        return "tool_call"
     if directive.status is not None:
         return "error"
     if directive.tool is not None or directive.calls is not None or request.tool_required:
@@ -296,6 +314,8 @@ def plan_scenario(
     seed = _seed(request.identity, directive.seed)
     ident = seed[:12].hex()
     name = directive.scenario or _implied_scenario(request, directive)
+    if _script_round(request, directive) is not None:
+        name = "tool_call"  # a script round due outranks the scenario, which is for after it
     pacing = Pacing.from_ms(
         config.ttft_ms if directive.ttft_ms is None else directive.ttft_ms,
         config.itl_ms if directive.itl_ms is None else directive.itl_ms,

@@ -17,6 +17,7 @@ from gateproof.mock_providers._credentials import KeyPolicy
 from gateproof.mock_providers._delivery import ConnectionDropped
 from gateproof.mock_providers._directives import directive_help
 from gateproof.mock_providers._faults import FAULTS
+from gateproof.openapi import HEALTH_PATH, JOURNAL_PATH
 from gateproof.reference_gateway import ListenError, listen_socket, serve_on
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
@@ -27,8 +28,8 @@ DESCRIPTION = (
     "Run the mock provider: POST /v1/chat/completions and GET /v1/models in OpenAI's format,\n"
     "answers chosen per request by a directive in the last user message, true token counts,\n"
     "absolute-deadline timing, provider faults, and a request journal:\n"
-    "  GET /_gateproof/journal?cid=X[&limit=N]   DELETE /_gateproof/journal[?cid=X]\n"
-    "  GET /_gateproof/health\n\n"
+    f"  GET {JOURNAL_PATH}?cid=X[&limit=N]   DELETE {JOURNAL_PATH}[?cid=X]\n"
+    f"  GET {HEALTH_PATH}\n\n"
     + directive_help()
     + "\n\nfaults:\n"
     + "\n".join(f"  {name:<17} {fault.summary}" for name, fault in FAULTS.items())

@@ -16,17 +16,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateproof.openapi import Validators, validators
+from gateproof.openapi import HEALTH_PATH, Validators, validators
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._config import GatewayConfig
 from gateproof.reference_gateway._faults import Fault, get_fault
-from gateproof.reference_gateway._gateway import Gateway
+from gateproof.reference_gateway._gateway import CHAT_PATH, COMPRESS_PATH, Gateway
 from gateproof.reference_gateway._validation import shipped_request_schema
 
 __all__ = ["HEALTH_PATH", "create_app"]
 
 #: answered 200 once the gateway is ready (the launcher polls it)
-HEALTH_PATH = "/_gateproof/health"
 
 
 def create_app(
@@ -98,7 +97,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+            Route(CHAT_PATH, gateway.chat_completions, methods=["POST"]),
+            Route(COMPRESS_PATH, gateway.compress, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route(HEALTH_PATH, health, methods=["GET"]),
         ],

@@ -19,10 +19,15 @@ __all__ = ["Keyring", "Principal"]
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the key's name (never its value) and what it may use."""
+    """An authenticated caller: the key's name (never its value), what it may use, its defaults."""
 
     name: str
     allowed_models: frozenset[str] | None = None
+    #: compress prompts when the request does not say (D30)
+    compression: bool = False
+    #: Edge Tools the key may ask for (None: every one) and those injected unasked (D35)
+    edge_tools: frozenset[str] | None = None
+    hydrated_edge_tools: tuple[str, ...] = ()
 
     def check_model(self, model_id: str) -> None:
         """Raise 403 when this key may not use ``model_id``."""
@@ -56,7 +61,13 @@ class Keyring:
             raise _errors.unauthorized("Invalid API key")
         if not key.active:
             raise _errors.forbidden("API key is inactive")
-        return Principal(name=key.name, allowed_models=key.allowed_models)
+        return Principal(
+            name=key.name,
+            allowed_models=key.allowed_models,
+            compression=key.compression,
+            edge_tools=key.edge_tools,
+            hydrated_edge_tools=key.hydrated_edge_tools,
+        )
 
     def _find(self, token: str) -> KeyConfig | None:
         presented = token.encode()

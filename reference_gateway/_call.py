@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateproof.openapi import is_gateway_field
+from gateproof.reference_gateway._extras import ResponseExtras
 from gateproof.reference_gateway._routing import Route
+from gateproof.reference_gateway._trace import RequestTrace
 
 __all__ = ["ChatCall", "UpstreamRequest"]
 
@@ -27,10 +29,19 @@ class ChatCall:
     are the ``X-Edgee-*`` headers it came with. Neither leaves the gateway as is:
     adapters build from :meth:`forwardable_body`.
 
+    When compression ran, ``body["messages"]`` is already the compressed conversation (what
+    the provider is sent and bills); the client's original is not kept.
+
     ``client_authorization`` is the client's ``Authorization`` header as received. No adapter
     reads it (a provider only ever gets the gateway's own credential); it rides along so the
     ``client_key_forwarded`` fault can act like a pass-through proxy. It is kept out of
     ``repr`` and comparisons, so it cannot end up in a log line.
+
+    ``extras`` gathers the Edgee per-request response fields (D1: ``compression``,
+    ``edgee_pending_id``, ``edgee_tools_executed``, ``debug``) from whichever step decides
+    them; ``trace`` is the request's id and measurements (debug, request log). Both are
+    mutable and shared by every copy made with ``dataclasses.replace``, so a step that
+    re-builds the call (another upstream round) keeps adding to the same ones.
     """
 
     body: Mapping[str, Any]
@@ -38,6 +49,11 @@ class ChatCall:
     edgee_headers: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     client_authorization: str | None = field(default=None, repr=False, compare=False)
+    debug: bool = False
+    #: the Edge Tools in play for this request (injected upstream, run by the gateway; D35)
+    edge_tools: tuple[str, ...] = ()
+    extras: ResponseExtras = field(default_factory=ResponseExtras, repr=False, compare=False)
+    trace: RequestTrace = field(default_factory=RequestTrace, repr=False, compare=False)
 
     @property
     def stream(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
+from gateproof.reference_gateway._edge_tools import EDGE_TOOL_NAMES
 from gateproof.reference_gateway._loopback import LOOPBACK_WORDS, is_loopback_host
 
 __all__ = [
@@ -91,12 +92,21 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class KeyConfig:
-    """One client API key. ``allowed_models`` None means every model."""
+    """One client API key. ``allowed_models`` None means every model.
+
+    ``compression`` is the key's default for token compression, used when a request does
+    not say (D30): the console setting of a hosted gateway.
+    """
 
     name: str
     secret: str = field(repr=False)
     active: bool = True
     allowed_models: frozenset[str] | None = None
+    compression: bool = False
+    #: Edge Tools this key may ask for in ``edgee_tool_ids`` (D35); None means every one
+    edge_tools: frozenset[str] | None = None
+    #: Edge Tools injected into every request of this key that names none (D35)
+    hydrated_edge_tools: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,8 @@ class GatewayConfig:
     models: Mapping[str, ModelConfig]
     keys: tuple[KeyConfig, ...]
     source: str = "<config>"
+    #: where the structured request log (JSON lines, D34) is appended; None writes none
+    request_log: str | None = None
 
     def with_base_urls(self, overrides: Mapping[str, str]) -> GatewayConfig:
         """A copy with some providers' ``base_url`` replaced (``--upstream NAME=URL``)."""
@@ -118,6 +130,10 @@ class GatewayConfig:
                 raise ConfigError(f"--upstream {name}=...: unknown provider {name!r} (configured: {known})")
             providers[name] = replace(providers[name], base_url=_check_url(url, f"--upstream {name}"))
         return replace(self, providers=providers)
+
+    def with_request_log(self, path: str | None) -> GatewayConfig:
+        """A copy writing its request log to ``path`` (``--request-log``); None keeps the config's."""
+        return self if path is None else replace(self, request_log=path)
 
 
 def default_config_path() -> Path:
@@ -144,12 +160,17 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 def parse_config(document: Any, *, source: str = "<config>", env: Mapping[str, str]) -> GatewayConfig:
     """Check a parsed document and build the config; secrets come from ``env``."""
     root = _Reader(source, "")
-    top = root.mapping(document, allowed={"limits", "providers", "models", "keys"})
+    top = root.mapping(document, allowed={"limits", "providers", "models", "keys", "request_log"})
     limits = _limits(root.child("limits"), top.get("limits", {}))
     providers = _providers(root.child("providers"), top.get("providers"), env)
     models = _models(root.child("models"), top.get("models"), providers)
     keys = _keys(root.child("keys"), top.get("keys", []), models, env)
-    return GatewayConfig(limits=limits, providers=providers, models=models, keys=keys, source=source)
+    request_log = top.get("request_log")
+    if request_log is not None:
+        request_log = root.child("request_log").string(request_log)
+    return GatewayConfig(
+        limits=limits, providers=providers, models=models, keys=keys, source=source, request_log=request_log
+    )
 
 
 # -- section readers ------------------------------------------------------------------------------
@@ -247,7 +268,19 @@ def _keys(
     secrets: set[str] = set()
     for index, body in enumerate(at.sequence(raw)):
         here = at.item(index)
-        fields = here.mapping(body, allowed={"name", "key_env", "key", "active", "allowed_models"})
+        fields = here.mapping(
+            body,
+            allowed={
+                "name",
+                "key_env",
+                "key",
+                "active",
+                "allowed_models",
+                "compression",
+                "edge_tools",
+                "hydrated_edge_tools",
+            },
+        )
         name = here.child("name").string(fields.get("name"))
         if name in names:
             raise here.child("name").error(f"duplicate key name {name!r}")
@@ -256,6 +289,8 @@ def _keys(
             raise here.error("needs key_env (an environment variable) or key")
         secret = _secret(here, fields, env_field="key_env", literal_field="key", env=env)
         active = here.child("active").boolean(fields.get("active", True))
+        compression = here.child("compression").boolean(fields.get("compression", False))
+        edge_tools, hydrated = _edge_tools(here, fields)
         allowed_models: frozenset[str] | None = None
         if "allowed_models" in fields:
             listed = here.child("allowed_models")
@@ -271,8 +306,37 @@ def _keys(
         if secret in secrets:
             raise here.error("has the same key value as another entry")
         secrets.add(secret)
-        keys.append(KeyConfig(name=name, secret=secret, active=active, allowed_models=allowed_models))
+        keys.append(
+            KeyConfig(
+                name=name,
+                secret=secret,
+                active=active,
+                allowed_models=allowed_models,
+                compression=compression,
+                edge_tools=edge_tools,
+                hydrated_edge_tools=hydrated,
+            )
+        )
     return tuple(keys)
+
+
+def _edge_tools(at: _Reader, fields: Mapping[str, Any]) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+    """``edge_tools`` (activated; absent: every Edge Tool) and ``hydrated_edge_tools`` (a subset of them)."""
+
+    def names(key: str) -> list[str]:
+        listed = at.child(key)
+        read = [listed.item(i).string(v) for i, v in enumerate(listed.sequence(fields[key]))]
+        for i, name in enumerate(read):
+            if name not in EDGE_TOOL_NAMES:
+                raise listed.item(i).error(f"unknown Edge Tool {name!r} (known: {', '.join(EDGE_TOOL_NAMES)})")
+        return read
+
+    activated = frozenset(names("edge_tools")) if "edge_tools" in fields else None
+    hydrated = tuple(dict.fromkeys(names("hydrated_edge_tools"))) if "hydrated_edge_tools" in fields else ()
+    for i, name in enumerate(hydrated):
+        if activated is not None and name not in activated:
+            raise at.child("hydrated_edge_tools").item(i).error(f"{name!r} is not in this key's edge_tools")
+    return activated, hydrated
 
 
 def _secret(

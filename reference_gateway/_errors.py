@@ -185,6 +185,16 @@ def provider_error(provider: str, detail: str) -> GatewayError:
     )
 
 
+def edge_tool_loop_limit(rounds: int) -> GatewayError:
+    """The model kept asking for Edge Tools after the last round the gateway runs (D4)."""
+    return GatewayError(
+        502,
+        "provider_error",
+        "edge_tool_loop_limit",
+        f"The model requested Edge Tools for more than {rounds} rounds",
+    )
+
+
 def provider_timeout(provider: str, seconds: float) -> GatewayError:
     return GatewayError(
         504, "provider_error", "provider_timeout", f"Provider {provider} did not answer within {seconds:g} s"

@@ -18,26 +18,34 @@ hands it:
 - ``frames``: the bytes of a stream as they go on the wire, one SSE event per frame;
 - ``headers``: the headers of a chat completion response;
 - ``error``: how an error is rendered (status, body, headers, media type);
-- ``models``: the ``GET /v1/models`` body.
+- ``models``: the ``GET /v1/models`` body;
+- ``edge``: the rules of the Edge Tool machinery (id checks, pending ids, what the client sees);
+- ``compress``: the ``POST /v1/compress`` answer body;
+- ``log``: a line of the structured request log, before it is written.
 
 A new fault is one :class:`Fault` entry in ``_CATALOGUE`` plus the check that catches it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from gateproof.openapi import is_gateway_field, load_spec
+from gateproof.openapi import count_chat_prompt, is_gateway_field, load_spec
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._auth import ANONYMOUS, Principal
 from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
+from gateproof.reference_gateway._compression_report import chat_compression
+from gateproof.reference_gateway._edge_tools import EdgeRules
 from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._events import DONE, Chunk, Done, StreamFailure, StreamItem, encode_json
+from gateproof.reference_gateway._request_log import RequestRecord
 
 __all__ = ["FAULTS", "NO_FAULT", "Fault", "Hook", "RenderedError", "UnknownFaultError", "get_fault"]
 
@@ -54,6 +62,9 @@ class Hook(StrEnum):
     HEADERS = "headers"
     ERROR = "error"
     MODELS = "models"
+    EDGE = "edge"
+    COMPRESS = "compress"
+    LOG = "log"
 
 
 _JSON = "application/json"
@@ -89,6 +100,9 @@ FramesHook = Callable[[Frames], Frames]
 HeadersHook = Callable[[dict[str, str], bool], dict[str, str]]
 ErrorHook = Callable[[GatewayError, RenderedError], RenderedError]
 ModelsHook = Callable[[dict[str, Any]], dict[str, Any]]
+EdgeHook = Callable[[EdgeRules], EdgeRules]
+CompressHook = Callable[[dict[str, Any]], dict[str, Any]]
+LogHook = Callable[[RequestRecord], RequestRecord]
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,9 @@ class Fault:
     headers: HeadersHook | None = None
     error: ErrorHook | None = None
     models: ModelsHook | None = None
+    edge: EdgeHook | None = None
+    compress: CompressHook | None = None
+    log: LogHook | None = None
 
     @property
     def hooks(self) -> tuple[Hook, ...]:
@@ -141,6 +158,15 @@ class Fault:
 
     def on_models(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.models(body) if self.models else body
+
+    def on_edge(self, rules: EdgeRules) -> EdgeRules:
+        return self.edge(rules) if self.edge else rules
+
+    def on_compress(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.compress(body) if self.compress else body
+
+    def on_log(self, record: RequestRecord) -> RequestRecord:
+        return self.log(record) if self.log else record
 
 
 NO_FAULT = Fault("none", "Behave as the contract says.")
@@ -311,6 +337,22 @@ def _without_tools(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
     for name in ("tools", "tool_choice", "parallel_tool_calls"):
         request.json.pop(name, None)
     return request
+
+
+def _without_edge_tools(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    tools = request.json.get("tools")
+    if isinstance(tools, list):
+        kept = [tool for tool in tools if _tool_name(tool) not in call.edge_tools]
+        if kept:
+            request.json["tools"] = kept
+        else:
+            request.json.pop("tools", None)
+    return request
+
+
+def _tool_name(tool: Any) -> Any:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    return function.get("name") if isinstance(function, dict) else None
 
 
 def _drop_max_tokens_zero(body: dict[str, Any]) -> dict[str, Any]:
@@ -550,6 +592,185 @@ def _wrong_method_as_not_found(error: GatewayError, rendered: RenderedError) -> 
         return rendered
     missing = _errors.GatewayError(404, "not_found_error", "not_found", "No route for this method and path")
     return RenderedError(404, missing.envelope())
+
+
+# -- compression, tags and debug (the Edgee per-request fields, D1-D3, D7, D8) ---------------------------
+
+#: the per-request fields as a fault finds them: on the body, or on the stream's last chunk (D1)
+_COMPRESSION_FIELD = "compression"
+_DEBUG_FIELD = "debug"
+
+
+def _with_field(
+    name: str, change: Callable[[dict[str, Any]], None]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A body/chunk rewrite that calls ``change`` (in place, on a copy) when the payload carries ``name``."""
+
+    def rewrite(data: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(data.get(name), dict):
+            return data
+        data = _copy(data)
+        change(data)
+        return data
+
+    return rewrite
+
+
+def _prompt_of(data: dict[str, Any]) -> int:
+    usage = data.get("usage")
+    value = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _reduction_over_compressed(data: dict[str, Any]) -> None:
+    """saved / the compressed prompt (the wrong denominator) instead of saved / the original."""
+    info, prompt = data[_COMPRESSION_FIELD], _prompt_of(data)
+    if prompt:
+        info["reduction"] = min(100.0, round(info["saved_tokens"] * 100 / prompt, 2))
+
+
+def _reduction_unrounded(data: dict[str, Any]) -> None:
+    info, prompt = data[_COMPRESSION_FIELD], _prompt_of(data)
+    saved = info["saved_tokens"]
+    if saved:
+        info["reduction"] = saved * 100 / (prompt + saved) + 1e-7
+
+
+def _prompt_tokens_uncompressed(data: dict[str, Any]) -> None:
+    saved, usage = data[_COMPRESSION_FIELD]["saved_tokens"], data.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        usage["prompt_tokens"] += saved
+        usage["total_tokens"] = usage.get("total_tokens", 0) + saved
+
+
+def _saved_in_characters(data: dict[str, Any]) -> None:
+    """saved_tokens as characters removed (about four a token); reduction and cost follow from it."""
+    info, prompt = data[_COMPRESSION_FIELD], _prompt_of(data)
+    saved = info["saved_tokens"] * 4
+    info["saved_tokens"], info["cost_savings"] = saved, info["cost_savings"] * 4
+    if saved:
+        info["reduction"] = min(100.0, round(saved * 100 / (prompt + saved), 2))
+
+
+def _set_compression(name: str, value: Callable[[Any], Any]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data[_COMPRESSION_FIELD][name] = value(data[_COMPRESSION_FIELD][name])
+
+    return change
+
+
+def _drop(name: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data.pop(name, None)
+
+    return change
+
+
+_ZERO_COMPRESSION = {"saved_tokens": 0, "cost_savings": 0, "reduction": 0, "time_ms": 0}
+
+
+def _compression_unasked(body: dict[str, Any]) -> dict[str, Any]:
+    return body if _COMPRESSION_FIELD in body else {**body, _COMPRESSION_FIELD: dict(_ZERO_COMPRESSION)}
+
+
+def _compression_on_first_chunk(data: dict[str, Any], position: int) -> dict[str, Any]:
+    return {**data, _COMPRESSION_FIELD: dict(_ZERO_COMPRESSION)} if position == 0 else data
+
+
+async def _compression_before_usage(items: Items) -> Items:
+    """The D1 fields on a chunk of their own, sent before the usage chunk instead of on it."""
+    async for item in items:
+        data = item.data if isinstance(item, Chunk) else None
+        if data is not None and _COMPRESSION_FIELD in data and data.get("usage") is not None:
+            yield Chunk({name: value for name, value in data.items() if name != "usage"})
+            yield Chunk({name: value for name, value in data.items() if name != _COMPRESSION_FIELD})
+        else:
+            yield item
+
+
+def _saving_at_output_price(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    """cost_savings priced with the model's output price (the wrong column of the price list)."""
+    result = call.trace.compression
+    if result is not None and _COMPRESSION_FIELD in call.extras:
+        model = call.route.model
+        wrong = dataclasses.replace(model, input_price_per_mtok=model.output_price_per_mtok)
+        messages, tools = request.json.get("messages") or [], request.json.get("tools") or []
+        call.extras.defer(
+            _COMPRESSION_FIELD, chat_compression(result, wrong, lambda: count_chat_prompt(messages, tools))
+        )
+    return request
+
+
+def _compressed(call: ChatCall) -> bool:
+    return call.trace.compression is not None
+
+
+def _tool_contents(request: UpstreamRequest) -> list[dict[str, Any]]:
+    return [
+        message
+        for message in request.json.get("messages") or []
+        if isinstance(message, dict)
+        and message.get("role") == "tool"
+        and isinstance(message.get("content"), str)
+    ]
+
+
+def _error_lines_dropped(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    """A compressor that files error lines under noise: every tool-result line naming an error goes."""
+    if _compressed(call):
+        for message in _tool_contents(request):
+            kept = [line for line in message["content"].splitlines() if "error" not in line.lower()]
+            message["content"] = "\n".join(kept)
+    return request
+
+
+def _prompt_padded(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    """A compressor whose markup costs more than it saves: a banner longer than the saving."""
+    compression = call.trace.compression
+    messages = [m for m in request.json.get("messages") or [] if isinstance(m, dict)]
+    first = next((m for m in messages if isinstance(m.get("content"), str)), None)
+    if compression is not None and first is not None:
+        banner = "[compressed by the gateway] " + "pad " * (2 * compression.saved_tokens + 64)
+        first["content"] = banner + "\n" + first["content"]
+    return request
+
+
+def _compress_counts_unframed(body: dict[str, Any]) -> dict[str, Any]:
+    """/v1/compress counting its compressed prompt without the 3 framing tokens of each message."""
+    body = _copy(body)
+    info = body.get(_COMPRESSION_FIELD)
+    if isinstance(info, dict) and isinstance(info.get("compressed_input_tokens"), int):
+        framing = 3 * len(body.get("messages") or [])
+        info["compressed_input_tokens"] = max(0, info["compressed_input_tokens"] - framing)
+    return body
+
+
+def _with_tags(request: UpstreamRequest, call: ChatCall) -> UpstreamRequest:
+    if call.tags:
+        request.json["tags"] = list(call.tags)
+        request.headers["X-Edgee-Tags"] = ",".join(call.tags)
+    return request
+
+
+def _debug_unasked(body: dict[str, Any]) -> dict[str, Any]:
+    if _DEBUG_FIELD in body:
+        return body
+    model = body.get("model")
+    debug = {
+        "request_id": "req_" + uuid.uuid4().hex[:24],
+        "provider": model.split("/", 1)[0] if isinstance(model, str) else "unknown",
+        "upstream_model": _provider_model(model),
+        "timings_ms": {},
+    }
+    return {**body, _DEBUG_FIELD: debug}
+
+
+def _debug_names_public_model(data: dict[str, Any]) -> None:
+    data[_DEBUG_FIELD]["upstream_model"] = data.get("model")
+
+
+def _in_chunks(change: Callable[[dict[str, Any]], dict[str, Any]]) -> StreamHook:
+    return _map_chunks(lambda data, _: change(data))
 
 
 _CATALOGUE: tuple[Fault, ...] = (
@@ -816,6 +1037,148 @@ _CATALOGUE: tuple[Fault, ...] = (
         "content_parts_rejected",
         "A message whose content is a list of text parts is refused with 400, as if content had to be a string.",
         request=_content_parts_refused,
+    ),
+    Fault(
+        "edge_tool_ids_unchecked",
+        "edgee_tool_ids naming unknown or not activated Edge Tools are ignored instead of refused with 400.",
+        edge=lambda rules: dataclasses.replace(rules, validate_ids=False),
+    ),
+    Fault(
+        "edge_tools_not_injected",
+        "The Edge Tools a request asks for are run when called but never offered to the provider in `tools`.",
+        upstream=_without_edge_tools,
+    ),
+    Fault(
+        "edge_uuid_not_v4",
+        "edgee_generate_uuid answers a time-based UUID (version 1) instead of a random version 4 one.",
+        edge=lambda rules: dataclasses.replace(rules, new_uuid=lambda: str(uuid.uuid1())),
+    ),
+    Fault(
+        "edge_tools_executed_missing",
+        "Answers after Edge Tools ran carry no edgee_tools_executed.",
+        response=lambda body: {name: value for name, value in body.items() if name != "edgee_tools_executed"},
+    ),
+    Fault(
+        "edge_tool_call_leaked",
+        "When the model calls client tools and Edge Tools together, the client is shown the Edge Tool calls too.",
+        edge=lambda rules: dataclasses.replace(rules, hide_edge_calls=False),
+    ),
+    Fault(
+        "pending_id_ignored",
+        "edgee_pending_id is not looked up: any id is accepted and the held Edge Tool results never reach the model.",
+        edge=lambda rules: dataclasses.replace(rules, honour_pending=False),
+    ),
+    Fault(
+        "pending_id_reusable",
+        "An edgee_pending_id can be used again and again instead of once.",
+        edge=lambda rules: dataclasses.replace(rules, single_use=False),
+    ),
+    Fault(
+        "compression_reduction_inconsistent",
+        "compression.reduction divides saved_tokens by the compressed prompt instead of the original one.",
+        response=_with_field(_COMPRESSION_FIELD, _reduction_over_compressed),
+        stream=_in_chunks(_with_field(_COMPRESSION_FIELD, _reduction_over_compressed)),
+    ),
+    Fault(
+        "compression_reduction_unrounded",
+        "compression.reduction is sent unrounded instead of with two decimals.",
+        response=_with_field(_COMPRESSION_FIELD, _reduction_unrounded),
+        stream=_in_chunks(_with_field(_COMPRESSION_FIELD, _reduction_unrounded)),
+    ),
+    Fault(
+        "compression_prompt_tokens_uncompressed",
+        "usage.prompt_tokens of a compressed request reports the uncompressed prompt, not what the provider billed.",
+        response=_with_field(_COMPRESSION_FIELD, _prompt_tokens_uncompressed),
+        stream=_in_chunks(_with_field(_COMPRESSION_FIELD, _prompt_tokens_uncompressed)),
+    ),
+    Fault(
+        "compression_saved_in_characters",
+        "compression.saved_tokens counts characters removed (about 4 a token); reduction and cost follow from it.",
+        response=_with_field(_COMPRESSION_FIELD, _saved_in_characters),
+        stream=_in_chunks(_with_field(_COMPRESSION_FIELD, _saved_in_characters)),
+    ),
+    Fault(
+        "compression_cost_savings_zero",
+        "compression.cost_savings is always 0, whatever was saved (the model's price is not read).",
+        response=_with_field(_COMPRESSION_FIELD, _set_compression("cost_savings", lambda _: 0)),
+    ),
+    Fault(
+        "compression_time_in_microseconds",
+        "compression.time_ms carries microseconds (at least 1 s), longer than the whole request took.",
+        response=_with_field(
+            _COMPRESSION_FIELD, _set_compression("time_ms", lambda ms: max(1000, ms * 1000))
+        ),
+        stream=_in_chunks(
+            _with_field(_COMPRESSION_FIELD, _set_compression("time_ms", lambda ms: max(1000, ms * 1000)))
+        ),
+    ),
+    Fault(
+        "compression_cost_at_output_price",
+        "compression.cost_savings prices the saved tokens at the model's output price, not its input price.",
+        upstream=_saving_at_output_price,
+    ),
+    Fault(
+        "compression_unasked",
+        "Every complete answer carries a zeroed compression object, asked for or not.",
+        response=_compression_unasked,
+    ),
+    Fault(
+        "compression_missing",
+        "Compression runs when asked, but the answer carries no compression object.",
+        response=_with_field(_COMPRESSION_FIELD, _drop(_COMPRESSION_FIELD)),
+        stream=_in_chunks(_with_field(_COMPRESSION_FIELD, _drop(_COMPRESSION_FIELD))),
+    ),
+    Fault(
+        "compression_on_first_chunk",
+        "Streams carry a zeroed compression object on their first chunk too, not only on the last (D1).",
+        stream=_map_chunks(_compression_on_first_chunk),
+    ),
+    Fault(
+        "compression_before_usage_chunk",
+        "Streams send compression on a chunk of its own before the usage chunk, not on the last chunk (D1).",
+        stream=_compression_before_usage,
+    ),
+    Fault(
+        "compression_drops_error_lines",
+        "Compression deletes every tool-result line that mentions an error, so the model never sees it.",
+        upstream=_error_lines_dropped,
+    ),
+    Fault(
+        "compression_lengthens_prompt",
+        "Compression adds a banner longer than what it saved, so the provider gets a longer prompt.",
+        upstream=_prompt_padded,
+    ),
+    Fault(
+        "compress_endpoint_disagrees",
+        "POST /v1/compress counts its compressed prompt without the per-message framing, unlike chat.",
+        compress=_compress_counts_unframed,
+    ),
+    Fault(
+        "tags_forwarded",
+        "The request's tags are sent to the provider, as a body field and as an X-Edgee-Tags header.",
+        upstream=_with_tags,
+    ),
+    Fault(
+        "tags_not_logged",
+        "The structured request log records no tags.",
+        log=lambda record: dataclasses.replace(record, tags=[]),
+    ),
+    Fault(
+        "debug_unasked",
+        "Every complete answer carries a debug object, asked for or not.",
+        response=_debug_unasked,
+    ),
+    Fault(
+        "debug_missing",
+        "enable_debug and X-Edgee-Debug are ignored: no debug object is ever sent.",
+        response=_with_field(_DEBUG_FIELD, _drop(_DEBUG_FIELD)),
+        stream=_in_chunks(_with_field(_DEBUG_FIELD, _drop(_DEBUG_FIELD))),
+    ),
+    Fault(
+        "debug_public_model",
+        "debug.upstream_model names the public id (openai/gpt-4o), not the model the provider was asked for.",
+        response=_with_field(_DEBUG_FIELD, _debug_names_public_model),
+        stream=_in_chunks(_with_field(_DEBUG_FIELD, _debug_names_public_model)),
     ),
 )
 

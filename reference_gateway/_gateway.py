@@ -6,11 +6,20 @@ The steps, in order, each able to stop the request with a :class:`GatewayError`:
 2. read the body within the size limit (D17) and parse it within the depth limit (D6 ``invalid_json``);
 3. validate it against the spec, the message limit and the Edgee headers (D6, D7, D18);
 4. route the model (D15) and check the key may use it (D14);
-5. refuse Edge Tool fields, since this gateway has none activated (D4, D5);
+5. check the Edge Tool fields: the ids the key activated (D5, D35), a pending turn restored
+   into the history (D4, D37);
+   then compress the messages when the request or the key's default asks for it (D30, D31);
 6. call the provider through its adapter and map its failures (D16), dropping the call if the
    client leaves before the provider answers (nobody would read it, so nobody is billed);
 7. answer with the translated response or relay the stream (D9, D19), with
    ``X-Edgee-Provider`` on everything that reached the provider (D20).
+
+The Edgee per-request fields (``compression``, ``debug``, and the Edge Tool ones) are put on
+``call.extras`` by the step that decides them and emitted once, at the end (D1). Every request
+that reaches a handler, served or refused, leaves one line in the request log (D34), under the
+same ``request_id`` as its ``debug`` object.
+
+``POST /v1/compress`` shares steps 1-3 and the compression step, and answers without a model call.
 
 The active fault (``_faults``) is consulted at each of its hooks; with no fault every
 hook is the identity.
@@ -23,8 +32,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -35,27 +45,47 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from gateproof.openapi import Validators, is_edgee_header
+from gateproof.openapi import Validators, count_chat_prompt, is_edgee_header
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._auth import Keyring, Principal
 from gateproof.reference_gateway._body import parse_body
 from gateproof.reference_gateway._call import ChatCall
+from gateproof.reference_gateway._compression_report import (
+    chat_compression,
+    compress_body,
+    compression_wanted,
+    reported_ms,
+)
 from gateproof.reference_gateway._config import ConfigError, GatewayConfig
+from gateproof.reference_gateway._debug import debug_builder
+from gateproof.reference_gateway._edge_loop import EdgeLoop, EdgeTools
+from gateproof.reference_gateway._edge_tools import CORRECT_RULES
 from gateproof.reference_gateway._errors import GatewayError
-from gateproof.reference_gateway._events import encode_json
+from gateproof.reference_gateway._events import StreamItem, encode_json
 from gateproof.reference_gateway._faults import Fault
+from gateproof.reference_gateway._request_log import RequestLog, RequestRecord, bounded_tags
 from gateproof.reference_gateway._routing import Router
 from gateproof.reference_gateway._streaming import EventStreamResponse, encode_stream, relay
+from gateproof.reference_gateway._trace import RequestTrace
 from gateproof.reference_gateway._usage import Usage
 from gateproof.reference_gateway._validation import RequestValidator
+from gateproof.reference_gateway.compression import Compression, compress_messages
 from gateproof.reference_gateway.providers import ProviderAdapter, UpstreamFormatError, adapter_for
 
-__all__ = ["PROVIDER_HEADER", "Gateway"]
+__all__ = ["CHAT_PATH", "COMPRESS_PATH", "PROVIDER_HEADER", "Gateway"]
 
 logger = logging.getLogger("gateproof.gateway")
 
 #: names the provider that served (or refused) the request (D20)
 PROVIDER_HEADER = "X-Edgee-Provider"
+#: the two request paths this pipeline serves (the app routes them here)
+CHAT_PATH = "/v1/chat/completions"
+COMPRESS_PATH = "/v1/compress"
+#: top-level fields that mark the Anthropic (``system``) and Responses (``input``) bodies Edgee's
+#: ``/v1/compress`` also reads; this gateway compresses chat completions bodies only (D33)
+_OTHER_FORMAT_FIELDS = ("system", "input")
+#: a tool result that every compression strategy looks at, compressed once at start-up
+_WARM_UP = [{"role": "tool", "tool_call_id": "warm", "content": "\x1b[0mok\nok\nok\nok\n"}]
 
 #: the most of an upstream error body the gateway reads before quoting it
 _MAX_ERROR_BODY = 64 * 1024
@@ -70,6 +100,17 @@ _PARSE_THREADS = 2
 CLIENT_CLOSED = 499
 
 _T = TypeVar("_T")
+
+
+@dataclass
+class _Seen:
+    """What is known of a request so far, for its request log line if it is refused part way."""
+
+    endpoint: str
+    key: str | None = None
+    model: Any = None
+    stream: bool = False
+    tags: tuple[str, ...] = ()
 
 
 class Gateway:
@@ -95,6 +136,8 @@ class Gateway:
         except ConfigError as exc:
             raise ConfigError(f"{config.source}: {exc}") from None
         self._client: httpx.AsyncClient | None = None
+        self.request_log = RequestLog(config.request_log)
+        self._edge = EdgeTools(rules=fault.on_edge(CORRECT_RULES))
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -111,11 +154,16 @@ class Gateway:
             follow_redirects=False,
         )
         self._parsers = anyio.CapacityLimiter(_PARSE_THREADS)
+        self.request_log.open()
+        # The tokenizer loads on first use (~0.1 s): load it now, so the first compressed request's
+        # time_ms measures compression, not start-up.
+        await anyio.to_thread.run_sync(compress_messages, _WARM_UP)
 
     async def stop(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self.request_log.close()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -127,31 +175,113 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response | EventStreamResponse:
         provider: str | None = None
+        trace = RequestTrace()
+        # what the request log can say about a request refused part way
+        seen = _Seen(endpoint=CHAT_PATH)
         try:
             principal = self._authenticate(request.headers.get("authorization"))
+            seen.key = principal.name
             raw = await self._read_body(request)
             if len(raw) < OFF_LOOP_BYTES:
                 body = self._admit(raw)
             else:
                 body = await anyio.to_thread.run_sync(self._admit, raw, limiter=self._parsers)
+            seen.model, seen.stream = body["model"], body.get("stream") is True
             options = self._validator.options(body, request.headers)
+            seen.tags = options.tags
             route = self._router.route(body["model"])
             principal.check_model(route.model_id)
-            self._validator.check_edge_tools(body)
+            body, edge_tools = self._edge.admit(body, principal)
+            compressed: Compression | None = None
+            if compression_wanted(options.compression, principal.compression):
+                body, compressed = await self._compress(body, len(raw), trace)
             call = ChatCall(
                 body=body,
                 route=route,
                 edgee_headers={k: v for k, v in request.headers.items() if is_edgee_header(k)},
                 tags=options.tags,
                 client_authorization=request.headers.get("authorization"),
+                debug=options.debug,
+                edge_tools=edge_tools,
+                trace=trace,
             )
+            self._plan_extras(call, compressed)
             adapter = self._adapters[route.provider.name]
             provider = adapter.name
             if call.stream:
                 return await self._stream(call, adapter, principal, request.receive)
             return await self._complete(call, adapter, principal, request.receive)
         except GatewayError as error:
+            self._record(trace, seen, error.status, provider=provider, error=error.code)
             return self.error_response(error, provider=provider)
+        except Exception:
+            self._record(trace, seen, 500, provider=provider, error="internal_error")
+            raise
+
+    async def _compress(
+        self, body: dict[str, Any], size: int, trace: RequestTrace
+    ) -> tuple[dict[str, Any], Compression]:
+        """``body`` with its messages compressed (D30, D31); a large body is compressed on a worker thread."""
+        began = time.monotonic()
+        if size < OFF_LOOP_BYTES:
+            result = compress_messages(body["messages"])
+        else:
+            result = await anyio.to_thread.run_sync(
+                compress_messages, body["messages"], limiter=self._parsers
+            )
+        trace.compression_s = time.monotonic() - began
+        trace.compression = result
+        return {**body, "messages": result.messages}, result
+
+    def _plan_extras(self, call: ChatCall, compressed: Compression | None) -> None:
+        """Register the ``compression`` (D3: whenever it ran) and ``debug`` (D8: when asked) fields."""
+        if compressed is not None:
+            body = call.body
+
+            def forwarded() -> int:
+                return count_chat_prompt(body["messages"], body.get("tools") or [])
+
+            call.extras.defer("compression", chat_compression(compressed, call.route.model, forwarded))
+        if call.debug:
+            call.extras.defer("debug", debug_builder(call, compressed))
+
+    # -- POST /v1/compress ----------------------------------------------------------------------------------
+
+    async def compress(self, request: Request) -> Response:
+        """D33: the chat body with its messages compressed as chat would forward them; no model call."""
+        trace = RequestTrace()
+        seen = _Seen(endpoint=COMPRESS_PATH)
+        try:
+            principal = self._authenticate(request.headers.get("authorization"))
+            seen.key = principal.name
+            raw = await self._read_body(request)
+            if len(raw) < OFF_LOOP_BYTES:
+                body = self._admit(raw)
+            else:
+                body = await anyio.to_thread.run_sync(self._admit, raw, limiter=self._parsers)
+            seen.model, seen.stream = body["model"], body.get("stream") is True
+            for name in _OTHER_FORMAT_FIELDS:
+                if name in body:
+                    raise _errors.invalid_request(
+                        name,
+                        f"This gateway compresses chat completions bodies only; remove the top-level {name!r}",
+                    )
+            seen.tags = self._validator.options(body, request.headers).tags
+            if len(raw) < OFF_LOOP_BYTES:
+                answer, result = _compressed_answer(body)
+            else:
+                answer, result = await anyio.to_thread.run_sync(
+                    _compressed_answer, body, limiter=self._parsers
+                )
+            trace.compression = result
+            self._record(trace, seen, 200)
+            return Response(encode_json(self.fault.on_compress(answer)), media_type="application/json")
+        except GatewayError as error:
+            self._record(trace, seen, error.status, error=error.code)
+            return self.error_response(error)
+        except Exception:
+            self._record(trace, seen, 500, error="internal_error")
+            raise
 
     def error_response(self, error: GatewayError, *, provider: str | None = None) -> Response:
         """An error as the client sees it: the D13 envelope (unless a fault says otherwise)."""
@@ -207,6 +337,29 @@ class Gateway:
     async def _complete(
         self, call: ChatCall, adapter: ProviderAdapter, principal: Principal, receive: Receive
     ) -> Response:
+        started = time.monotonic()
+        loop = self._edge.loop(call, principal)
+        if loop is None:
+            answered = await self._answer(call, adapter, receive)
+        else:
+            # D4: the Edge Tool rounds, each one upstream call like the one above
+            answered = await loop.complete(lambda round_call: self._answer(round_call, adapter, receive))
+        if answered is None:
+            return self._client_left(call, principal, started)
+        body = answered
+        usage = Usage.from_edgee(body.get("usage"))
+        self._account(call, principal, usage, started)
+        # D1: the Edgee per-request fields join the body (before a fault may rewrite it)
+        body.update(call.extras.render(usage))
+        self._record_call(call, principal, 200, usage=usage)
+        body = self.fault.on_response(body)
+        headers = self.fault.on_headers({PROVIDER_HEADER: adapter.name}, False)
+        return Response(encode_json(body), headers=headers, media_type="application/json")
+
+    async def _answer(
+        self, call: ChatCall, adapter: ProviderAdapter, receive: Receive
+    ) -> dict[str, Any] | None:
+        """One upstream call's translated answer; None when the client left first (the call is dropped)."""
         upstream = self.fault.on_upstream(adapter.build_request(call), call)
         started = time.monotonic()
         timeout = self._limits.provider_timeout_s
@@ -224,28 +377,87 @@ class Gateway:
                 adapter.name, f"could not be reached ({type(exc).__name__})"
             ) from None
         if response is None:
-            return self._client_left(call, principal, started)
+            return None
+        call.trace.add_upstream(time.monotonic() - started, response.status_code)
         if not response.is_success:
             raise self._upstream_failure(adapter, response.status_code, response.headers, response.content)
         try:
-            body = adapter.translate_response(call, response.json())
+            return adapter.translate_response(call, response.json())
         except (ValueError, UpstreamFormatError) as exc:
             detail = str(exc) if isinstance(exc, UpstreamFormatError) else "the response is not JSON"
             raise _errors.provider_error(adapter.name, f"answered with an unusable body: {detail}") from None
-        self._account(call, principal, Usage.from_edgee(body.get("usage")), started)
-        body = self.fault.on_response(body)
-        headers = self.fault.on_headers({PROVIDER_HEADER: adapter.name}, False)
-        return Response(encode_json(body), headers=headers, media_type="application/json")
 
     async def _stream(
         self, call: ChatCall, adapter: ProviderAdapter, principal: Principal, receive: Receive
     ) -> Response | EventStreamResponse:
-        upstream = self.fault.on_upstream(adapter.build_request(call), call)
-        # A compressed upstream stream would arrive in compressor-sized bursts, not event by event.
-        request_headers = {**upstream.headers, "Accept-Encoding": "identity"}
         started = time.monotonic()
         timeout = self._limits.provider_timeout_s
         resources = AsyncExitStack()
+        loop = self._edge.loop(call, principal)
+        # with Edge Tools in play the first round already offers them (D4)
+        first = loop.round_call() if loop is not None else call
+        connected = await self._connect_stream(first, adapter, resources, receive)
+        if connected is None:
+            return self._client_left(call, principal, started)
+        source = connected
+
+        def account(usage: Usage | None) -> None:
+            # the provider's stream is over (completed or failed): its time is known now
+            call.trace.add_upstream(time.monotonic() - started, None)
+            if usage is not None:
+                self._account(call, principal, usage, started)
+                self._record_call(call, principal, 200, usage=usage)
+            else:
+                logger.info(
+                    "chat model=%s key=%s stream=true failed mid-stream", call.route.model_id, principal.name
+                )
+
+        def failed(error: GatewayError) -> None:
+            self._record_call(call, principal, error.status, error=error.code)
+
+        async def close() -> None:
+            await resources.aclose()
+            # neither completed nor failed: the client went away mid-stream
+            self._record_call(call, principal, CLIENT_CLOSED, error="client_closed")
+
+        if loop is None:
+            items = relay(
+                source,
+                adapter.stream_decoder(call),
+                model_id=call.route.model_id,
+                provider=adapter.name,
+                timeout_s=timeout,
+                include_usage=call.include_usage,
+                on_usage=account,
+                extras=call.extras,
+                on_failure=failed,
+            )
+        else:
+            items = self._edge_stream(loop, first, source, adapter, resources, account, failed)
+        headers = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            PROVIDER_HEADER: adapter.name,
+        }
+        return EventStreamResponse(
+            self.fault.on_frames(encode_stream(self.fault.on_stream(items))),
+            headers=self.fault.on_headers(headers, True),
+            on_close=close,
+        )
+
+    async def _connect_stream(
+        self, call: ChatCall, adapter: ProviderAdapter, resources: AsyncExitStack, receive: Receive | None
+    ) -> EventSource | None:
+        """Open one upstream stream inside ``resources`` (all closed here if it fails).
+
+        None when the client left before the provider's headers arrived (``receive`` given:
+        until then nothing else watches the client; after that, EventStreamResponse does).
+        """
+        upstream = self.fault.on_upstream(adapter.build_request(call), call)
+        # A compressed upstream stream would arrive in compressor-sized bursts, not event by event.
+        request_headers = {**upstream.headers, "Accept-Encoding": "identity"}
+        timeout = self._limits.provider_timeout_s
 
         async def connect() -> EventSource:
             return await resources.enter_async_context(
@@ -253,14 +465,13 @@ class Gateway:
             )
 
         try:
-            # Until the provider's headers arrive, nothing watches the client but this (after
-            # that, EventStreamResponse does).
-            connected = await _unless_client_leaves(receive, connect)
+            connected = await (connect() if receive is None else _unless_client_leaves(receive, connect))
             if connected is None:
                 await resources.aclose()
-                return self._client_left(call, principal, started)
+                return None
             source = connected
             response = source.response
+            call.trace.add_upstream(0.0, response.status_code)
             if not response.is_success:
                 content = await _read_some(response, _MAX_ERROR_BODY)
                 raise self._upstream_failure(adapter, response.status_code, response.headers, content)
@@ -280,34 +491,43 @@ class Gateway:
         except BaseException:
             await resources.aclose()
             raise
+        return source
 
-        def account(usage: Usage | None) -> None:
-            if usage is not None:
-                self._account(call, principal, usage, started)
-            else:
-                logger.info(
-                    "chat model=%s key=%s stream=true failed mid-stream", call.route.model_id, principal.name
-                )
+    def _edge_stream(
+        self,
+        loop: EdgeLoop,
+        first: ChatCall,
+        source: EventSource,
+        adapter: ProviderAdapter,
+        resources: AsyncExitStack,
+        on_usage: Callable[[Usage | None], None],
+        on_failure: Callable[[GatewayError], None],
+    ) -> AsyncIterator[StreamItem]:
+        """The client stream over every Edge Tool round (D38): each round one upstream stream."""
 
-        items = relay(
-            source,
-            adapter.stream_decoder(call),
-            model_id=call.route.model_id,
-            provider=adapter.name,
-            timeout_s=timeout,
-            include_usage=call.include_usage,
-            on_usage=account,
-        )
-        headers = {
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            PROVIDER_HEADER: adapter.name,
-        }
-        return EventStreamResponse(
-            self.fault.on_frames(encode_stream(self.fault.on_stream(items))),
-            headers=self.fault.on_headers(headers, True),
-            on_close=resources.aclose,
+        def round_items(round_call: ChatCall, round_source: EventSource) -> AsyncIterator[StreamItem]:
+            return relay(
+                round_source,
+                adapter.stream_decoder(round_call),
+                model_id=round_call.route.model_id,
+                provider=adapter.name,
+                timeout_s=self._limits.provider_timeout_s,
+                include_usage=False,
+                on_usage=loop.round_usage,
+                on_failure=on_failure,
+            )
+
+        async def open_round(round_call: ChatCall) -> AsyncIterator[StreamItem]:
+            opened = await self._connect_stream(round_call, adapter, resources, None)
+            assert opened is not None  # without ``receive`` there is no early return
+            return round_items(round_call, opened)
+
+        return loop.stream(
+            round_items(first, source),
+            open_round,
+            include_usage=first.include_usage,
+            on_usage=on_usage,
+            on_failure=on_failure,
         )
 
     def _upstream_failure(
@@ -332,7 +552,70 @@ class Gateway:
             ",".join(call.tags) or "-",
             round((time.monotonic() - started) * 1000),
         )
+        self._record_call(call, principal, CLIENT_CLOSED, error="client_closed")
         return Response(status_code=CLIENT_CLOSED)
+
+    def _record_call(
+        self,
+        call: ChatCall,
+        principal: Principal,
+        status: int,
+        *,
+        usage: Usage | None = None,
+        error: str | None = None,
+    ) -> None:
+        seen = _Seen(
+            endpoint=CHAT_PATH,
+            key=principal.name,
+            model=call.route.model_id,
+            stream=call.stream,
+            tags=call.tags,
+        )
+        cost = usage.cost_micro_usd(call.route.model) if usage is not None else None
+        self._record(
+            call.trace, seen, status, provider=call.route.provider.name, usage=usage, error=error, cost=cost
+        )
+
+    def _record(
+        self,
+        trace: RequestTrace,
+        seen: _Seen,
+        status: int,
+        *,
+        provider: str | None = None,
+        usage: Usage | None = None,
+        error: str | None = None,
+        cost: int | None = None,
+    ) -> None:
+        """The request's one line in the structured request log (D34); later calls are ignored."""
+        if trace.recorded:
+            return
+        trace.recorded = True
+        compression = trace.compression
+        record = RequestRecord(
+            request_id=trace.request_id,
+            endpoint=seen.endpoint,
+            key=seen.key,
+            model=seen.model if isinstance(seen.model, str) else None,
+            provider=provider,
+            stream=seen.stream,
+            status=status,
+            latency_ms=trace.elapsed_ms(),
+            error=error,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
+            cost_micro_usd=cost,
+            compression=(
+                {
+                    "saved_tokens": max(0, compression.saved_tokens),
+                    "time_ms": reported_ms(compression.time_ms),
+                }
+                if compression is not None
+                else None
+            ),
+            tags=bounded_tags(seen.tags),
+        )
+        self.request_log.write(self.fault.on_log(record))
 
     def _account(self, call: ChatCall, principal: Principal, usage: Usage, started: float) -> None:
         """One line per completed request: who, what, how many tokens, what it cost."""
@@ -349,6 +632,12 @@ class Gateway:
             ",".join(call.tags) or "-",
             round((time.monotonic() - started) * 1000),
         )
+
+
+def _compressed_answer(body: dict[str, Any]) -> tuple[dict[str, Any], Compression]:
+    """Compress and count (CPU work, no awaits: the caller may run it on a worker thread)."""
+    result = compress_messages(body["messages"])
+    return compress_body(body, result, body.get("tools") or []), result
 
 
 async def _unless_client_leaves(receive: Receive, work: Callable[[], Awaitable[_T]]) -> _T | None:

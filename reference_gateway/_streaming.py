@@ -7,6 +7,11 @@ gateway knows:
 
 - usage is always requested upstream but reaches the client only when it asked
   (``stream_options.include_usage``), on a closing chunk with ``choices: []`` (D19);
+- the Edgee per-request fields (``compression``, ``edgee_pending_id``,
+  ``edgee_tools_executed``, ``debug``) go on the last chunk before ``[DONE]`` (D1): the
+  usage chunk when there is one, else one extra ``choices: []`` chunk that carries only
+  them (and the stream's identity fields every chunk has). They are rendered from the
+  final usage, after the provider's stream completed;
 - a stream that completes ends with ``data: [DONE]``; a stream that fails after it
   started ends with one error event and no ``[DONE]`` (D9);
 - when the client goes away, the upstream request is closed at once;
@@ -31,7 +36,9 @@ from httpx_sse import EventSource, ServerSentEvent, SSEError
 from starlette.types import Receive, Scope, Send
 
 from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._events import DONE, Chunk, StreamFailure, StreamItem, encode
+from gateproof.reference_gateway._extras import ResponseExtras
 from gateproof.reference_gateway._usage import Usage
 from gateproof.reference_gateway.providers import StreamDecoder
 
@@ -56,8 +63,14 @@ async def relay(
     timeout_s: float,
     include_usage: bool,
     on_usage: Callable[[Usage | None], None],
+    extras: ResponseExtras | None = None,
+    on_failure: Callable[[GatewayError], None] | None = None,
 ) -> AsyncIterator[StreamItem]:
-    """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure)."""
+    """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure).
+
+    ``extras`` are rendered with the final usage onto the last chunk (D1); ``on_failure``
+    hears the error of a stream that failed after it started, before it is sent.
+    """
     usage_chunk: dict[str, Any] | None = None
     # What a closing chunk says about the stream when the provider sent no chunk to copy it from.
     identity: dict[str, Any] = {
@@ -101,12 +114,17 @@ async def relay(
             )
         if failure is not None:
             on_usage(None)
+            if on_failure is not None:
+                on_failure(failure.error)
             yield failure
             return
         usage = Usage.from_edgee(usage_chunk.get("usage") if usage_chunk else None)
         on_usage(usage)
+        edgee = extras.render(usage) if extras is not None else {}
         if include_usage:
-            yield Chunk(_closing_usage_chunk(identity, usage_chunk, usage))
+            yield Chunk({**_closing_usage_chunk(identity, usage_chunk, usage), **edgee})
+        elif edgee:
+            yield Chunk({**identity, "object": "chat.completion.chunk", "choices": [], **edgee})
         yield DONE
         # The client has its [DONE]; what is left is for the connection pool's sake.
         await _drain(events)

@@ -63,11 +63,16 @@ def parse_boolean_header(name: str, value: str) -> bool:
 
 @dataclass(frozen=True)
 class RequestOptions:
-    """The gateway-side switches of one request, merged from body and headers (D7)."""
+    """The gateway-side switches of one request, merged from body and headers (D7).
+
+    ``compression`` is what the request itself says (D30): True when the header or the
+    body ``enable_compression`` says true, False when one says false and none true, None
+    when neither says anything (the key's default then decides).
+    """
 
     tags: tuple[str, ...] = ()
     debug: bool = False
-    compression: bool = False
+    compression: bool | None = None
 
 
 def compile_request_schema(spec: Mapping[str, Any] | None = None) -> jsonschema_rs.Validator:
@@ -203,10 +208,13 @@ class RequestValidator:
         if header_tags is not None:
             tags.extend(tag.strip() for tag in header_tags.split(","))
         unique = tuple(dict.fromkeys(tag for tag in tags if tag))
+        # Only a JSON boolean counts in the body (the spec leaves the field untyped, D11).
+        said = [switches.get("X-Edgee-Enable-Compression"), body.get("enable_compression")]
+        said_bools = [value for value in said if isinstance(value, bool)]
         return RequestOptions(
             tags=unique,
             debug=body.get("enable_debug") is True or switches.get("X-Edgee-Debug", False),
-            compression=switches.get("X-Edgee-Enable-Compression", False),
+            compression=any(said_bools) if said_bools else None,
         )
 
 

@@ -12,6 +12,7 @@ from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import ConfigError, default_config_path, load_config
 from gateproof.reference_gateway._faults import FAULTS, UnknownFaultError, get_fault
 from gateproof.reference_gateway._loopback import ListenError, listen_socket, serve_on
+from gateproof.reference_gateway._request_log import RequestLog
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -19,12 +20,17 @@ HELP = "serve the reference Edgee-compatible gateway (the default target)"
 
 DESCRIPTION = """\
 Serve the reference gateway: POST /v1/chat/completions and GET /v1/models in the
-Edgee API shape, routed by model id ({author}/{model}) to the configured providers.
+Edgee API shape, routed by model id ({author}/{model}) to the configured providers,
+and POST /v1/compress (token compression without a model call).
 
 Client keys and provider credentials come from environment variables named in the
 config (by default GATEPROOF_API_KEY, GATEPROOF_INACTIVE_API_KEY,
-GATEPROOF_RESTRICTED_API_KEY and GATEPROOF_UPSTREAM_OPENAI_KEY); a key whose
-variable is unset does not exist.
+GATEPROOF_RESTRICTED_API_KEY, GATEPROOF_COMPRESSING_API_KEY and
+GATEPROOF_UPSTREAM_OPENAI_KEY); a key whose variable is unset does not exist.
+
+--request-log PATH (or request_log: in the config) appends one JSON line per
+finished request: request_id, key name, model, provider, status, tokens,
+compression, latency and tags.
 
 --fault NAME makes the gateway break the contract in exactly one way, so the
 harness can prove its checks catch it (see --list-faults).
@@ -65,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="log verbosity (default: %(default)s)"
     )
+    parser.add_argument(
+        "--request-log",
+        metavar="PATH",
+        help="append one JSON line per finished request to PATH (key names, never keys; "
+        "overrides the config's request_log; default: none)",
+    )
 
 
 def _upstreams(values: list[str]) -> dict[str, str]:
@@ -93,6 +105,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         fault = get_fault(args.fault)
         config = load_config(args.config).with_base_urls(_upstreams(args.upstream))
+        config = config.with_request_log(args.request_log)
+        if config.request_log is not None:
+            try:
+                RequestLog.check(config.request_log)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write the request log {config.request_log!r}: {exc.strerror or exc}"
+                ) from None
         app = create_app(config, fault=fault)
         listener = listen_socket(args.host, args.port)
     except (ConfigError, UnknownFaultError, ListenError) as exc:

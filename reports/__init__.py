@@ -19,13 +19,14 @@ from gateproof.reports._files import ReportFiles, write_report
 from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
-from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
 from gateproof.reports.verdict import Verdict, VerdictStatus, verdict_of
 
 __all__ = [
     "ReportFiles",
     "Verdict",
     "VerdictStatus",
+    "render_compression_plot",
     "render_html",
     "render_junit",
     "render_markdown",

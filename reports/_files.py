@@ -22,7 +22,7 @@ from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
-from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
 
 __all__ = ["ReportFiles", "write_report"]
 
@@ -67,6 +67,8 @@ def write_report(
     pngs: dict[str, bytes] = {}
     if load is not None:
         pngs = {"ttft": render_ttft_plot(load), "timeline": render_timeline_plot(load)}
+        if load.compression is not None:
+            pngs["compression"] = render_compression_plot(load)
         for name, data in pngs.items():
             path = out_dir / f"{name}.png"
             path.write_bytes(data)

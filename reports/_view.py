@@ -25,12 +25,14 @@ from gateproof.contract.results import (
     RunResult,
     Severity,
 )
-from gateproof.load.results import LatencySummary, LoadResult
+from gateproof.load.results import CompressionCell, LatencySummary, LoadResult
 from gateproof.reports.verdict import load_is_broken, load_problem, run_headline
 
 __all__ = [
+    "COMPRESSION_COLUMNS",
     "OUTCOME_ORDER",
     "CheckDoc",
+    "CompressionRow",
     "LatencyRow",
     "LayerGroup",
     "LoadView",
@@ -492,6 +494,49 @@ class LatencyRow:
         return [format_ms(v) for v in (s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.max)]
 
 
+#: the columns of the compression table, shared by summary.md and the HTML page
+COMPRESSION_COLUMNS = (
+    "endpoint",
+    "size",
+    "tokens",
+    "requests",
+    "time_ms p50",
+    "time_ms p90",
+    "time_ms p99",
+    "time_ms max",
+    "client p50",
+    "client p99",
+    "gap p50",
+    "gap p99",
+    "saved tokens",
+    "reduction",
+)
+
+
+@dataclass(frozen=True)
+class CompressionRow:
+    """One compression cell as a table row: server time_ms percentiles beside the client's latency."""
+
+    cell: CompressionCell
+
+    @property
+    def cells(self) -> list[str]:
+        c = self.cell
+        return [
+            c.endpoint,
+            c.size,
+            f"{c.original_tokens:,}",
+            f"{c.count:,}",
+            *(format_ms(v) for v in (c.time_ms.p50, c.time_ms.p90, c.time_ms.p99, c.time_ms.max)),
+            format_ms(c.latency.p50),
+            format_ms(c.latency.p99),
+            format_ms(c.gap.p50),
+            format_ms(c.gap.p99),
+            f"{c.mean_saved_tokens:,.0f}",
+            f"{c.mean_reduction:.1f} %",
+        ]
+
+
 @dataclass(frozen=True)
 class LoadView:
     """Everything a report shows about one load run."""
@@ -575,3 +620,28 @@ class LoadView:
     @property
     def failure_reasons(self) -> list[tuple[str, int]]:
         return sorted(self.load.failure_reasons.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def compression_rows(self) -> list[CompressionRow]:
+        """The compression cells (endpoint, then size), empty when the run measured none."""
+        section = self.load.compression
+        return [CompressionRow(cell) for cell in section.cells] if section is not None else []
+
+    @property
+    def compression_note(self) -> str:
+        """Where the compression figures come from: this run, or a phase run beside it."""
+        section = self.load.compression
+        if section is None:
+            return ""
+        sizes = ", ".join(section.sizes) or "—"
+        endpoints = " and ".join(section.endpoints) or "—"
+        where = "a separate compression load run" if section.attached else "this run"
+        if section.users:
+            where += f" ({section.users} users for {format_duration(section.duration_s)})"
+        failures = f"{section.failures:,} of {section.requests:,} requests failed"
+        return (
+            f"From {where}: transcripts of {sizes} tokens sent to {endpoints} with compression on "
+            f"({failures}). time_ms is what the gateway reported; client is the latency the load "
+            f"user observed for the same requests, send to last byte; gap is their per-request "
+            f"difference."
+        )

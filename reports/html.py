@@ -25,8 +25,8 @@ import jinja2
 from gateproof.contract.results import RESULTS_SCHEMA_VERSION, Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
-from gateproof.reports._view import OUTCOME_ORDER, LoadView, RunView, outcome_label
-from gateproof.reports.plots import render_timeline_plot, render_ttft_plot
+from gateproof.reports._view import COMPRESSION_COLUMNS, OUTCOME_ORDER, LoadView, RunView, outcome_label
+from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
 from gateproof.reports.verdict import verdict_of
 
 __all__ = ["render_html"]
@@ -45,6 +45,7 @@ def _environment() -> jinja2.Environment:
     env.globals["OUTCOMES"] = OUTCOME_ORDER
     env.globals["Outcome"] = Outcome
     env.globals["RESULTS_SCHEMA_VERSION"] = RESULTS_SCHEMA_VERSION
+    env.globals["COMPRESSION_COLUMNS"] = COMPRESSION_COLUMNS
     env.filters["outcome_label"] = outcome_label
     return env
 
@@ -63,7 +64,7 @@ def render_html(
 ) -> str:
     """The HTML report of a contract run and/or a load run.
 
-    ``plots`` maps plot names (``ttft``, ``timeline``) to PNG bytes already rendered
+    ``plots`` maps plot names (``ttft``, ``timeline``, ``compression``) to PNG bytes already rendered
     (``write_report`` draws them once for both the files and the page); a missing
     plot is drawn here from ``load``. ``secrets``: key values to scrub in every encoding.
     """
@@ -89,6 +90,15 @@ def render_html(
                 "src": _data_uri(timeline),
             },
         ]
+        if clean_load.compression is not None:
+            compression = given.get("compression") or render_compression_plot(clean_load)
+            images[view.key].append(
+                {
+                    "name": "compression",
+                    "alt": "Compression time_ms reported by the gateway against prompt size",
+                    "src": _data_uri(compression),
+                }
+            )
     template = _environment().get_template("report.html.j2")
     verdict = verdict_of(clean_run, clean_load)
     return template.render(title=title, runs=runs, loads=loads, images=images, verdict=verdict)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
-from gateproof.reports._view import LoadView, ResultRow, RunView, format_duration
+from gateproof.reports._view import COMPRESSION_COLUMNS, LoadView, ResultRow, RunView, format_duration
 from gateproof.reports.verdict import Verdict, verdict_of
 
 __all__ = ["render_markdown"]
@@ -174,10 +174,27 @@ def _load_lines(views: list[LoadView], verdict: Verdict | None) -> list[str]:
         lines.append(f"| {_code(load.scenario)} | {load.users} | {cells} |")
     lines.append("")
     for view in views:
+        lines += _compression_lines(view)
+    for view in views:
         if view.failure_reasons:
             lines.append(f"Failure reasons ({_code(view.load.scenario)}):")
             lines += [f"- {count} x {_cell(reason, 200)}" for reason, count in view.failure_reasons[:10]]
             lines.append("")
+    return lines
+
+
+def _compression_lines(view: LoadView) -> list[str]:
+    """The compression table: the gateway's time_ms percentiles next to the client's latency."""
+    if view.load.compression is None:
+        return []
+    lines = ["### Compression under load", "", _cell(view.compression_note, 600), ""]
+    rows = view.compression_rows
+    if not rows:
+        return [*lines, "No compressed request was measured.", ""]
+    lines.append("| " + " | ".join(COMPRESSION_COLUMNS) + " |")
+    lines.append("| --- | --- | " + " | ".join("---:" for _ in COMPRESSION_COLUMNS[2:]) + " |")
+    lines += ["| " + " | ".join(_cell(value, 60) for value in row.cells) + " |" for row in rows]
+    lines.append("")
     return lines
 
 

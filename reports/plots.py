@@ -1,4 +1,4 @@
-"""Load plots as PNG bytes: the TTFT distribution and latency over time.
+"""Load plots as PNG bytes: the TTFT distribution, latency over time and compression time by prompt size.
 
 Figures are drawn on matplotlib's Agg canvas directly (``Figure`` plus
 ``FigureCanvasAgg``), never through ``pyplot``: no display is needed, no global
@@ -19,10 +19,11 @@ from matplotlib.figure import Figure
 
 from gateproof.load.results import LoadResult
 
-__all__ = ["PLOT_NAMES", "render_timeline_plot", "render_ttft_plot"]
+__all__ = ["PLOT_NAMES", "render_compression_plot", "render_timeline_plot", "render_ttft_plot"]
 
 #: the plots a load run has, by the name used for files (``<name>.png``) and HTML hooks
-PLOT_NAMES = ("ttft", "timeline")
+#: (``compression`` only when the run measured compression)
+PLOT_NAMES = ("ttft", "timeline", "compression")
 
 _DPI = 100
 _SIZE = (8.0, 4.0)
@@ -35,6 +36,8 @@ _COLORS = {
     "failures": "#c44e52",
     "p50": "#2f2f2f",
     "p99": "#c44e52",
+    "chat": "#4c72b0",
+    "compress": "#dd8452",
 }
 
 
@@ -148,4 +151,64 @@ def render_timeline_plot(load: LoadResult, path: Path | None = None) -> bytes:
         throughput.grid(axis="y", alpha=0.3)
         throughput.legend(loc="upper left", frameon=False, ncols=2)
     latency.set_title(_title(load, "Latency over time"))
+    return _png(figure, path)
+
+
+def render_compression_plot(load: LoadResult, path: Path | None = None) -> bytes:
+    """The server-reported compression ``time_ms`` against prompt size, one line per endpoint.
+
+    x is the transcript's original token count (log scale, each point labelled with its size
+    name). The upper panel is time_ms alone (p50 line, band up to p99), so a few milliseconds
+    stay readable; the lower one sets it beside the client-observed latency of the same
+    requests (p50), whose scale a chat completion's model time sets.
+    Returns the PNG and writes it to ``path`` if given.
+    """
+    figure = Figure(figsize=(_SIZE[0], 5.5), dpi=_DPI, layout="constrained")
+    server, client = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    cells = load.compression.cells if load.compression is not None else []
+    if not cells:
+        _no_data(server, "no compression samples")
+        _no_data(client, "")
+    else:
+        endpoints = sorted({c.endpoint for c in cells}, key=[c.endpoint for c in cells].index)
+        for endpoint in endpoints:
+            mine = sorted((c for c in cells if c.endpoint == endpoint), key=lambda c: c.original_tokens)
+            x = [max(c.original_tokens, 1) for c in mine]
+            color = _COLORS.get(endpoint, _COLORS["p50"])
+            p50 = [c.time_ms.p50 for c in mine]
+            server.plot(x, p50, color=color, marker="o", label=f"{endpoint} p50")
+            server.fill_between(
+                x, p50, [c.time_ms.p99 for c in mine], color=color, alpha=0.18, label=f"{endpoint} p50 to p99"
+            )
+            client.plot(x, p50, color=color, marker="o", label=f"{endpoint} time_ms p50")
+            client.plot(
+                x,
+                [c.latency.p50 for c in mine],
+                color=color,
+                linestyle=":",
+                marker=".",
+                label=f"{endpoint} client latency p50",
+            )
+            for cell in mine if endpoint == endpoints[0] else []:
+                server.annotate(
+                    cell.size,
+                    (max(cell.original_tokens, 1), cell.time_ms.p50),
+                    textcoords="offset points",
+                    xytext=(0, 8),
+                    ha="center",
+                    fontsize=8,
+                    color="#444444",
+                )
+        server.set_xscale("log")
+        server.set_ylabel("time_ms (ms)")
+        client.set_ylabel("ms")
+        client.set_xlabel("prompt size (original tokens, log scale)")
+        # head room above the data keeps each legend off it
+        server.set_ylim(0, max(max(c.time_ms.p99 for c in cells), 1.0) * 1.35)
+        client.set_ylim(0, max(max(max(c.latency.p50, c.time_ms.p50) for c in cells), 1.0) * 1.7)
+        for axes in (server, client):
+            axes.grid(alpha=0.3)
+            axes.legend(loc="upper left", frameon=False, fontsize=8, ncols=2)
+    users = load.compression.users if load.compression is not None and load.compression.users else load.users
+    server.set_title(f"Compression time_ms reported by the gateway, by prompt size — {users} users")
     return _png(figure, path)

@@ -107,6 +107,28 @@ def load_problem(load: LoadResult) -> str | None:
         return f"{load.failures:,} of {load.requests:,} requests failed" + (
             f" ({reasons})" if reasons else ""
         )
+    return _attached_compression_problem(load)
+
+
+def _attached_compression_problem(load: LoadResult) -> str | None:
+    """Why a compression phase run beside this load run (``gateproof run``) fails the verdict.
+
+    A compression section that belongs to the run itself is judged with the run's own counts
+    above; an attached one comes from a separate run whose counts are only here.
+    """
+    section = load.compression
+    if section is None or not section.attached:
+        return None
+    if section.error:
+        return f"the compression load phase broke down: {section.error}"
+    if section.requests == 0:
+        return "no request completed during the compression load phase"
+    if section.failures:
+        top = sorted(section.failure_reasons.items(), key=lambda item: (-item[1], item[0]))[:3]
+        reasons = ", ".join(f"{count:,} x {reason}" for reason, count in top)
+        return f"{section.failures:,} of {section.requests:,} compression requests failed" + (
+            f" ({reasons})" if reasons else ""
+        )
     return None
 
 

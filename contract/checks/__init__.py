@@ -43,6 +43,15 @@ __all__ = [
 
 def load_all_checks() -> Registry:
     """Import every check module (registration is a side effect of import) and return the registry."""
-    from gateproof.contract.checks import bodies, headers, journal, status, streaming  # noqa: F401
+    from gateproof.contract.checks import (  # noqa: F401
+        bodies,
+        compression,
+        debug,
+        edge_tools,
+        headers,
+        journal,
+        status,
+        streaming,
+    )
 
     return CHECKS

@@ -11,7 +11,7 @@ from gateproof.contract.checks._registry import CheckFailed, NotApplicable, Prof
 if TYPE_CHECKING:
     from gateproof.contract._scenarios import Scenario
     from gateproof.contract.stream import StreamReport
-    from gateproof.openapi import Validators
+    from gateproof.openapi import JournalRecord, Validators
 
 __all__ = ["CheckContext", "Observed"]
 
@@ -68,10 +68,18 @@ class CheckContext:
     #: the client's bearer key, so checks can assert it never reached the provider (never reported)
     client_key: str | None = field(default=None, repr=False)
     stream: StreamReport | None = None
-    #: requests the mock provider received for this scenario (None when the target is not wired to the mock)
-    journal: list[dict[str, Any]] | None = None
+    #: requests the mock provider received for this scenario's first request, oldest first (None when
+    #: the target is not wired to the mock)
+    journal: list[JournalRecord] | None = None
     #: the same scenario answered without streaming, for stream/non-stream equivalence
     companion: Observed | None = None
+    #: the answers to the scenario's further requests (``Scenario.steps``), by step name; a step
+    #: that was not sent (its builder declined, or the transport failed) is absent
+    steps: dict[str, Observed] = field(default_factory=dict)
+    #: what the mock received while each step was answered, by step name (absent without the mock)
+    step_journals: dict[str, list[JournalRecord]] = field(default_factory=dict)
+    #: the bodies the steps sent (parsed JSON), by step name
+    step_requests: dict[str, Any] = field(default_factory=dict)
     #: checks that already failed on this answer (judged first: a check's ``depends_on`` and
     #: ``defers_to``), so a check can leave out what another one reports
     failed: frozenset[str] = frozenset()
@@ -79,13 +87,17 @@ class CheckContext:
     declared_upstream_model: str | None = None
     #: the environment variable holding the client's key, for messages (never the key itself)
     client_key_env: str = ""
+    #: the structured request log the target declares it appends to (``request_log``), if any
+    request_log: str | None = None
+    #: the input price the target declares for the model sent (USD per million tokens), if any
+    declared_input_price: float | None = None
 
     def require_stream(self) -> StreamReport:
         if self.stream is None:
             raise NotApplicable("the response was not a stream")
         return self.stream
 
-    def require_journal(self) -> list[dict[str, Any]]:
+    def require_journal(self) -> list[JournalRecord]:
         if self.journal is None:
             raise NotApplicable("the target is not wired to the gateproof mock")
         if not self.journal:
@@ -96,6 +108,22 @@ class CheckContext:
             )
         return self.journal
 
-    def upstream_request(self) -> dict[str, Any]:
-        """The last request the provider received for this scenario."""
+    def upstream_request(self) -> JournalRecord:
+        """The last request the provider received for this scenario's first request."""
         return self.require_journal()[-1]
+
+    def require_step(self, name: str) -> Observed:
+        """The answer to step ``name``; the check fails when the step could not be sent."""
+        if name not in self.steps:
+            raise CheckFailed(
+                f"the scenario's step {name!r} got no answer (not sent, or the transport failed)",
+                expected=f"an answer to step {name!r}",
+                actual="none",
+            )
+        return self.steps[name]
+
+    def step_journal(self, name: str) -> list[JournalRecord]:
+        """What the provider received during step ``name``."""
+        if self.journal is None:
+            raise NotApplicable("the target is not wired to the gateproof mock")
+        return self.step_journals.get(name, [])

@@ -338,8 +338,8 @@ _ADD_UP = ("response_usage_totals_add_up", "usage_totals_add_up")
 )
 def usage_matches_provider(ctx: CheckContext) -> None:
     """The usage billed to the client equals what the provider counted (the mock is the oracle)."""
-    truth = ctx.upstream_request().get("usage")
-    if not isinstance(truth, dict):
+    truth = ctx.upstream_request().usage
+    if truth is None:
         raise NotApplicable("the provider did not record its usage")
     usage = _stream_usage(ctx)
     if usage is None:

@@ -15,7 +15,7 @@ from gateproof.contract.checks._registry import (
     check,
 )
 from gateproof.contract.results import Severity
-from gateproof.openapi import is_edgee_header, is_gateway_field
+from gateproof.openapi import JournalRecord, is_edgee_header, is_gateway_field
 from gateproof.openapi._credentials import fingerprint
 
 __all__ = [
@@ -35,7 +35,7 @@ _LIMITS = ("max_tokens", "max_completion_tokens")
 
 
 def _upstream_body(ctx: CheckContext) -> dict[str, Any]:
-    body = ctx.upstream_request().get("body")
+    body = ctx.upstream_request().body
     if not isinstance(body, dict):
         raise CheckFailed(
             "the provider received no JSON body", expected="a JSON body", actual=repr(body)[:200]
@@ -126,7 +126,7 @@ def edgee_fields_not_forwarded(ctx: CheckContext) -> None:
     """No gateway body field (edgee_*, tags, enable_debug, compression_*) and no X-Edgee-* header reaches the provider (D11)."""
     entry = ctx.upstream_request()
     leaked = [k for k in _upstream_body(ctx) if is_gateway_field(k)]
-    headers = entry.get("headers") or {}
+    headers = entry.headers
     leaked += [h for h in headers if is_edgee_header(str(h))]
     if leaked:
         raise CheckFailed(
@@ -156,7 +156,7 @@ def client_key_forwarded_unchanged(ctx: CheckContext) -> None:
     if not ctx.client_key:
         raise CheckFailed("no client key to look for")
     entry = ctx.upstream_request()
-    fingerprints = entry.get("secret_fingerprints") or {}
+    fingerprints = entry.secret_fingerprints
     wanted = fingerprint(ctx.client_key)
     carried = sorted(str(name) for name, digest in fingerprints.items() if digest == wanted)
     if carried:
@@ -171,23 +171,23 @@ def client_key_forwarded_unchanged(ctx: CheckContext) -> None:
     )
 
 
-def _key_places(entry: dict[str, Any], key: str) -> list[str]:
+def _key_places(entry: JournalRecord, key: str) -> list[str]:
     """Where in a journaled request the key appears: header names, body paths, the query."""
     places: list[str] = []
     wanted = fingerprint(key)
     # The journal redacts secrets but keeps a fingerprint of each (see gateproof.mock_providers).
-    for name, digest in (entry.get("secret_fingerprints") or {}).items():
+    for name, digest in entry.secret_fingerprints.items():
         if digest == wanted:
             places.append(
                 f"query parameter {name[6:]}" if str(name).startswith("query:") else f"header {name}"
             )
-    for name, value in (entry.get("headers") or {}).items():
+    for name, value in entry.headers.items():
         if isinstance(value, str) and key in value and f"header {name}" not in places:
             places.append(f"header {name}")
-    if key in str(entry.get("query") or ""):
+    if key in entry.query:
         places.append("the query string")
-    places += [f"body {path}" for path in _paths_holding(entry.get("body"), key, "")]
-    if not places and key in json.dumps(entry):
+    places += [f"body {path}" for path in _paths_holding(entry.body, key, "")]
+    if not places and key in json.dumps(entry.to_json()):
         places.append("the journaled request")
     return places
 

@@ -116,6 +116,19 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     return tuple(tools)
 
 
+def _tool_rounds(messages: Any) -> int:
+    """Assistant messages with tool calls after the last user message (the ``script`` round due)."""
+    rounds = 0
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if not isinstance(message, Mapping):
+            continue
+        if message.get("role") == "user":
+            break
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            rounds += 1
+    return rounds
+
+
 def _tool_choice(raw: Any) -> tuple[str | None, bool]:
     """(forced function name, whether a tool call is required) from ``tool_choice``."""
     if raw == "required":
@@ -198,6 +211,7 @@ class OpenAIDialect:
             identity=_CANONICAL.encode([messages, raw_tools]).encode(),
             prompt=prompt,
             context_window=spec.context_window,
+            tool_rounds=_tool_rounds(messages),
         )
 
     def correlation_id(self, body: Any) -> str | None:

@@ -20,7 +20,7 @@ import pytest
 from gateproof.cli import main as gateproof_main
 from gateproof.cli.launch import KEY_ENVS, UPSTREAM_KEY_ENV
 from gateproof.contract.results import CheckResult, Layer, Outcome, RunResult, Severity
-from gateproof.load.results import LoadResult
+from gateproof.load.results import CompressionResult, LoadResult
 
 
 def _gateproof(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -170,12 +170,30 @@ def _load(failures: int = 0) -> LoadResult:
     )
 
 
+def _compression_load(failures: int = 0) -> LoadResult:
+    """What the compression phase's run returns: its own counts in its compression section."""
+    reasons = {"compression_missing": failures} if failures else {}
+    return LoadResult(
+        scenario="compression",
+        base_url="http://127.0.0.1:9/v1",
+        users=2,
+        spawn_rate=2.0,
+        duration_s=5.0,
+        requests=20,
+        failures=failures,
+        failure_reasons=reasons,
+        responses=20,
+        compression=CompressionResult(requests=20, failures=failures, failure_reasons=reasons, users=2),
+    )
+
+
 def _run_main(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     results: list[CheckResult],
     load: LoadResult | Exception,
     *extra: str,
+    compression: LoadResult | None = None,
 ) -> tuple[int, Path]:
     """`gateproof run` through its real main, report writer and verdict; servers, suite and locust faked."""
     import gateproof.cli.run as run_module
@@ -197,6 +215,8 @@ def _run_main(
         )
 
     def run_load(options: object, progress: object = None) -> LoadResult:
+        if getattr(options, "scenario", "") == "compression" and not isinstance(load, Exception):
+            return compression or _compression_load()
         if isinstance(load, Exception):
             raise load
         return load
@@ -256,6 +276,24 @@ def test_a_load_run_that_broke_down_with_nothing_counted_fails_everywhere(
         error is not None and "the load run broke down: locust exited with code 1" in error.attrib["message"]
     )
     assert json.loads((run_dir / "results.json").read_text())["load"]["error"]
+
+
+def test_a_failing_compression_phase_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passing = [_result("content_type_json", Outcome.PASSED)]
+    code, run_dir = _run_main(
+        monkeypatch, tmp_path, passing, _load(), compression=_compression_load(failures=4)
+    )
+
+    assert code == 1
+    badge, heading, junit = _formats(run_dir)
+    assert badge == "FAIL" and heading == "## ❌ gateproof: FAIL" and _red(junit)
+    expected = "4 of 20 compression requests failed (4 x compression_missing)"
+    assert f"  FAIL  load: {expected}" in capsys.readouterr().out
+    section = json.loads((run_dir / "results.json").read_text())["load"]["compression"]
+    assert section["attached"] is True and section["failures"] == 4
+    assert "### Compression under load" in (run_dir / "summary.md").read_text()
 
 
 def test_warnings_only_pass_with_attention_and_fail_with_strict(

@@ -11,6 +11,13 @@ from gateproof.contract import TargetConfig
 from gateproof.contract.checks import Profile
 
 
+def reference_input_prices() -> dict[str, float]:
+    """The input prices of the reference gateway's shipped models (its default.yaml): a declared fact."""
+    from gateproof.reference_gateway import load_config
+
+    return {model.id: model.input_price_per_mtok for model in load_config(env={}).models.values()}
+
+
 def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **overrides: object) -> TargetConfig:
     """A TargetConfig for a running stack; its keys are exported to this process's environment."""
     for role, env in KEY_ENVS.items():
@@ -24,6 +31,9 @@ def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **override
         "restricted_key_env": KEY_ENVS["restricted"],
         "restricted_model": "openai/gpt-4o",
         "mock_url": stack.mock.url,
+        # the stack's gateway writes a request log: the tags checks read each request's line there
+        "request_log": str(stack.request_log),
+        "input_prices": reference_input_prices(),
         "property_examples": 10,
         **overrides,
     }

@@ -46,6 +46,8 @@ from gateproof.contract import (
 from gateproof.contract.checks import load_all_checks
 from gateproof.reference_gateway import FAULTS
 
+from .conftest import reference_input_prices
+
 #: the scenario name of a property-layer pair (what the property layer reports as its scenario)
 GENERATED = "generated"
 #: examples per operation for property pairs: enough for every property fault below to be found
@@ -130,6 +132,87 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
     "wrong_method_404": (("unsupported_method", GENERATED),),
     "unknown_fields_rejected": (("positive_data_acceptance", GENERATED),),
     "content_parts_rejected": (("positive_data_acceptance", GENERATED),),
+    # compression (D1-D3): the provider's counts are the oracle, the uncompressed baseline step its origin
+    "compression_reduction_inconsistent": (
+        ("compression_reduction_consistent", "chat_compressed"),
+        ("compression_reduction_consistent", "stream_compressed"),
+    ),
+    "compression_reduction_unrounded": (("compression_fields_in_range", "chat_compressed"),),
+    # the saving and the reduction derived from it are that failure again (defers_to)
+    "compression_prompt_tokens_uncompressed": (
+        ("usage_matches_provider", "chat_compressed"),
+        ("usage_matches_provider", "stream_compressed"),
+    ),
+    "compression_saved_in_characters": (
+        ("compression_saved_tokens_match_baseline", "chat_compressed"),
+        ("compression_saved_tokens_match_baseline", "stream_compressed"),
+    ),
+    "compression_cost_savings_zero": (("compression_cost_savings_consistent", "chat_compressed"),),
+    "compression_cost_at_output_price": (("compression_cost_savings_consistent", "chat_compressed"),),
+    "compression_time_in_microseconds": (
+        ("compression_time_within_latency", "chat_compressed"),
+        ("compression_time_within_latency", "stream_compressed"),
+    ),
+    "compression_unasked": (("compression_absent_unless_asked", "chat_basic"),),
+    "compression_missing": (
+        ("compression_present_when_asked", "chat_compressed"),
+        ("compression_present_when_asked", "stream_compressed"),
+        ("compression_present_when_asked", "chat_compressed_nothing_saved"),
+    ),
+    # compression on a content chunk breaks the chunk schema (D27), which reports it
+    "compression_on_first_chunk": (("chunk_schema_conformance", "stream_compressed"),),
+    "compression_before_usage_chunk": (("compression_on_final_chunk_only", "stream_compressed"),),
+    "compression_drops_error_lines": (
+        ("compression_keeps_needles", "chat_compressed"),
+        ("compression_keeps_needles", "chat_compressed_32k"),
+    ),
+    "compression_lengthens_prompt": (
+        ("compression_never_lengthens_prompt", "chat_compressed"),
+        ("compression_never_lengthens_prompt", "chat_compressed_32k"),
+    ),
+    "compress_endpoint_disagrees": (("compress_endpoint_matches_chat", "chat_compressed"),),
+    # tags (D7, D11): never at the provider, always in the request log
+    "tags_forwarded": (
+        ("edgee_fields_not_forwarded", "chat_basic"),
+        ("edgee_fields_not_forwarded", "chat_tags_logged"),
+    ),
+    "tags_not_logged": (("tags_recorded_in_request_log", "chat_tags_logged"),),
+    # debug (D7, D8)
+    "debug_unasked": (
+        ("debug_absent_unless_asked", "chat_basic"),
+        ("debug_absent_unless_asked", "chat_compressed"),
+    ),
+    "debug_missing": (
+        ("debug_present_when_asked", "chat_debug"),
+        ("debug_present_when_asked", "stream_debug"),
+    ),
+    "debug_public_model": (
+        ("debug_matches_upstream", "chat_debug"),
+        ("debug_matches_upstream", "stream_debug"),
+    ),
+    # Edge Tools (D4, D5, D35-D39): the mock's script is the model, the journal shows each round
+    "edge_tool_ids_unchecked": (
+        ("status_code_expected", "edgee_tool_ids_not_activated"),
+        ("edge_tool_ids_error_message", "edgee_tool_ids_listed"),
+    ),
+    "edge_tools_not_injected": (
+        ("edge_tools_injected", "edge_tools_loop"),
+        ("edge_tools_injected", "edge_tools_loop_stream"),
+    ),
+    "edge_uuid_not_v4": (
+        ("edge_tool_results_well_formed", "edge_tools_loop"),
+        ("edge_tool_results_well_formed", "edge_tools_loop_stream"),
+    ),
+    "edge_tools_executed_missing": (("edge_tools_executed_reported", "edge_tools_loop"),),
+    "edge_tool_call_leaked": (
+        ("edge_tool_calls_hidden", "edge_tools_pending"),
+        ("edge_tool_calls_hidden", "edge_tools_pending_stream"),
+    ),
+    "pending_id_ignored": (
+        ("edge_pending_continued", "edge_tools_pending"),
+        ("status_code_expected", "edgee_pending_id_unknown"),
+    ),
+    "pending_id_reusable": (("edge_pending_single_use", "edge_tools_pending"),),
 }
 
 KEYS = {role: f"gp-selftest-{role}-key" for role in KEY_ENVS}
@@ -220,13 +303,20 @@ def _config(server: LocalServer, mock_url: str) -> TargetConfig:
         restricted_model="openai/gpt-4o",
         mock_url=mock_url,
         property_examples=PROPERTY_EXAMPLES,
+        input_prices=reference_input_prices(),
     ).validate()
+
+
+def _request_log(logs: Path, fault: str) -> Path:
+    """Where the gateway running ``fault`` writes its structured request log (the tags checks read it)."""
+    return logs / f"requests-{fault}.jsonl"
 
 
 def _start_faulty_gateway(fault: str, mock_url: str, logs: Path) -> LocalServer:
     """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
     env = {KEY_ENVS[role]: key for role, key in KEYS.items()}
     command = ["gateway", "--upstream", f"openai={mock_url}/v1", "--fault", fault, "--log-level", "warning"]
+    command += ["--request-log", str(_request_log(logs, fault))]
     server = start_server(f"gateway-{fault}", command, env=env, log_dir=logs)
     health = httpx.get(server.url + HEALTH_PATH, timeout=5.0, trust_env=False).json()
     assert health.get("fault") == fault, f"{server.url} runs {health.get('fault')!r}, not {fault!r}"
@@ -237,7 +327,7 @@ def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threadi
     server = _start_faulty_gateway(fault, mock_url, logs)
     run = FaultRun(server, [])
     try:
-        config = _config(server, mock_url)
+        config = dataclasses.replace(_config(server, mock_url), request_log=str(_request_log(logs, fault)))
         run_id = f"selftest-{fault}-{secrets.token_hex(3)}"
         scenarios = _scenarios(fault)
         if scenarios:
@@ -263,9 +353,9 @@ def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threadi
 
 @pytest.fixture(scope="module")
 def fault_runs(
-    mock_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+    mock_server: LocalServer, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, FaultRun]]:
-    """Every faulty gateway, started and run through its pairs' scenarios, all in parallel."""
+    """Every faulty gateway the selected tests need, started and run through its pairs' scenarios, in parallel."""
     for role, env in KEY_ENVS.items():
         os.environ[env] = KEYS[role]
     load_all_checks()
@@ -276,7 +366,7 @@ def fault_runs(
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = {
                 fault: pool.submit(_start_and_run, fault, mock_server.url, logs, property_turn)
-                for fault in CAUGHT_BY
+                for fault in _selected_faults(request.session.items)
             }
             unstarted: list[BaseException] = []
             for fault, future in futures.items():
@@ -290,6 +380,18 @@ def fault_runs(
     finally:
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda run: run.server.stop(), runs.values()))
+
+
+def _selected_faults(items: list[pytest.Item]) -> list[str]:
+    """The faults the selected tests judge (``-k`` picks some): starting the other gateways is wasted work."""
+    wanted: set[str] = set()
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params is not None and "fault" in params.params:
+            wanted.add(params.params["fault"])
+        elif item.name == "test_cli_exits_non_zero_and_names_the_check":
+            wanted.add("no_done")
+    return [fault for fault in CAUGHT_BY if fault in wanted]
 
 
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -24,7 +23,8 @@ from gateproof.contract.checks import (
 )
 from gateproof.contract.results import CheckResult, Layer
 from gateproof.contract.stream import check_stream
-from gateproof.openapi import SchemaKind
+from gateproof.openapi import JournalRecord, SchemaKind
+from gateproof.openapi._credentials import fingerprint
 
 from .conftest import stack_config
 
@@ -128,8 +128,9 @@ def test_an_oversized_body_owes_openai_core_only_a_4xx() -> None:
 
 def _journal(
     body: dict[str, Any], headers: dict[str, str] | None = None, **entry: Any
-) -> list[dict[str, Any]]:
-    return [{"body": body, "headers": headers or {}, "secret_fingerprints": {}, **entry}]
+) -> list[JournalRecord]:
+    record = {"seq": 1, "received_at": 0.0, "method": "POST", "path": "/v1/chat/completions"}
+    return [JournalRecord.from_json({**record, "body": body, "headers": headers or {}, **entry})]
 
 
 @pytest.mark.parametrize("profile", list(Profile))
@@ -242,16 +243,12 @@ def test_openai_core_tolerates_done_after_an_error_event() -> None:
 # -- where the client's key went ------------------------------------------------------------------
 
 
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-
 def test_a_forwarded_key_is_named_where_it_appeared() -> None:
     key = "gp-client-key-0123456789"
     journal = _journal(
         {"model": "gpt-4o", "metadata": {"note": f"from {key}"}},
         headers={"authorization": "Bearer [redacted sha256:x]"},
-        secret_fingerprints={"authorization": _fingerprint(key)},
+        secret_fingerprints={"authorization": fingerprint(key)},
     )
     failure = _judge(
         "client_key_not_forwarded",
@@ -272,7 +269,7 @@ def test_a_forwarded_key_is_named_where_it_appeared() -> None:
 
 def test_a_pass_through_target_must_forward_the_key() -> None:
     journal = _journal(
-        {"model": "gpt-4o"}, secret_fingerprints={"authorization": _fingerprint("the-gateway-own-key")}
+        {"model": "gpt-4o"}, secret_fingerprints={"authorization": fingerprint("the-gateway-own-key")}
     )
     failure = _judge(
         "client_key_forwarded_unchanged",

@@ -10,6 +10,7 @@ import pytest
 
 import gateproof.mock_providers as mock_providers
 from gateproof.cli import build_parser
+from gateproof.openapi import CORRELATION_HEADER, DIRECTIVE_MARKER, JOURNAL_PATH
 
 
 def test_help_explains_the_directive_grammar_and_faults() -> None:
@@ -17,7 +18,15 @@ def test_help_explains_the_directive_grammar_and_faults() -> None:
         [sys.executable, "-m", "gateproof.cli", "mock", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0
-    for needle in ["[[gateproof", "scenario", "ttft_ms", "cid", "X-Gateproof-Correlation-Id", "slow_headers"]:
+    for needle in [
+        DIRECTIVE_MARKER,
+        "scenario",
+        "ttft_ms",
+        "cid",
+        CORRELATION_HEADER,
+        JOURNAL_PATH,
+        "slow_headers",
+    ]:
         assert needle in result.stdout
     for option in ["--host", "--port", "--ttft-ms", "--itl-ms", "--journal-size", "--log-level"]:
         assert option in result.stdout

@@ -27,6 +27,7 @@ from gateproof.cli.launch import (
     free_port,
     start_server,
 )
+from gateproof.openapi import format_directive
 from gateproof.reference_gateway import FAULTS
 
 #: client keys for the gateways started here (the stack has its own random ones)
@@ -41,7 +42,7 @@ TIMEOUT = httpx.Timeout(15.0)
 
 def directive(**keys: Any) -> str:
     """A mock directive, e.g. ``directive(scenario="tool_call", cid="abc")``."""
-    return "[[gateproof " + " ".join(f"{key}={value}" for key, value in keys.items()) + "]]"
+    return format_directive(**keys)
 
 
 def new_cid(prefix: str = "rg") -> str:

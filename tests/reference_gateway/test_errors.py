@@ -146,11 +146,12 @@ def test_refused_requests_never_reach_the_provider(
     assert journal(stack.mock.url, cid) == []
 
 
-def test_edge_tool_ids_are_not_activated(raw: httpx.Client, auth: dict[str, str]) -> None:
+def test_unknown_edge_tool_ids_are_refused(raw: httpx.Client, auth: dict[str, str]) -> None:
+    # the default key activates both Edge Tools (D35): only the unknown ids are named, once each
     body = {
         "model": "openai/gpt-4o",
         "messages": MESSAGES,
-        "edgee_tool_ids": ["edgee_generate_uuid", "edgee_current_time", "edgee_generate_uuid"],
+        "edgee_tool_ids": ["edgee_weather", "edgee_generate_uuid", "edgee_stock", "edgee_weather"],
     }
     error = _error(
         raw.post("/v1/chat/completions", json=body, headers=auth),
@@ -158,9 +159,7 @@ def test_edge_tool_ids_are_not_activated(raw: httpx.Client, auth: dict[str, str]
         "invalid_edgee_tool_ids",
         "edgee_tool_ids",
     )
-    assert (
-        error["message"] == "Invalid or non-activated Edge Tool IDs: edgee_generate_uuid, edgee_current_time"
-    )
+    assert error["message"] == "Invalid or non-activated Edge Tool IDs: edgee_weather, edgee_stock"
 
 
 @pytest.mark.parametrize("value", ["yes", "2", ""])
@@ -183,8 +182,9 @@ def test_boolean_header_spellings(raw: httpx.Client, auth: dict[str, str], value
         "/v1/chat/completions", json={"model": "openai/gpt-4o", "messages": MESSAGES}, headers=headers
     )
     assert response.status_code == 200, response.text
-    # This gateway has neither compression nor debug: neither object is ever sent (D3, D8).
-    assert "compression" not in response.json() and "debug" not in response.json()
+    # Every spelling is read as the boolean it spells: both objects exactly when it is true (D3, D8).
+    on = value.lower() in ("true", "1")
+    assert ("compression" in response.json()) is on and ("debug" in response.json()) is on
 
 
 @pytest.mark.parametrize("payload", [b"{", b"", b"not json", b'{"model": NaN}', b"\xff\xfe"])

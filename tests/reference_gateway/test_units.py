@@ -111,7 +111,8 @@ def test_tags_and_switches_from_body_and_headers() -> None:
         Headers({"x-edgee-tags": " b , c,,a, d ", "x-edgee-debug": "1"}),
     )
     assert options.tags == ("a", "b", "c", "d")
-    assert options.debug is True and options.compression is False
+    # compression is not said either way: None, so the key's default decides (D30)
+    assert options.debug is True and options.compression is None
     assert checker.options({"enable_debug": True}, Headers({})).debug is True
 
 

@@ -9,9 +9,10 @@ session of about 1k, 8k, 32k and 128k prompt tokens, mostly tool output) it repo
 - **saved** and **reduction**: ``Compression.saved_tokens`` and saved / tokens;
 - **time_ms p50 / p99**: ``Compression.time_ms`` (transform plus token counting) over
   ``--runs`` calls, each on the transcript as loaded (nothing is cached between calls);
-- **count p50**: the baseline, measured in the same run: counting the uncompressed prompt's
-  tokens once with ``count_chat_prompt`` (what the gateway would spend just to know the prompt's
-  size); **ratio** is compression p50 / count p50;
+- **count p50**: the baseline, measured in the same run (interleaved with the compressions, so
+  both see the same load): counting the uncompressed prompt's tokens once with
+  ``count_chat_prompt`` (what the gateway would spend just to know the prompt's size);
+  **ratio** is compression p50 / count p50;
 - **needles**: how many of the transcript's needles are still verbatim in the forwarded prompt.
 
 A second table gives what each strategy adds when they are switched on one after the other
@@ -37,13 +38,19 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def _count_ms(transcript: Transcript, runs: int) -> float:
-    times = []
+def _timed(transcript: Transcript, runs: int) -> tuple[list[float], list[float]]:
+    """``runs`` compressions and, interleaved with them, ``runs`` counts of the prompt (the baseline).
+
+    Interleaving puts both under the same load when the machine is shared.
+    """
+    compress_times, count_times = [], []
+    messages, tools = list(transcript.messages), list(transcript.tools)
     for _ in range(runs):
+        compress_times.append(compress_messages(transcript.messages).time_ms)
         started = time.perf_counter()
-        count_chat_prompt(list(transcript.messages), list(transcript.tools))
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        count_chat_prompt(messages, tools)
+        count_times.append((time.perf_counter() - started) * 1000)
+    return compress_times, count_times
 
 
 def _needles_kept(transcript: Transcript) -> int:
@@ -66,9 +73,9 @@ def main() -> None:
         f"{'count p50':>9} {'ratio':>6} {'needles':>8}"
     )
     for transcript in corpus:
-        times = [compress_messages(transcript.messages).time_ms for _ in range(args.runs)]
+        times, counts = _timed(transcript, args.runs)
         result = compress_messages(transcript.messages)
-        base = _count_ms(transcript, max(10, args.runs // 4))
+        base = statistics.median(counts)
         p50 = statistics.median(times)
         kept = _needles_kept(transcript)
         print(

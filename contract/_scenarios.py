@@ -290,6 +290,7 @@ _EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
             *_COMPRESSED_CHECKS,
             "compression_on_final_chunk_only",
             "compression_keeps_needles",
+            "debug_absent_unless_asked",
         ),
         profiles=_EDGEE,
     ),
@@ -307,6 +308,7 @@ _EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
             *_COMPRESSED_CHECKS,
             "compression_keeps_needles",
             "compression_never_lengthens_prompt",
+            "no_duplicate_json_keys",
         ),
         profiles=_EDGEE,
     ),
@@ -318,7 +320,12 @@ _EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
         mock={"scenario": "text", "tokens": 4},
         expect=Expectation(finish_reason="stop"),
         steps=(_BASELINE_BY_HEADER,),
-        checks=("status_code_expected", *_COMPRESSED_CHECKS, "compression_cost_savings_consistent"),
+        checks=(
+            "status_code_expected",
+            *_COMPRESSED_CHECKS,
+            "compression_cost_savings_consistent",
+            "no_duplicate_json_keys",
+        ),
         profiles=_EDGEE,
     ),
     Scenario(
@@ -348,11 +355,17 @@ _EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
             "max_tokens": 16,
             "stream": True,
             "stream_options": {"include_usage": True},
+            "enable_compression": False,
         },
         headers={debug_header(): "true"},
         mock={"scenario": "text", "tokens": 4},
         expect=Expectation(finish_reason="stop", include_usage=True),
-        checks=(*_OK_STREAM, "debug_present_when_asked", "debug_matches_upstream"),
+        checks=(
+            *_OK_STREAM,
+            "debug_present_when_asked",
+            "debug_matches_upstream",
+            "compression_absent_unless_asked",
+        ),
         profiles=_EDGEE,
     ),
     Scenario(
@@ -380,6 +393,7 @@ _EDGE_LOOP_CHECKS = (
     "edge_tool_results_well_formed",
     "edge_tools_executed_reported",
     "edge_tool_calls_hidden",
+    "edge_usage_summed",
 )
 
 
@@ -450,7 +464,7 @@ _EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="edge_tools_pending_stream",
-        description="A streamed turn with client and Edge Tool calls shows only the client's calls (D38).",
+        description="A streamed turn with client and Edge Tool calls shows only the client's calls (D38), then goes on.",
         body={
             "messages": _user("What is the weather in Paris, and the time there?"),
             "max_tokens": 32,
@@ -460,7 +474,16 @@ _EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
         },
         mock={"script": _EDGE_MIXED_SCRIPT, "tokens": 6},
         expect=Expectation(finish_reason="tool_calls", tool_call=True),
-        checks=(*_OK_STREAM, "edge_tools_injected", "edge_tools_executed_reported", "edge_tool_calls_hidden"),
+        checks=(
+            *_OK_STREAM,
+            "edge_tools_injected",
+            "edge_tools_executed_reported",
+            "edge_tool_calls_hidden",
+            "edge_tool_results_well_formed",
+            "edge_pending_continued",
+            "edge_pending_single_use",
+        ),
+        steps=(Step(CONTINUE_STEP, _pending_continuation), Step(REUSE_STEP, _pending_reuse)),
         profiles=_EDGEE,
         requires=_MOCK,
     ),

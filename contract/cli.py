@@ -37,9 +37,11 @@ Config file (YAML), every key optional, flags win:
   target: {base_url, api_key_env, profile, name,
            extra_headers: {Name: value},   # sent on every request (--header 'Name: value')
            key_passthrough: false,         # true: the target forwards the caller's key by design
-           auth_required: true}            # false: the target runs without auth by design
+           auth_required: true,            # false: the target runs without auth by design
+           request_log: PATH}              # the target's JSON-lines request log (tags checks)
   models: {default: openai/gpt-4o, <scenario>: <model id>}   # the model each scenario sends
   upstream_models: {<model sent>: <model the provider should receive>}
+  input_prices: {<model id>: <USD per million input tokens>}  # cost_savings checked against it
   forbidden: {inactive_key_env, restricted_key_env, restricted_model}
   mock: {url: http://127.0.0.1:8081, upstream_key_env: NAME}
   property: {max_examples: 100, seed: 20261125}

@@ -32,7 +32,7 @@ from gateproof.contract import JSONTooDeep, loads_bounded
 from gateproof.contract.stream import ChatStreamGrammar, EventKind, StreamChecker
 from gateproof.load._measurement import Measurement
 
-__all__ = ["analyze_completion", "analyze_stream"]
+__all__ = ["analyze_completion", "analyze_stream", "timed_json_answer"]
 
 
 def analyze_stream(
@@ -106,6 +106,33 @@ def _line_pieces(reads: Sequence[tuple[float, bytes]]) -> Iterator[tuple[float, 
         yield reads[-1][0], b"".join(pending)
 
 
+def timed_json_answer(
+    measurement: Measurement, body: bytes, *, sent_at: float, headers_at: float, ended_at: float
+) -> dict[str, Any] | None:
+    """Time a non-streamed answer and read its body as a JSON object, or record why it is not one.
+
+    ``None`` when the measurement already failed (too deep, not JSON, not an object, an error
+    body); the caller then has nothing more to judge.
+    """
+    measurement.ttfb = headers_at - sent_at
+    measurement.e2e = ended_at - sent_at
+    try:
+        data: Any = loads_bounded(body)
+    except JSONTooDeep:
+        measurement.fail("too_deep")
+        return None
+    except ValueError:
+        measurement.fail("invalid_json")
+        return None
+    if type(data) is not dict:
+        measurement.fail("invalid_json")
+        return None
+    if data.get("error") is not None:
+        measurement.fail("error_body")
+        return None
+    return data
+
+
 def analyze_completion(
     measurement: Measurement,
     body: bytes,
@@ -119,21 +146,8 @@ def analyze_completion(
     The body must be a JSON ``chat.completion`` object with at least one choice
     holding a message, and a ``usage.completion_tokens`` count (its output tokens).
     """
-    measurement.ttfb = headers_at - sent_at
-    measurement.e2e = ended_at - sent_at
-    try:
-        data: Any = loads_bounded(body)
-    except JSONTooDeep:
-        measurement.fail("too_deep")
-        return
-    except ValueError:
-        measurement.fail("invalid_json")
-        return
-    if type(data) is not dict:
-        measurement.fail("invalid_json")
-        return
-    if data.get("error") is not None:
-        measurement.fail("error_body")
+    data = timed_json_answer(measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
+    if data is None:
         return
     choices = data.get("choices")
     if (

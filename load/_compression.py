@@ -36,6 +36,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from gateproof.contract import JSONTooDeep, loads_bounded
+from gateproof.load._analysis import timed_json_answer
 from gateproof.load._failures import (
     COMPRESSION_MISSING,
     COMPRESSION_TIME_EXCEEDS_LATENCY,
@@ -44,6 +45,7 @@ from gateproof.load._failures import (
 from gateproof.load._histograms import decode, encode, merge, new_histogram, record_seconds, summarize
 from gateproof.load._measurement import Measurement
 from gateproof.load.results import CompressionCell, CompressionResult
+from gateproof.openapi import COMPRESSION_HEADER
 
 __all__ = [
     "COMPRESSION_HEADER",
@@ -62,8 +64,6 @@ __all__ = [
     "parse_transcript_sizes",
 ]
 
-#: the request header that turns compression on for one chat request (Edgee's spelling)
-COMPRESSION_HEADER = "X-Edgee-Enable-Compression"
 #: the endpoints the scenario loads, by the name its figures carry
 ENDPOINTS = ("chat", "compress")
 #: 128k is left out by default: one 128k transcript is ~0.5 MB of JSON per request, which a
@@ -212,21 +212,8 @@ def analyze_compress(
     ``compressed_input_tokens``; the reduction is computed from the two counts (the endpoint's
     ``compression_rate`` is a fraction, chat's ``reduction`` a percent: one unit here).
     """
-    measurement.ttfb = headers_at - sent_at
-    measurement.e2e = ended_at - sent_at
-    try:
-        data: Any = loads_bounded(body)
-    except JSONTooDeep:
-        measurement.fail("too_deep")
-        return
-    except ValueError:
-        measurement.fail("invalid_json")
-        return
-    if type(data) is not dict:
-        measurement.fail("invalid_json")
-        return
-    if data.get("error") is not None:
-        measurement.fail("error_body")
+    data = timed_json_answer(measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
+    if data is None:
         return
     if type(data.get("messages")) is not list:
         measurement.fail(NOT_COMPRESSED_BODY)

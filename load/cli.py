@@ -63,6 +63,7 @@ from gateproof.load._options import LoadOptions, check_loopback_url
 from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
 from gateproof.load._settings import USER_CLASSES
 from gateproof.load.results import LoadResult
+from gateproof.openapi import TRANSCRIPT_SIZES
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -78,8 +79,6 @@ def _directive_pair(text: str) -> tuple[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from gateproof.openapi import TRANSCRIPT_SIZES
-
     target = parser.add_argument_group("target")
     target.add_argument(
         "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"

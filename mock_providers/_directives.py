@@ -126,7 +126,9 @@ def _script(key: str, raw: str) -> tuple[tuple[str, ...], ...]:
             f"{key} holds at most {MAX_SCRIPT_ROUNDS} rounds of at most {MAX_SCRIPT_CALLS} calls, got {raw!r}"
         )
     if not all(_NAME.fullmatch(name) for calls in rounds for name in calls):
-        raise ValueError(f"{key} must be function names joined by '+' (one round) and ';' (rounds), got {raw!r}")
+        raise ValueError(
+            f"{key} must be function names joined by '+' (one round) and ';' (rounds), got {raw!r}"
+        )
     return rounds
 
 

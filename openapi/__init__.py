@@ -24,6 +24,13 @@ from gateproof.openapi._edge_tools import (
     MAX_EDGE_ROUNDS,
     PENDING_PREFIX,
 )
+from gateproof.openapi._edgee_headers import (
+    BOOLEAN_HEADERS,
+    COMPRESSION_HEADER,
+    DEBUG_HEADER,
+    PROVIDER_HEADER,
+    TAGS_HEADER,
+)
 from gateproof.openapi._gateway_fields import (
     EDGEE_HEADER_PREFIX,
     gateway_body_fields,
@@ -46,9 +53,12 @@ from gateproof.openapi._transcripts import TRANSCRIPT_SIZES, Transcript, load_tr
 from gateproof.openapi._validators import SCHEMA_NAMES, SchemaKind, ValidationIssue, Validators, validators
 
 __all__ = [
+    "BOOLEAN_HEADERS",
+    "COMPRESSION_HEADER",
     "CONTROL_PREFIX",
     "CORPUS_FILES",
     "CORRELATION_HEADER",
+    "DEBUG_HEADER",
     "DIRECTIVE_MARKER",
     "DIRECTIVE_PATTERN",
     "EDGEE_HEADER_PREFIX",
@@ -60,9 +70,11 @@ __all__ = [
     "JOURNAL_PATH",
     "MAX_EDGE_ROUNDS",
     "PENDING_PREFIX",
+    "PROVIDER_HEADER",
     "SCHEMA_NAMES",
     "SECRET_HEADERS",
     "SPEC_FILE",
+    "TAGS_HEADER",
     "TRANSCRIPT_SIZES",
     "CorpusEntry",
     "JournalRecord",

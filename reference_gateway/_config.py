@@ -328,7 +328,9 @@ def _edge_tools(at: _Reader, fields: Mapping[str, Any]) -> tuple[frozenset[str] 
         read = [listed.item(i).string(v) for i, v in enumerate(listed.sequence(fields[key]))]
         for i, name in enumerate(read):
             if name not in EDGE_TOOL_NAMES:
-                raise listed.item(i).error(f"unknown Edge Tool {name!r} (known: {', '.join(EDGE_TOOL_NAMES)})")
+                raise listed.item(i).error(
+                    f"unknown Edge Tool {name!r} (known: {', '.join(EDGE_TOOL_NAMES)})"
+                )
         return read
 
     activated = frozenset(names("edge_tools")) if "edge_tools" in fields else None

@@ -1,9 +1,11 @@
 """The Edge Tool loop: call the model, run the Edge Tools it asks for, call it again (D4, D35-D38).
 
-The gateway core hands one request over here when Edge Tools are in play for it (an
-``edgee_tool_ids`` list, the key's hydrated tools, or an ``edgee_pending_id``). Each round
-sends the conversation so far, with the Edge Tool definitions after the client's own
-``tools``. What happens with the model's answer:
+:class:`EdgeTools` does step 5 of the pipeline: it checks ``edgee_tool_ids`` against the key
+and restores a pending turn into the history (so the rest of the pipeline, compression
+included, sees the conversation the provider will get). The core then hands the request over
+to an :class:`EdgeLoop` when Edge Tools are in play for it (an ``edgee_tool_ids`` list or the
+key's hydrated tools). Each round sends the conversation so far, with the Edge Tool
+definitions after the client's own ``tools``. What happens with the model's answer:
 
 - no Edge Tool call: that is the answer (with ``usage`` summed over the rounds, D36);
 - only Edge Tool calls: they run, the assistant message and one ``role: tool`` message per
@@ -188,7 +190,7 @@ class EdgeLoop:
             body = await send(self.round_call())
             if body is None:
                 return None
-            self.usage = add_usage(self.usage, Usage.from_edgee(body.get("usage")))
+            self._add(Usage.from_edgee(body.get("usage")))
             choices = body.get("choices")
             choice: dict[str, Any] = (
                 choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
@@ -307,7 +309,10 @@ class EdgeLoop:
     def round_usage(self, usage: Usage | None) -> None:
         """A round relay's ``on_usage``: adds up the rounds' usage."""
         if usage is not None:
-            self.usage = add_usage(self.usage, usage)
+            self._add(usage)
+
+    def _add(self, usage: Usage) -> None:
+        self.usage = add_usage(self.usage, usage) if self._rules.sum_usage else usage
 
     async def _close(
         self,

@@ -110,6 +110,7 @@ class EdgeRules:
     ``single_use``: a pending id works once (D4).
     ``honour_pending``: a pending id is looked up and its results spliced in (D4).
     ``hide_edge_calls``: the client never sees an Edge Tool call (D4).
+    ``sum_usage``: ``usage`` adds up every provider call of the request (D36).
     ``new_uuid``: where ``edgee_generate_uuid`` gets its value.
     """
 
@@ -117,6 +118,7 @@ class EdgeRules:
     single_use: bool = True
     honour_pending: bool = True
     hide_edge_calls: bool = True
+    sum_usage: bool = True
     new_uuid: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
 
 

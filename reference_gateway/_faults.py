@@ -1069,6 +1069,11 @@ _CATALOGUE: tuple[Fault, ...] = (
         edge=lambda rules: dataclasses.replace(rules, honour_pending=False),
     ),
     Fault(
+        "edge_usage_last_round_only",
+        "After Edge Tool rounds, usage reports only the last provider call instead of the sum of all of them.",
+        edge=lambda rules: dataclasses.replace(rules, sum_usage=False),
+    ),
+    Fault(
         "pending_id_reusable",
         "An edgee_pending_id can be used again and again instead of once.",
         edge=lambda rules: dataclasses.replace(rules, single_use=False),
@@ -1119,8 +1124,9 @@ _CATALOGUE: tuple[Fault, ...] = (
     ),
     Fault(
         "compression_unasked",
-        "Every complete answer carries a zeroed compression object, asked for or not.",
+        "Every answer carries a zeroed compression object (streams: on the usage chunk), asked for or not.",
         response=_compression_unasked,
+        stream=_usage_chunk(_compression_unasked),
     ),
     Fault(
         "compression_missing",
@@ -1165,8 +1171,9 @@ _CATALOGUE: tuple[Fault, ...] = (
     ),
     Fault(
         "debug_unasked",
-        "Every complete answer carries a debug object, asked for or not.",
+        "Every answer carries a debug object (streams: on the usage chunk), asked for or not.",
         response=_debug_unasked,
+        stream=_usage_chunk(_debug_unasked),
     ),
     Fault(
         "debug_missing",

@@ -11,6 +11,7 @@ The steps, in order, each able to stop the request with a :class:`GatewayError`:
    then compress the messages when the request or the key's default asks for it (D30, D31);
 6. call the provider through its adapter and map its failures (D16), dropping the call if the
    client leaves before the provider answers (nobody would read it, so nobody is billed);
+   with Edge Tools in play, ``_edge_loop`` makes one such call per round (D36, D38);
 7. answer with the translated response or relay the stream (D9, D19), with
    ``X-Edgee-Provider`` on everything that reached the provider (D20).
 
@@ -45,7 +46,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from gateproof.openapi import Validators, count_chat_prompt, is_edgee_header
+from gateproof.openapi import PROVIDER_HEADER, Validators, count_chat_prompt, is_edgee_header
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._auth import Keyring, Principal
 from gateproof.reference_gateway._body import parse_body
@@ -76,8 +77,6 @@ __all__ = ["CHAT_PATH", "COMPRESS_PATH", "PROVIDER_HEADER", "Gateway"]
 
 logger = logging.getLogger("gateproof.gateway")
 
-#: names the provider that served (or refused) the request (D20)
-PROVIDER_HEADER = "X-Edgee-Provider"
 #: the two request paths this pipeline serves (the app routes them here)
 CHAT_PATH = "/v1/chat/completions"
 COMPRESS_PATH = "/v1/compress"
@@ -179,14 +178,7 @@ class Gateway:
         # what the request log can say about a request refused part way
         seen = _Seen(endpoint=CHAT_PATH)
         try:
-            principal = self._authenticate(request.headers.get("authorization"))
-            seen.key = principal.name
-            raw = await self._read_body(request)
-            if len(raw) < OFF_LOOP_BYTES:
-                body = self._admit(raw)
-            else:
-                body = await anyio.to_thread.run_sync(self._admit, raw, limiter=self._parsers)
-            seen.model, seen.stream = body["model"], body.get("stream") is True
+            principal, raw, body = await self._received(request, seen)
             options = self._validator.options(body, request.headers)
             seen.tags = options.tags
             route = self._router.route(body["model"])
@@ -217,6 +209,22 @@ class Gateway:
         except Exception:
             self._record(trace, seen, 500, provider=provider, error="internal_error")
             raise
+
+    async def _received(self, request: Request, seen: _Seen) -> tuple[Principal, bytes, Any]:
+        """Steps 1-3 for both routes: the key, the raw body, the body parsed and checked.
+
+        What is learnt on the way goes into ``seen``, so a request refused part way is still
+        logged with its key and model.
+        """
+        principal = self._authenticate(request.headers.get("authorization"))
+        seen.key = principal.name
+        raw = await self._read_body(request)
+        if len(raw) < OFF_LOOP_BYTES:
+            body = self._admit(raw)
+        else:
+            body = await anyio.to_thread.run_sync(self._admit, raw, limiter=self._parsers)
+        seen.model, seen.stream = body["model"], body.get("stream") is True
+        return principal, raw, body
 
     async def _compress(
         self, body: dict[str, Any], size: int, trace: RequestTrace
@@ -252,14 +260,7 @@ class Gateway:
         trace = RequestTrace()
         seen = _Seen(endpoint=COMPRESS_PATH)
         try:
-            principal = self._authenticate(request.headers.get("authorization"))
-            seen.key = principal.name
-            raw = await self._read_body(request)
-            if len(raw) < OFF_LOOP_BYTES:
-                body = self._admit(raw)
-            else:
-                body = await anyio.to_thread.run_sync(self._admit, raw, limiter=self._parsers)
-            seen.model, seen.stream = body["model"], body.get("stream") is True
+            _, raw, body = await self._received(request, seen)
             for name in _OTHER_FORMAT_FIELDS:
                 if name in body:
                     raise _errors.invalid_request(

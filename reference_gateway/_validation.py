@@ -2,9 +2,9 @@
 
 The body is checked against the reference spec itself (``gateproof.openapi``), so the
 gateway and the conformance suite cannot disagree about the schema. This module adds
-only what a schema cannot say: boolean ``X-Edgee-*`` headers (D7), the message count
-limit (D6), and the Edge Tool fields, which this gateway rejects because it has no Edge
-Tools activated (D4, D5).
+only what a schema cannot say: boolean ``X-Edgee-*`` headers (D7) and the message count
+limit (D6). The Edge Tool fields are checked against the key and the pending store by
+``_edge_loop.EdgeTools.admit`` (D4, D5, D35, D37).
 
 Speed matters here because validation runs on every request, on the event loop's
 thread: the spec's pure-Python validators (``jsonschema``) cost about 0.14 ms per
@@ -25,7 +25,17 @@ from typing import Any
 
 import jsonschema_rs
 
-from gateproof.openapi import SCHEMA_NAMES, SchemaKind, ValidationIssue, Validators, load_spec
+from gateproof.openapi import (
+    BOOLEAN_HEADERS,
+    COMPRESSION_HEADER,
+    DEBUG_HEADER,
+    SCHEMA_NAMES,
+    TAGS_HEADER,
+    SchemaKind,
+    ValidationIssue,
+    Validators,
+    load_spec,
+)
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._config import Limits
 
@@ -44,8 +54,6 @@ _BLAME_ITEMS = 16
 #: and at most this many compiled-validator errors are read to find them
 _BLAME_ERRORS = 256
 
-#: headers that carry a boolean (D7); any other spelling than true/false/1/0 is a 400
-BOOLEAN_HEADERS = ("X-Edgee-Debug", "X-Edgee-Enable-Compression")
 
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
@@ -190,30 +198,22 @@ class RequestValidator:
             renumber[field] = kept
         return narrowed, renumber
 
-    def check_edge_tools(self, body: Mapping[str, Any]) -> None:
-        """This gateway activates no Edge Tools and stores no pending runs (D4, D5)."""
-        tool_ids = body.get("edgee_tool_ids")
-        if isinstance(tool_ids, list) and tool_ids:
-            raise _errors.invalid_edgee_tool_ids(str(tool_id) for tool_id in tool_ids)
-        if body.get("edgee_pending_id") is not None:
-            raise _errors.invalid_edgee_pending_id()
-
     def options(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> RequestOptions:
         """Tags (body first, then the header, no duplicates) and the debug/compression switches."""
         switches = {
             name: parse_boolean_header(name, headers[name]) for name in BOOLEAN_HEADERS if name in headers
         }
         tags: list[str] = [tag for tag in body.get("tags") or [] if isinstance(tag, str)]
-        header_tags = headers.get("X-Edgee-Tags")
+        header_tags = headers.get(TAGS_HEADER)
         if header_tags is not None:
             tags.extend(tag.strip() for tag in header_tags.split(","))
         unique = tuple(dict.fromkeys(tag for tag in tags if tag))
         # Only a JSON boolean counts in the body (the spec leaves the field untyped, D11).
-        said = [switches.get("X-Edgee-Enable-Compression"), body.get("enable_compression")]
+        said = [switches.get(COMPRESSION_HEADER), body.get("enable_compression")]
         said_bools = [value for value in said if isinstance(value, bool)]
         return RequestOptions(
             tags=unique,
-            debug=body.get("enable_debug") is True or switches.get("X-Edgee-Debug", False),
+            debug=body.get("enable_debug") is True or switches.get(DEBUG_HEADER, False),
             compression=any(said_bools) if said_bools else None,
         )
 

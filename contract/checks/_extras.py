@@ -10,13 +10,12 @@ D7 switch rules are written once on the suite's side.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from gateproof.contract.checks._context import CheckContext, Observed
 from gateproof.contract.checks._registry import CheckFailed
-from gateproof.openapi import load_spec
+from gateproof.openapi import COMPRESSION_HEADER, DEBUG_HEADER, TAGS_HEADER
 
 __all__ = [
     "COMPRESSION_FIELD",
@@ -44,22 +43,16 @@ _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 
 
-@functools.cache
-def _parameter_name(parameter: str) -> str:
-    """The header name the spec gives a parameter (``components.parameters``)."""
-    return str(load_spec()["components"]["parameters"][parameter]["name"])
-
-
 def compression_header() -> str:
-    return _parameter_name("EnableCompressionHeader")
+    return COMPRESSION_HEADER
 
 
 def debug_header() -> str:
-    return _parameter_name("DebugHeader")
+    return DEBUG_HEADER
 
 
 def tags_header() -> str:
-    return _parameter_name("TagsHeader")
+    return TAGS_HEADER
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:

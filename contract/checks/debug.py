@@ -29,6 +29,7 @@ from gateproof.contract.checks._registry import (
     check,
 )
 from gateproof.contract.results import Severity
+from gateproof.openapi import PROVIDER_HEADER
 
 __all__ = [
     "CID_TAG_PREFIX",
@@ -125,7 +126,7 @@ def debug_matches_upstream(ctx: CheckContext) -> None:
             expected=repr(model),
             actual=repr(debug.get("upstream_model")),
         )
-    provider = ctx.observed.headers.get("x-edgee-provider")
+    provider = ctx.observed.headers.get(PROVIDER_HEADER.lower())
     if provider is not None and debug.get("provider") != provider:
         raise CheckFailed(
             f"debug.provider is {debug.get('provider')!r}, X-Edgee-Provider says {provider!r}",

@@ -35,6 +35,7 @@ __all__ = [
     "edge_tool_results_well_formed",
     "edge_tools_executed_reported",
     "edge_tools_injected",
+    "edge_usage_summed",
     "pending_id_of",
 ]
 
@@ -320,6 +321,25 @@ def edge_tools_executed_reported(ctx: CheckContext) -> None:
             expected=json.dumps(wanted),
             actual=json.dumps(got) if got is not None else "absent",
         )
+
+
+@check(profiles=EDGEE_ONLY, requires=_MOCK)
+def edge_usage_summed(ctx: CheckContext) -> None:
+    """After Edge Tool rounds, usage is the sum of what the provider counted over every call (D36)."""
+    truths = [record.usage for record in ctx.require_journal()]
+    if any(truth is None for truth in truths):
+        raise NotApplicable("the provider did not record its usage")
+    usage = _per_request_field(ctx.observed, "usage")
+    if not isinstance(usage, Mapping):
+        raise NotApplicable("the answer carries no usage")
+    for key in ("prompt_tokens", "completion_tokens"):
+        expected = sum(int((truth or {}).get(key) or 0) for truth in truths)
+        if usage.get(key) != expected:
+            raise CheckFailed(
+                f"usage.{key} is {usage.get(key)!r}, but the {len(truths)} provider calls counted {expected}",
+                expected=str(expected),
+                actual=str(usage.get(key)),
+            )
 
 
 @check(profiles=EDGEE_ONLY, requires=_MOCK, severity=_ERROR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateproof.contract.checks._context import CheckContext
 from gateproof.contract.checks._registry import EDGEE_ONLY, CheckFailed, check
 from gateproof.contract.results import Severity
+from gateproof.openapi import PROVIDER_HEADER
 
 __all__ = ["provider_header_present", "retry_after_passed_on"]
 
@@ -12,7 +13,7 @@ __all__ = ["provider_header_present", "retry_after_passed_on"]
 @check(profiles=EDGEE_ONLY, depends_on=("status_code_expected",))
 def provider_header_present(ctx: CheckContext) -> None:
     """Responses that reached a provider carry X-Edgee-Provider naming it (decision D20)."""
-    value = ctx.observed.headers.get("x-edgee-provider", "")
+    value = ctx.observed.headers.get(PROVIDER_HEADER.lower(), "")
     if not value.strip():
         raise CheckFailed("X-Edgee-Provider is missing", expected="a provider name", actual="missing")
 

@@ -16,8 +16,9 @@ run pasted twice. The rules (they are decisions, recorded in DECISIONS.md):
   tool result identical to an earlier one (200 characters or more) becomes a note
   naming the earlier tool call's id.
 - Meaning is kept: no line that mentions an error, failure, assertion, warning,
-  exception or traceback is dropped or folded (it survives as a terminal shows it:
-  without colour codes, after carriage-return redraws, without trailing blanks);
+  exception or traceback is dropped or rewritten (it survives as a terminal shows
+  it: without colour codes, after carriage-return redraws, without trailing blanks;
+  only identical copies right after it are folded into a count);
   JSON keeps every key, in order, and every value (numbers by value: ``1.50`` is
   sent as ``1.5``); folded runs say how many lines they stand for. Blank lines are
   never dropped (only trailing blanks and blank lines at the very end), so a file

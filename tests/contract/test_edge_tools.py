@@ -40,6 +40,8 @@ def test_every_edge_tool_check_passes_in_the_edgee_profile(edge_runs: dict[Profi
         ("edge_tool_calls_hidden", "edge_tools_pending"),
         ("edge_pending_continued", "edge_tools_pending"),
         ("edge_pending_single_use", "edge_tools_pending"),
+        ("edge_pending_continued", "edge_tools_pending_stream"),
+        ("edge_usage_summed", "edge_tools_loop_stream"),
         ("edge_tool_ids_error_message", "edgee_tool_ids_listed"),
     }
     assert wanted <= set(edge_checks)

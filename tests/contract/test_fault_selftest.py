@@ -153,7 +153,10 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
         ("compression_time_within_latency", "chat_compressed"),
         ("compression_time_within_latency", "stream_compressed"),
     ),
-    "compression_unasked": (("compression_absent_unless_asked", "chat_basic"),),
+    "compression_unasked": (
+        ("compression_absent_unless_asked", "chat_basic"),
+        ("compression_absent_unless_asked", "stream_debug"),
+    ),
     "compression_missing": (
         ("compression_present_when_asked", "chat_compressed"),
         ("compression_present_when_asked", "stream_compressed"),
@@ -181,6 +184,7 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
     "debug_unasked": (
         ("debug_absent_unless_asked", "chat_basic"),
         ("debug_absent_unless_asked", "chat_compressed"),
+        ("debug_absent_unless_asked", "stream_compressed"),
     ),
     "debug_missing": (
         ("debug_present_when_asked", "chat_debug"),
@@ -210,9 +214,17 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "pending_id_ignored": (
         ("edge_pending_continued", "edge_tools_pending"),
+        ("edge_pending_continued", "edge_tools_pending_stream"),
         ("status_code_expected", "edgee_pending_id_unknown"),
     ),
-    "pending_id_reusable": (("edge_pending_single_use", "edge_tools_pending"),),
+    "pending_id_reusable": (
+        ("edge_pending_single_use", "edge_tools_pending"),
+        ("edge_pending_single_use", "edge_tools_pending_stream"),
+    ),
+    "edge_usage_last_round_only": (
+        ("edge_usage_summed", "edge_tools_loop"),
+        ("edge_usage_summed", "edge_tools_loop_stream"),
+    ),
 }
 
 KEYS = {role: f"gp-selftest-{role}-key" for role in KEY_ENVS}

@@ -23,6 +23,7 @@ from .conftest import stack_config
 
 CHAT = "POST /v1/chat/completions"
 MODELS = "GET /v1/models"
+COMPRESS = "POST /v1/compress"
 EXAMPLES = 10
 
 #: fault -> the property check it fails (on some or all cases of the chat operation)
@@ -97,7 +98,7 @@ def test_reasons_say_what_was_sent_and_what_came(faulty: tuple[str, PropertyRun]
 
 def test_an_operations_time_is_counted_once(faulty: tuple[str, PropertyRun]) -> None:
     _, run = faulty
-    assert set(run.operations) == {CHAT, MODELS}
+    assert set(run.operations) == {CHAT, MODELS, COMPRESS}
     assert sum(op["seconds"] for op in run.operations.values()) <= run.seconds
     for route, cost in run.operations.items():
         judged = sum(r.duration_ms for r in run.results if r.route == route) / 1000

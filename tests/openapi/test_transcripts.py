@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -101,3 +102,20 @@ def test_transcripts_lists_every_size_and_unknown_sizes_are_refused() -> None:
     assert [t.size for t in transcripts()] == SIZES
     with pytest.raises(ValueError, match="1k, 8k, 32k, 128k"):
         load_transcript("64k")
+
+
+#: the corpus's fingerprint: the same bytes on every machine (results recorded elsewhere stay
+#: comparable). Changing a fragment or the assembler changes it: update it in the same change.
+DIGESTS = {
+    "1k": "793f059d48cf5e5a",
+    "8k": "0ec223963b362901",
+    "32k": "42b2c2d735ef1adb",
+    "128k": "8609d1d8d0b8d972",
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_corpus_is_byte_identical_everywhere(size: str) -> None:
+    transcript = load_transcript(size)
+    text = json.dumps([transcript.messages, transcript.tools, transcript.needles], ensure_ascii=False)
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == DIGESTS[size]

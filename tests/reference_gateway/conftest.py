@@ -108,9 +108,23 @@ def _start_gateway(name: str, upstream: str, extra: list[str], logs: Path) -> Lo
     )
 
 
+def _request_log_in(logs: Path, name: str) -> Path:
+    return logs / f"{name}-requests.jsonl"
+
+
+def request_log_of(server: LocalServer) -> Path:
+    """Where a fault gateway writes its structured request log (D34): beside its server log.
+
+    The tags faults show only there, so each fault gateway writes one, as the stack's does.
+    """
+    return _request_log_in(server.log_path.parent, server.name)
+
+
 def _start_fault_gateway(fault: str, upstream: str, logs: Path) -> LocalServer:
     """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
-    server = _start_gateway(f"gateway-{fault}", upstream, ["--fault", fault], logs)
+    name = f"gateway-{fault}"
+    extra = ["--fault", fault, "--request-log", str(_request_log_in(logs, name))]
+    server = _start_gateway(name, upstream, extra, logs)
     with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
         health = client.get(server.url + HEALTH_PATH).json()
     assert health.get("fault") == fault, f"{server.url} runs {health.get('fault')!r}, not {fault!r}"

@@ -20,6 +20,7 @@ from gateproof.reference_gateway.compression import (
     mentions_problem,
     token_deltas,
 )
+from gateproof.reference_gateway.compression._counting import _CUT, _pieces
 from gateproof.reference_gateway.compression._strategies import (
     collapse_repeated_lines,
     collapse_timestamped_repeats,
@@ -111,6 +112,7 @@ UNTOUCHED: list[tuple[Strategy, str]] = [
         "2026-11-30T02:14:01Z ERROR x\n2026-11-30T02:14:02Z ERROR x\n2026-11-30T02:14:03Z ERROR x",
     ),
     (drop_pager_prompts, "Run more tests, then press the button."),
+    (drop_pager_prompts, "Press any key to start.\nLearn More -- in the docs\n"),  # prose, not a pager prompt
     (strip_ansi, "plain text"),
     (resolve_carriage_returns, "no redraws\n"),
     (trim_whitespace, "tidy\ntext\n"),
@@ -292,6 +294,15 @@ _NASTY = st.sampled_from(
 @given(st.lists(_NASTY, max_size=40).map("".join), st.lists(_NASTY, max_size=40).map("".join))
 def test_token_deltas_are_exact_on_arbitrary_text(before: str, after: str) -> None:
     assert token_deltas([(before, after)]) == [count_text(before) - count_text(after)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NASTY, max_size=40).map("".join))
+def test_pieces_join_back_and_both_cutters_agree(text: str) -> None:
+    pieces = _pieces(text)
+    assert "".join(pieces) == text
+    if "\r" not in text:
+        assert pieces == _CUT.split(text)  # the fast path cuts where the regex does
 
 
 def test_token_deltas_count_texts_longer_than_a_chunk_like_the_convention() -> None:

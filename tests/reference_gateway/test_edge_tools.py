@@ -8,6 +8,7 @@ round. Every request talks loopback HTTP to real servers.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +21,7 @@ import openai
 import pytest
 
 from gateproof.cli.launch import LocalServer, LocalStack
+from gateproof.reference_gateway._config import ConfigError, parse_config
 from gateproof.reference_gateway._edge_tools import (
     CURRENT_TIME,
     GENERATE_UUID,
@@ -27,7 +29,7 @@ from gateproof.reference_gateway._edge_tools import (
     run_edge_tool,
 )
 from gateproof.reference_gateway._errors import GatewayError
-from gateproof.reference_gateway._pending import PendingStore, PendingTurn
+from gateproof.reference_gateway._pending import PendingStore, PendingTurn, splice_pending
 
 from .conftest import KEYS, TIMEOUT, _start_gateway, journal, new_cid, sse_events, user
 
@@ -441,3 +443,63 @@ def hydrating_gateway(
         yield server
     finally:
         server.stop()
+
+
+# -- the config -----------------------------------------------------------------------------------------
+
+
+def _keys_config(**key: Any) -> dict[str, Any]:
+    return {
+        "providers": {"openai": {"dialect": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "models": [{"id": "openai/gpt-4o", "provider": "openai", "created": 1}],
+        "keys": [{"name": "k", "key": "secret-value", **key}],
+    }
+
+
+def test_a_key_activates_every_edge_tool_unless_it_lists_them() -> None:
+    (key,) = parse_config(_keys_config(), env={}).keys
+    assert key.edge_tools is None and key.hydrated_edge_tools == ()
+    (key,) = parse_config(
+        _keys_config(edge_tools=[CURRENT_TIME], hydrated_edge_tools=[CURRENT_TIME, CURRENT_TIME]), env={}
+    ).keys
+    assert key.edge_tools == frozenset({CURRENT_TIME}) and key.hydrated_edge_tools == (CURRENT_TIME,)
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ({"edge_tools": ["edgee_weather"]}, "keys[0].edge_tools[0]: unknown Edge Tool 'edgee_weather'"),
+        (
+            {"edge_tools": [CURRENT_TIME], "hydrated_edge_tools": [GENERATE_UUID]},
+            "keys[0].hydrated_edge_tools[0]: 'edgee_generate_uuid' is not in this key's edge_tools",
+        ),
+        ({"hydrated_edge_tools": "edgee_current_time"}, "keys[0].hydrated_edge_tools: must be a list"),
+    ],
+)
+def test_bad_edge_tool_settings_stop_the_gateway_naming_the_field(key: dict[str, Any], where: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        parse_config(_keys_config(**key), env={})
+
+
+def test_the_held_turn_goes_back_at_the_clients_assistant_message_in_call_order() -> None:
+    calls = ({"id": "e1", "function": {"name": CURRENT_TIME}}, {"id": "c1"}, {"id": "e2"}, {"id": "c2"})
+    turn = PendingTurn(owner="a", calls=calls, results={"e1": "time", "e2": "uuid"})
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}, {"id": "c2"}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "two"},
+        {"role": "tool", "tool_call_id": "c1", "content": "one"},
+        {"role": "user", "content": "more"},
+    ]
+    spliced = splice_pending(history, turn)
+    assert spliced[0] == history[0] and spliced[-1] == history[-1]
+    assert [c["id"] for c in spliced[1]["tool_calls"]] == ["e1", "c1", "e2", "c2"]
+    assert [(m["tool_call_id"], m["content"]) for m in spliced[2:6]] == [
+        ("e1", "time"),
+        ("c1", "one"),
+        ("e2", "uuid"),
+        ("c2", "two"),
+    ]
+    assert history[1]["tool_calls"] == [{"id": "c1"}, {"id": "c2"}]  # the client's list is left alone
+    with pytest.raises(GatewayError):
+        splice_pending([{"role": "user", "content": "q"}], turn)

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from gateproof.cli.launch import LocalServer, LocalStack
-from gateproof.reference_gateway import FAULTS, Hook
+from gateproof.openapi import count_chat_prompt, load_transcript
+from gateproof.reference_gateway import FAULTS, Hook, load_config
 
-from .conftest import KEYS, fingerprint, journal, new_cid, sse_events, user
+from .conftest import KEYS, directive, fingerprint, journal, new_cid, request_log_of, sse_events, user
 
 WEATHER_TOOL = {
     "type": "function",
@@ -38,13 +41,22 @@ class Target:
     url: str
     key: str
     mock_url: str
+    #: the gateway's structured request log (D34)
+    request_log: Path
 
-    def post(self, body: Any, headers: dict[str, str] | None = None, *, key: bool = True) -> httpx.Response:
+    def post(
+        self,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        key: bool = True,
+        path: str = "/v1/chat/completions",
+    ) -> httpx.Response:
         sent = {"Authorization": f"Bearer {self.key}"} if key else {}
         with httpx.Client(base_url=self.url, timeout=15, trust_env=False) as client:
             if isinstance(body, bytes):
-                return client.post("/v1/chat/completions", content=body, headers={**sent, **(headers or {})})
-            return client.post("/v1/chat/completions", json=body, headers={**sent, **(headers or {})})
+                return client.post(path, content=body, headers={**sent, **(headers or {})})
+            return client.post(path, json=body, headers={**sent, **(headers or {})})
 
     def chat(self, cid: str, **fields: Any) -> httpx.Response:
         return self.post({"model": "openai/gpt-4o", "messages": user("hi", cid=cid, tokens=4), **fields})
@@ -334,7 +346,212 @@ def _probe_content_parts(target: Target) -> bool:
     return response.status_code == 400 and response.json()["error"]["param"] == "messages[0].content"
 
 
+# -- compression (D1-D3, D30-D33), tags and debug (D7, D8, D34): an agent transcript, mostly tool output --
+
+_COMPRESS = {"X-Edgee-Enable-Compression": "true"}
+
+
+def _transcript(cid: str, **fields: Any) -> dict[str, Any]:
+    """The 8k agent transcript, closed by a user turn whose directive names ``cid`` for the journal."""
+    body = load_transcript("8k").request()
+    body["messages"] += user("Go on.", cid=cid, tokens=4)
+    return {**body, **fields}
+
+
+def _compressed(target: Target, cid: str, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What was sent, and the answer, of a chat request with compression switched on."""
+    sent = _transcript(cid, **fields)
+    response = target.post(sent, _COMPRESS)
+    assert response.status_code == 200, response.text
+    return sent, response.json()
+
+
+def _compression(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A compressed answer's ``compression`` object and the provider's own bill for it (the journal)."""
+    cid = new_cid("probe")
+    info = _compressed(target, cid)[1]["compression"]
+    (entry,) = journal(target.mock_url, cid)
+    return info, entry["usage"]
+
+
+def _compressed_stream(target: Target) -> list[dict[str, Any]]:
+    body = _transcript(new_cid("probe"), stream=True, stream_options={"include_usage": True})
+    response = target.post(body, _COMPRESS)
+    assert response.status_code == 200, response.text
+    return _chunks(sse_events(response.text))
+
+
+def _probe_reduction_inconsistent(target: Target) -> bool:
+    info, billed = _compression(target)
+    original = billed["prompt_tokens"] + info["saved_tokens"]
+    return bool(abs(info["reduction"] - info["saved_tokens"] * 100 / original) > 0.01)
+
+
+def _probe_prompt_uncompressed(target: Target) -> bool:
+    cid = new_cid("probe")
+    answered = _compressed(target, cid)[1]["usage"]["prompt_tokens"]
+    (entry,) = journal(target.mock_url, cid)
+    return bool(answered != entry["usage"]["prompt_tokens"])
+
+
+def _probe_saved_in_characters(target: Target) -> bool:
+    cid = new_cid("probe")
+    sent, answer = _compressed(target, cid)
+    (entry,) = journal(target.mock_url, cid)
+    saved = count_chat_prompt(sent["messages"], sent["tools"]) - entry["usage"]["prompt_tokens"]
+    return bool(saved > 0 and answer["compression"]["saved_tokens"] != saved)
+
+
+def _probe_cost_at_output_price(target: Target) -> bool:
+    price = load_config(env={}).models["openai/gpt-4o"].input_price_per_mtok
+    info = _compression(target)[0]
+    return bool(abs(info["cost_savings"] - info["saved_tokens"] * price) > 1)
+
+
+def _probe_time_in_microseconds(target: Target) -> bool:
+    started = time.monotonic()
+    info = _compression(target)[0]
+    return bool(info["time_ms"] > (time.monotonic() - started) * 1000)
+
+
+def _probe_compression_before_usage(target: Target) -> bool:
+    chunks = _compressed_stream(target)
+    return any("compression" in chunk and not chunk.get("usage") for chunk in chunks)
+
+
+def _probe_error_lines_dropped(target: Target) -> bool:
+    cid = new_cid("probe")
+    _compressed(target, cid)
+    (entry,) = journal(target.mock_url, cid)
+    seen = "\n".join(m["content"] for m in entry["body"]["messages"] if isinstance(m.get("content"), str))
+    return any(needle not in seen for needle in load_transcript("8k").needles)
+
+
+def _probe_prompt_lengthened(target: Target) -> bool:
+    cid = new_cid("probe")
+    sent = _compressed(target, cid)[0]
+    (entry,) = journal(target.mock_url, cid)
+    return bool(entry["usage"]["prompt_tokens"] > count_chat_prompt(sent["messages"], sent["tools"]))
+
+
+def _probe_compress_disagrees(target: Target) -> bool:
+    response = target.post(load_transcript("8k").request(), path="/v1/compress")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    counted = count_chat_prompt(answer["messages"], answer.get("tools") or [])
+    return bool(answer["compression"]["compressed_input_tokens"] != counted)
+
+
+def _probe_tags_forwarded(target: Target) -> bool:
+    cid = new_cid("probe")
+    body = {"model": "openai/gpt-4o", "messages": user("hi", cid=cid, tokens=2), "tags": ["t"]}
+    assert target.post(body, {"X-Edgee-Tags": "x"}).status_code == 200
+    (entry,) = journal(target.mock_url, cid)
+    return "tags" in entry["body"] or "x-edgee-tags" in entry["headers"]
+
+
+def _probe_tags_not_logged(target: Target) -> bool:
+    tag = "probe-" + uuid.uuid4().hex[:12]
+    answer = target.chat(new_cid("probe"), tags=[tag], enable_debug=True).json()
+    lines = [json.loads(line) for line in target.request_log.read_text(encoding="utf-8").splitlines()]
+    (line,) = [line for line in lines if line["request_id"] == answer["debug"]["request_id"]]
+    return bool(line["tags"] != [tag])
+
+
+def _probe_debug_public_model(target: Target) -> bool:
+    cid = new_cid("probe")
+    debug = target.chat(cid, enable_debug=True).json()["debug"]
+    (entry,) = journal(target.mock_url, cid)
+    return bool(debug["upstream_model"] != entry["body"]["model"])
+
+
 #: fault -> probe (True: the deviation is there)
+# -- Edge Tools (D4, D5, D35-D39): the mock's ``script`` plays the model -------------------------------
+
+_EDGE = ["edgee_current_time", "edgee_generate_uuid"]
+
+
+def _edge_chat(target: Target, script: str, cid: str, **fields: Any) -> httpx.Response:
+    messages = [{"role": "user", "content": f"go {directive(script=script, cid=cid, tokens=3)}"}]
+    body = {"model": "openai/gpt-4o", "messages": messages, "edgee_tool_ids": _EDGE, **fields}
+    return target.post(body)
+
+
+def _probe_edge_ids_unchecked(target: Target) -> bool:
+    body = {
+        "model": "openai/gpt-4o",
+        "messages": user("hi", tokens=2),
+        "edgee_tool_ids": ["edgee_gateproof_x"],
+    }
+    return target.post(body).status_code == 200
+
+
+def _probe_edge_not_injected(target: Target) -> bool:
+    cid = new_cid("probe-edge")
+    assert _edge_chat(target, "edgee_generate_uuid", cid).status_code == 200
+    first = journal(target.mock_url, cid)[0]["body"]
+    return "edgee_generate_uuid" not in [tool["function"]["name"] for tool in first.get("tools") or []]
+
+
+def _probe_edge_uuid(target: Target) -> bool:
+    cid = new_cid("probe-edge")
+    assert _edge_chat(target, "edgee_generate_uuid", cid).status_code == 200
+    result = journal(target.mock_url, cid)[1]["body"]["messages"][-1]["content"]
+    return uuid.UUID(json.loads(result)["uuid"]).version != 4
+
+
+def _probe_edge_executed_missing(target: Target) -> bool:
+    response = _edge_chat(target, "edgee_generate_uuid", new_cid("probe-edge"))
+    return "edgee_tools_executed" not in response.json()
+
+
+def _mixed(target: Target, cid: str) -> tuple[list[dict[str, Any]], httpx.Response]:
+    messages = [
+        {"role": "user", "content": f"go {directive(script='edgee_generate_uuid+get_weather', cid=cid)}"}
+    ]
+    body = {"model": "openai/gpt-4o", "messages": messages, "tools": [WEATHER_TOOL], "edgee_tool_ids": _EDGE}
+    response = target.post(body)
+    assert response.status_code == 200, response.text
+    return messages, response
+
+
+def _probe_edge_leaked(target: Target) -> bool:
+    _, response = _mixed(target, new_cid("probe-edge"))
+    calls = response.json()["choices"][0]["message"]["tool_calls"]
+    return any(call["function"]["name"] in _EDGE for call in calls)
+
+
+def _continue(target: Target, messages: list[dict[str, Any]], answer: dict[str, Any]) -> httpx.Response:
+    calls = answer["choices"][0]["message"]["tool_calls"]
+    follow_up = [
+        *messages,
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *({"role": "tool", "tool_call_id": call["id"], "content": "{}"} for call in calls),
+    ]
+    body = {"model": "openai/gpt-4o", "messages": follow_up, "tools": [WEATHER_TOOL]}
+    return target.post({**body, "edgee_pending_id": answer["edgee_pending_id"]})
+
+
+def _probe_pending_ignored(target: Target) -> bool:
+    cid = new_cid("probe-edge")
+    messages, response = _mixed(target, cid)
+    assert _continue(target, messages, response.json()).status_code == 200
+    restored = journal(target.mock_url, cid)[-1]["body"]["messages"][len(messages)]["tool_calls"]
+    return "edgee_generate_uuid" not in [call["function"]["name"] for call in restored]
+
+
+def _probe_edge_usage_last_round(target: Target) -> bool:
+    cid = new_cid("probe-edge")
+    billed = _edge_chat(target, "edgee_generate_uuid", cid).json()["usage"]["prompt_tokens"]
+    return bool(billed == journal(target.mock_url, cid)[-1]["usage"]["prompt_tokens"])
+
+
+def _probe_pending_reusable(target: Target) -> bool:
+    messages, response = _mixed(target, new_cid("probe-edge"))
+    assert _continue(target, messages, response.json()).status_code == 200
+    return _continue(target, messages, response.json()).status_code == 200
+
+
 PROBES: dict[str, Callable[[Target], bool]] = {
     "no_done": lambda t: t.stream()[-1] != "[DONE]",
     "usage_chunk_missing": lambda t: _usage_chunks(t.stream(include_usage=True)) == [],
@@ -393,6 +610,37 @@ PROBES: dict[str, Callable[[Target], bool]] = {
     "wrong_method_404": lambda t: _get(t, "/v1/chat/completions").status_code == 404,
     "unknown_fields_rejected": _probe_unknown_fields,
     "content_parts_rejected": _probe_content_parts,
+    "edge_tool_ids_unchecked": _probe_edge_ids_unchecked,
+    "edge_tools_not_injected": _probe_edge_not_injected,
+    "edge_uuid_not_v4": _probe_edge_uuid,
+    "edge_tools_executed_missing": _probe_edge_executed_missing,
+    "edge_tool_call_leaked": _probe_edge_leaked,
+    "pending_id_ignored": _probe_pending_ignored,
+    "pending_id_reusable": _probe_pending_reusable,
+    "edge_usage_last_round_only": _probe_edge_usage_last_round,
+    "compression_reduction_inconsistent": _probe_reduction_inconsistent,
+    "compression_reduction_unrounded": lambda t: (
+        (reduction := _compression(t)[0]["reduction"]) != round(reduction, 2)
+    ),
+    "compression_prompt_tokens_uncompressed": _probe_prompt_uncompressed,
+    "compression_saved_in_characters": _probe_saved_in_characters,
+    "compression_cost_savings_zero": lambda t: (
+        (info := _compression(t)[0])["saved_tokens"] > 0 and info["cost_savings"] == 0
+    ),
+    "compression_time_in_microseconds": _probe_time_in_microseconds,
+    "compression_cost_at_output_price": _probe_cost_at_output_price,
+    "compression_unasked": lambda t: "compression" in t.chat(new_cid("probe")).json(),
+    "compression_missing": lambda t: "compression" not in _compressed(t, new_cid("probe"))[1],
+    "compression_on_first_chunk": lambda t: "compression" in _chunks(t.stream())[0],
+    "compression_before_usage_chunk": _probe_compression_before_usage,
+    "compression_drops_error_lines": _probe_error_lines_dropped,
+    "compression_lengthens_prompt": _probe_prompt_lengthened,
+    "compress_endpoint_disagrees": _probe_compress_disagrees,
+    "tags_forwarded": _probe_tags_forwarded,
+    "tags_not_logged": _probe_tags_not_logged,
+    "debug_unasked": lambda t: "debug" in t.chat(new_cid("probe")).json(),
+    "debug_missing": lambda t: "debug" not in t.chat(new_cid("probe"), enable_debug=True).json(),
+    "debug_public_model": _probe_debug_public_model,
 }
 
 
@@ -410,13 +658,14 @@ def test_every_fault_is_described() -> None:
 def test_the_faulty_gateway_deviates(
     name: str, fault_gateways: dict[str, LocalServer], mock_server: LocalServer
 ) -> None:
-    target = Target(url=fault_gateways[name].url, key=KEYS["default"], mock_url=mock_server.url)
+    server = fault_gateways[name]
+    target = Target(server.url, KEYS["default"], mock_server.url, request_log_of(server))
     assert PROBES[name](target), f"--fault {name} did not change the gateway's behaviour"
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_the_correct_gateway_does_not(name: str, stack: LocalStack) -> None:
-    target = Target(url=stack.gateway.url, key=stack.api_key, mock_url=stack.mock.url)
+    target = Target(stack.gateway.url, stack.api_key, stack.mock.url, stack.request_log)
     assert not PROBES[name](target), f"the correct gateway shows the {name} deviation"
 
 

@@ -73,8 +73,10 @@ class RequestRecord:
     time: str = field(default_factory=_now)
 
     def to_json(self) -> str:
+        """One line of ASCII: non-ASCII is escaped, so no character a reader may take for a line
+        break (U+2028, U+0085, ...) ever appears raw inside a record, whatever a client put in its tags."""
         record: dict[str, Any] = {"time": self.time, **asdict(self)}
-        return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(record, separators=(",", ":"), ensure_ascii=True)
 
 
 class RequestLog:

@@ -157,7 +157,9 @@ def _log_lines(path: Path) -> list[str]:
             expected="a readable JSON-lines file",
             actual=type(exc).__name__,
         ) from None
-    return data.decode("utf-8", "replace").splitlines()
+    # JSON Lines ends a record at "\n" only: str.splitlines would also cut at U+2028, U+0085, ...,
+    # which a gateway may legitimately write raw inside a string
+    return [line.rstrip("\r") for line in data.decode("utf-8", "replace").split("\n") if line.strip()]
 
 
 @check(profiles=EDGEE_ONLY, severity=Severity.ERROR, depends_on=(_STATUS,))

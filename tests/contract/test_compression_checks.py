@@ -454,6 +454,15 @@ def test_the_request_log_records_the_merged_tags_and_the_key_name(tmp_path: Path
     assert leaked.startswith("failed: the request log holds the client's key") and KEY not in leaked
 
 
+def test_a_log_line_with_raw_unicode_line_separators_is_one_record(tmp_path: Path) -> None:
+    """JSON Lines ends a record at \\n only; another gateway may write U+2028 or U+0085 raw in a tag."""
+    tags = ["gateproof-cid:run-1-x", "x\u2028y", "p\x85q"]
+    path = tmp_path / "requests.jsonl"
+    path.write_text(json.dumps({"key": "default", "tags": tags}, ensure_ascii=False) + "\n", encoding="utf-8")
+    ctx = _ctx(_answer(), request={"model": "m", "messages": [], "tags": tags}, request_log=str(path))
+    assert _judge("tags_recorded_in_request_log", ctx) == "passed"
+
+
 def test_the_request_log_check_needs_a_declared_log_and_a_marker_tag(tmp_path: Path) -> None:
     assert _judge("tags_recorded_in_request_log", _ctx(_answer(), request=TAGGED)) == "n/a"
     path = _log(tmp_path, {"key": "default", "tags": []})

@@ -453,7 +453,7 @@ def _probe_tags_forwarded(target: Target) -> bool:
 def _probe_tags_not_logged(target: Target) -> bool:
     tag = "probe-" + uuid.uuid4().hex[:12]
     answer = target.chat(new_cid("probe"), tags=[tag], enable_debug=True).json()
-    lines = [json.loads(line) for line in target.request_log.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in target.request_log.read_text(encoding="utf-8").split("\n") if line]
     (line,) = [line for line in lines if line["request_id"] == answer["debug"]["request_id"]]
     return bool(line["tags"] != [tag])
 

@@ -44,7 +44,9 @@ LINE_KEYS = {
 
 
 def log_lines(stack: LocalStack) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stack.request_log.read_text(encoding="utf-8").splitlines()]
+    text = stack.request_log.read_text(encoding="utf-8")
+    assert text.isascii(), "every line is ASCII (non-ASCII escaped)"
+    return [json.loads(line) for line in text.split("\n") if line]
 
 
 def log_line(stack: LocalStack, request_id: str) -> dict[str, Any]:
@@ -206,6 +208,23 @@ def test_tags_are_bounded(raw: httpx.Client, auth: dict[str, str], stack: LocalS
     )
     (line,) = tagged(stack, marker)
     assert len(line["tags"]) == 32 and all(len(tag) <= 128 for tag in line["tags"])
+
+
+def test_tags_with_line_separators_stay_on_one_line(
+    raw: httpx.Client, auth: dict[str, str], stack: LocalStack
+) -> None:
+    """Seen first from the property layer's generated tags: a raw U+2028 split a line for splitlines()."""
+    marker = _tag()
+    odd = ["a\u2028b", "c\u2029d", "e\x85f", "g\x0bh", "i\x1cj", "k\u00e9l", "\u0627\u0644\u0643\u0644"]
+    raw.post(
+        "/v1/chat/completions",
+        json={"model": "openai/gpt-4o", "messages": user("hi"), "tags": [marker, *odd]},
+        headers=auth,
+    )
+    (line,) = tagged(stack, marker)
+    assert line["tags"] == [marker, *odd]
+    text = stack.request_log.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == len(text.split("\n")) - 1
 
 
 # ---------------------------------------------------------------- configuration

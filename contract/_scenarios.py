@@ -388,6 +388,15 @@ _EXTENSION_SCENARIOS: tuple[Scenario, ...] = (
 _EDGE_IDS = [EDGE_CURRENT_TIME, EDGE_GENERATE_UUID]
 _EDGE_LOOP_SCRIPT = f"{EDGE_GENERATE_UUID};{EDGE_CURRENT_TIME}"
 _EDGE_MIXED_SCRIPT = f"{EDGE_CURRENT_TIME}+get_weather+{EDGE_GENERATE_UUID}"
+#: what the pending flow owes, streamed or not (D4, D37, D38)
+_EDGE_PENDING_CHECKS = (
+    "edge_tools_injected",
+    "edge_tools_executed_reported",
+    "edge_tool_calls_hidden",
+    "edge_tool_results_well_formed",
+    "edge_pending_continued",
+    "edge_pending_single_use",
+)
 _EDGE_LOOP_CHECKS = (
     "edge_tools_injected",
     "edge_tool_results_well_formed",
@@ -451,12 +460,7 @@ _EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
         expect=Expectation(finish_reason="tool_calls", tool_call=True),
         checks=(
             *_OK_NON_STREAM,
-            "edge_tools_injected",
-            "edge_tools_executed_reported",
-            "edge_tool_calls_hidden",
-            "edge_tool_results_well_formed",
-            "edge_pending_continued",
-            "edge_pending_single_use",
+            *_EDGE_PENDING_CHECKS,
         ),
         steps=(Step(CONTINUE_STEP, _pending_continuation), Step(REUSE_STEP, _pending_reuse)),
         profiles=_EDGEE,
@@ -476,12 +480,7 @@ _EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
         expect=Expectation(finish_reason="tool_calls", tool_call=True),
         checks=(
             *_OK_STREAM,
-            "edge_tools_injected",
-            "edge_tools_executed_reported",
-            "edge_tool_calls_hidden",
-            "edge_tool_results_well_formed",
-            "edge_pending_continued",
-            "edge_pending_single_use",
+            *_EDGE_PENDING_CHECKS,
         ),
         steps=(Step(CONTINUE_STEP, _pending_continuation), Step(REUSE_STEP, _pending_reuse)),
         profiles=_EDGEE,

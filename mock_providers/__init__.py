@@ -23,7 +23,7 @@ from gateproof.mock_providers._journal import CORRELATION_HEADER, Journal, Journ
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage, plan_scenario
 from gateproof.mock_providers._timing import Pacing
-from gateproof.mock_providers._tokens import count_chat_prompt, count_text
+from gateproof.openapi import count_chat_prompt, count_text
 
 __all__ = [
     "CORRELATION_HEADER",

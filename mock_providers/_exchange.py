@@ -42,7 +42,7 @@ from gateproof.mock_providers._faults import FaultContext
 from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, plan_scenario
-from gateproof.mock_providers._tokens import count_prompt
+from gateproof.openapi import count_prompt
 
 __all__ = ["GenerationEndpoint", "StaticEndpoint", "UnknownRoute"]
 

@@ -36,7 +36,8 @@ from gateproof.mock_providers._directives import Directive
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._faults import FAULTS, Fault
 from gateproof.mock_providers._timing import Pacing
-from gateproof.mock_providers._tokens import PromptText, count_text, openers, token_pieces, vocabulary
+from gateproof.mock_providers._tokens import openers, token_pieces, vocabulary
+from gateproof.openapi import PromptText, count_text
 
 __all__ = [
     "BUILTIN_TOOL",

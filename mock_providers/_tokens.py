@@ -13,47 +13,17 @@ estimates. Two things make that cheap:
   and nothing has to be tokenized on the way out. ``tests/mock_providers`` proves
   that by encoding generated text.
 
-The names of the convention are re-exported here so the mock's modules keep one
-import for everything token-shaped.
+The convention itself (what a prompt costs) is imported from ``gateproof.openapi``,
+its one home; this module keeps only what the mock alone needs: the answer vocabulary.
 """
 
 from __future__ import annotations
 
 import functools
 
-from gateproof.openapi._tokens import (
-    CHUNK_CHARS,
-    ENCODING_NAME,
-    MAX_TOKEN_BYTES,
-    MESSAGE_OVERHEAD,
-    NAME_OVERHEAD,
-    REPLY_PRIMING,
-    PromptText,
-    count_chat_prompt,
-    count_prompt,
-    count_text,
-    encoding,
-    gather_prompt,
-)
+from gateproof.openapi._tokens import ENCODING_NAME, encoding
 
-__all__ = [
-    "CHUNK_CHARS",
-    "ENCODING_NAME",
-    "INLINE_CHARS",
-    "MAX_TOKEN_BYTES",
-    "MESSAGE_OVERHEAD",
-    "NAME_OVERHEAD",
-    "REPLY_PRIMING",
-    "PromptText",
-    "count_chat_prompt",
-    "count_prompt",
-    "count_text",
-    "encoding",
-    "gather_prompt",
-    "openers",
-    "token_pieces",
-    "vocabulary",
-]
+__all__ = ["INLINE_CHARS", "openers", "token_pieces", "vocabulary"]
 
 #: prompts with at most this many characters are counted on the spot; longer ones in a thread
 INLINE_CHARS = 256 * 1024

@@ -45,7 +45,8 @@ from gateproof.mock_providers._provider_rules import (
 )
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec
-from gateproof.mock_providers._tokens import INLINE_CHARS, count_prompt, gather_prompt
+from gateproof.mock_providers._tokens import INLINE_CHARS
+from gateproof.openapi import count_prompt, gather_prompt
 
 __all__ = ["OpenAIDialect"]
 

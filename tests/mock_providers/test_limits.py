@@ -8,7 +8,7 @@ import pytest
 
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 from gateproof.mock_providers._credentials import KeyPolicy, mask_key
-from gateproof.mock_providers._tokens import (
+from gateproof.openapi._tokens import (
     CHUNK_CHARS,
     MAX_TOKEN_BYTES,
     PromptText,

@@ -33,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from gateproof.mock_providers.dialects.anthropic import PREFIX as ANTHROPIC_PREFIX
+from gateproof.mock_providers.dialects.gemini import GEMINI_PREFIX
 from gateproof.openapi import HEALTH_PATH
 
 __all__ = [
@@ -40,12 +42,15 @@ __all__ = [
     "INSTANCE_ENV",
     "KEY_ENVS",
     "REQUEST_LOG_FILE",
+    "UPSTREAMS",
     "UPSTREAM_KEY_ENV",
+    "UPSTREAM_KEY_ENVS",
     "UPSTREAM_ROLE",
     "LaunchError",
     "LocalServer",
     "LocalStack",
     "PortTaken",
+    "Upstream",
     "free_port",
     "local_stack",
     "signals_deferred",
@@ -282,11 +287,36 @@ KEY_ENVS: dict[str, str] = {
     "restricted": "GATEPROOF_RESTRICTED_API_KEY",
     "compressing": "GATEPROOF_COMPRESSING_API_KEY",
 }
-#: the key the reference gateway sends to the mock (its provider; reference_gateway/default.yaml), and
-#: the one key the stack's mock accepts (``gateproof mock --api-key-env``), as a real provider would
+#: the key the reference gateway sends to the mock as its OpenAI provider (reference_gateway/default.yaml);
+#: the stack's mock accepts only the upstream keys (``gateproof mock --api-key-env``), as a real provider would
 UPSTREAM_KEY_ENV = "GATEPROOF_UPSTREAM_OPENAI_KEY"
 #: the role under which ``LocalStack.keys`` holds that upstream key (not a key a client may use)
 UPSTREAM_ROLE = "upstream"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One provider of reference_gateway/default.yaml, as the local stack wires it to the mock.
+
+    ``key_env`` is the variable the gateway reads the provider's credential from (its
+    ``api_key_env``), ``prefix`` is where the mock serves that dialect (appended to the mock's
+    URL for ``--upstream NAME=URL``), ``role`` is where ``LocalStack.keys`` holds the key.
+    """
+
+    provider: str
+    key_env: str
+    prefix: str
+    role: str
+
+
+#: every provider the stack wires: each gets its own generated key and its own route into the mock
+UPSTREAMS: tuple[Upstream, ...] = (
+    Upstream("openai", UPSTREAM_KEY_ENV, "/v1", UPSTREAM_ROLE),
+    Upstream("anthropic", "GATEPROOF_UPSTREAM_ANTHROPIC_KEY", ANTHROPIC_PREFIX, "upstream-anthropic"),
+    Upstream("google", "GATEPROOF_UPSTREAM_GOOGLE_KEY", GEMINI_PREFIX, "upstream-google"),
+)
+#: the variables of all upstream keys (a value set in the environment is used instead of a generated one)
+UPSTREAM_KEY_ENVS: tuple[str, ...] = tuple(upstream.key_env for upstream in UPSTREAMS)
 #: the stack's gateway writes its request log (``--request-log``) to this file in the log folder
 REQUEST_LOG_FILE = "gateway-requests.jsonl"
 
@@ -303,25 +333,30 @@ def local_stack(
 
     The gateway's API keys are random per stack (the default one may be given), and
     reach the gateway through the environment (never on a command line, where ``ps``
-    shows it). So does the upstream key: the one in ``UPSTREAM_KEY_ENV`` if it is
-    set, else a random one; the mock accepts that key only (unless ``mock_args``
-    asks for ``--no-auth``), so a gateway that loses its provider credential fails here
-    as it would against the provider.
+    shows it). So does each provider's upstream key (``UPSTREAMS``): the one in its
+    ``key_env`` if that is set, else a random one; the mock accepts those keys only (unless
+    ``mock_args`` asks for ``--no-auth``), so a gateway that loses its provider credential
+    fails here as it would against the provider.
     """
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="gateproof-stack-"))
     keys = {role: "gp-" + role + "-" + secrets.token_urlsafe(18) for role in KEY_ENVS}
     if api_key is not None:
         keys["default"] = api_key
-    upstream = os.environ.get(UPSTREAM_KEY_ENV, "").strip() or "sk-gp-upstream-" + secrets.token_urlsafe(24)
-    keys[UPSTREAM_ROLE] = upstream
-    auth_args = [] if "--no-auth" in mock_args else ["--api-key-env", UPSTREAM_KEY_ENV]
+    upstream_env: dict[str, str] = {}
+    for upstream in UPSTREAMS:
+        key = os.environ.get(upstream.key_env, "").strip()
+        keys[upstream.role] = key or f"sk-gp-{upstream.provider}-" + secrets.token_urlsafe(24)
+        upstream_env[upstream.key_env] = keys[upstream.role]
+    auth_args: list[str] = []
+    if "--no-auth" not in mock_args:
+        auth_args = [arg for env in UPSTREAM_KEY_ENVS for arg in ("--api-key-env", env)]
     started: list[LocalServer] = []
     stack: LocalStack | None = None
     try:
         mock = start_server(
             "mock",
             ["mock", *auth_args, *mock_args],
-            env={UPSTREAM_KEY_ENV: upstream},
+            env=upstream_env,
             log_dir=log_dir,
             owner=started,
         )
@@ -329,13 +364,12 @@ def local_stack(
             "gateway",
             [
                 "gateway",
-                "--upstream",
-                f"openai={mock.url}/v1",
+                *(arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={mock.url}{up.prefix}")),
                 "--request-log",
                 str(log_dir / REQUEST_LOG_FILE),
                 *gateway_args,
             ],
-            env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, UPSTREAM_KEY_ENV: upstream},
+            env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, **upstream_env},
             log_dir=log_dir,
             owner=started,
         )

@@ -35,7 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, UPSTREAM_KEY_ENV, LaunchError, local_stack
+from gateproof.cli.launch import (
+    API_KEY_ENV,
+    KEY_ENVS,
+    UPSTREAM_KEY_ENV,
+    UPSTREAM_KEY_ENVS,
+    LaunchError,
+    local_stack,
+)
 from gateproof.cli.progress import ProgressLine
 from gateproof.cli.smoke import DEFAULT_PROMPT, stream_once
 
@@ -226,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
     run: RunResult | None = None
     load_result: LoadResult | None = None
     #: every key value of this run, for the report and the terminal to be scrubbed of
-    secrets: list[str] = [value for value in [os.environ.get(UPSTREAM_KEY_ENV, "")] if value]
+    secrets: list[str] = [value for value in map(os.environ.get, UPSTREAM_KEY_ENVS) if value]
     base_url = ""
     try:
         progress("starting the mock provider and the reference gateway")

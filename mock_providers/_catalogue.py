@@ -22,7 +22,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULT_CATALOGUE", "Catalogue", "CatalogueError", "ModelSpec", "load_catalogue"]
+__all__ = [
+    "ANTHROPIC_CATALOGUE",
+    "DEFAULT_CATALOGUE",
+    "GEMINI_CATALOGUE",
+    "Catalogue",
+    "CatalogueError",
+    "ModelSpec",
+    "load_catalogue",
+]
 
 
 class CatalogueError(ValueError):
@@ -92,6 +100,29 @@ DEFAULT_CATALOGUE = Catalogue(
         ModelSpec("o3-mini", 1737146383, 200_000, 100_000),
         ModelSpec("o4-mini", 1744225351, 200_000, 100_000),
         ModelSpec("gpt-3.5-turbo", 1677610602, 16_385, 4_096),
+    )
+)
+
+# Anthropic's published limits (docs.claude.com, models overview): context window, max output
+# tokens; ``created`` is the release date. Served by the Anthropic dialect (``dialects/anthropic.py``).
+ANTHROPIC_CATALOGUE = Catalogue(
+    (
+        ModelSpec("claude-sonnet-4-5", 1759104000, 200_000, 64_000),
+        ModelSpec("claude-haiku-4-5", 1760486400, 200_000, 64_000),
+        ModelSpec("claude-opus-4-1", 1754352000, 200_000, 32_000),
+    )
+)
+
+# Google's published limits (ai.google.dev/gemini-api/docs/models): ``context_window`` is the
+# model's input token limit (Gemini judges the prompt alone against it), ``max_output_tokens``
+# its output token limit; ``created`` is the stable release date. Served by the Gemini dialect
+# (``dialects/gemini.py``).
+GEMINI_CATALOGUE = Catalogue(
+    (
+        ModelSpec("gemini-2.5-pro", 1750118400, 1_048_576, 65_536),
+        ModelSpec("gemini-2.5-flash", 1750118400, 1_048_576, 65_536),
+        ModelSpec("gemini-2.5-flash-lite", 1753142400, 1_048_576, 65_536),
+        ModelSpec("gemini-2.0-flash", 1738713600, 1_048_576, 8_192),
     )
 )
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from gateproof.mock_providers._catalogue import Catalogue
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._replies import Reply
-from gateproof.mock_providers._scenarios import ChatRequest, Scenario
+from gateproof.mock_providers._scenarios import ChatRequest, Scenario, Usage
 
 __all__ = ["Dialect", "Incoming", "StaticRoute"]
 
@@ -78,6 +78,9 @@ class Dialect(Protocol):
 
     def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:
         """The reply for a planned answer (including ``scenario.error`` answers)."""
+
+    def usage_record(self, usage: Usage) -> dict[str, int]:
+        """The true usage as the journal records it: this provider's own key names."""
 
     def render_error(self, error: ProviderError, at: float = 0.0) -> Reply:
         """An error reply in the provider's envelope, due ``at`` seconds after arrival."""

@@ -202,12 +202,7 @@ class GenerationEndpoint:
             reply = scenario.fault.apply(reply, context)
         entry.scenario = scenario.name
         if scenario.error is None:
-            usage = scenario.usage
-            entry.usage = {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            }
+            entry.usage = dialect.usage_record(scenario.usage)
         return reply
 
 

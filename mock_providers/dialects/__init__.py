@@ -4,8 +4,10 @@
 routes).
 """
 
+from gateproof.mock_providers.dialects.anthropic import AnthropicDialect
+from gateproof.mock_providers.dialects.gemini import GEMINI_PREFIX, GeminiDialect
 from gateproof.mock_providers.dialects.openai import OpenAIDialect
 
-__all__ = ["DIALECTS", "OpenAIDialect"]
+__all__ = ["DIALECTS", "GEMINI_PREFIX", "AnthropicDialect", "GeminiDialect", "OpenAIDialect"]
 
-DIALECTS = (OpenAIDialect(),)
+DIALECTS = (OpenAIDialect(), AnthropicDialect(), GeminiDialect())

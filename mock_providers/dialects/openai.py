@@ -44,7 +44,7 @@ from gateproof.mock_providers._provider_rules import (
     unknown_model,
 )
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
-from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec
+from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec, Usage
 from gateproof.mock_providers._tokens import INLINE_CHARS
 from gateproof.openapi import count_prompt, gather_prompt
 
@@ -261,6 +261,13 @@ class OpenAIDialect:
             frames=(Frame(body, scenario.pacing.whole_at(len(scenario.pieces)), FrameRole.BODY),),
             pieces=len(scenario.pieces),
         )
+
+    def usage_record(self, usage: Usage) -> dict[str, int]:
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
 
     def _usage(self, scenario: Scenario) -> dict[str, Any]:
         usage = scenario.usage

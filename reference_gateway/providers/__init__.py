@@ -6,10 +6,14 @@ module here and one entry in that table.
 
 from gateproof.reference_gateway._config import ConfigError, ProviderConfig
 from gateproof.reference_gateway.providers._adapter import ProviderAdapter, StreamDecoder, UpstreamFormatError
+from gateproof.reference_gateway.providers.anthropic import AnthropicAdapter
+from gateproof.reference_gateway.providers.gemini import GeminiAdapter
 from gateproof.reference_gateway.providers.openai import OpenAIAdapter
 
 __all__ = [
     "ADAPTERS",
+    "AnthropicAdapter",
+    "GeminiAdapter",
     "OpenAIAdapter",
     "ProviderAdapter",
     "StreamDecoder",
@@ -20,6 +24,8 @@ __all__ = [
 #: config ``dialect`` -> adapter class
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
     OpenAIAdapter.dialect: OpenAIAdapter,
+    AnthropicAdapter.dialect: AnthropicAdapter,
+    GeminiAdapter.dialect: GeminiAdapter,
 }
 
 

@@ -190,10 +190,12 @@ def test_models_list_needs_no_key_and_filters_by_provider(stack: LocalStack) -> 
     assert listed.status_code == 200
     ids = [model["id"] for model in listed.json()["data"]]
     assert {"openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4.1"} <= set(ids)
+    assert {"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"} <= set(ids)
     assert all(
-        model["object"] == "model" and model["owned_by"] == "openai" for model in listed.json()["data"]
+        model["object"] == "model" and model["owned_by"] == model["id"].split("/")[0]
+        for model in listed.json()["data"]
     )
-    assert filtered.json()["data"] == listed.json()["data"]
+    assert filtered.json()["data"] == [m for m in listed.json()["data"] if m["owned_by"] == "openai"]
     assert nobody.json() == {"object": "list", "data": []}
     # The SDK reads the same list.
     with openai.OpenAI(base_url=stack.base_url, api_key="not-a-key", max_retries=0) as anonymous:

@@ -12,6 +12,7 @@ import pytest
 from gateproof.cli import main
 from gateproof.cli.launch import LaunchError, start_server
 from gateproof.reference_gateway import FAULTS, ListenError, is_loopback_host, is_loopback_url, listen_socket
+from gateproof.reference_gateway.providers import ADAPTERS
 
 
 def test_list_faults(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,7 +37,7 @@ def test_help_explains_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--fault", "nope"], "unknown fault 'nope' (see --list-faults)"),
         (["--upstream", "openai"], "expected NAME=URL"),
-        (["--upstream", "anthropic=http://127.0.0.1:1/v1"], "unknown provider 'anthropic'"),
+        (["--upstream", "mistral=http://127.0.0.1:1/v1"], "unknown provider 'mistral'"),
         (["--config", "/nonexistent/gw.yaml"], "cannot read config"),
     ],
 )
@@ -66,7 +67,8 @@ def test_bad_config_file_exits_2_without_traceback(tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip() == (
-        "gateproof gateway: gw.yaml: providers.openai.dialect: unknown dialect 'klingon' (supported: openai)"
+        "gateproof gateway: gw.yaml: providers.openai.dialect: unknown dialect 'klingon'"
+        f" (supported: {', '.join(sorted(ADAPTERS))})"
     )
     assert "the-secret-key" not in completed.stderr + completed.stdout
 

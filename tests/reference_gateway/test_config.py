@@ -40,7 +40,11 @@ def test_the_packaged_default() -> None:
     config = load_config(env=env)
     assert default_config_path().name == "default.yaml"
     assert config.limits.max_body_bytes == 4 * 1024 * 1024
-    assert set(config.models) == {"openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4.1"}
+    assert {"openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4.1"} <= set(config.models)
+    assert {"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"} <= set(config.models)
+    assert config.models["anthropic/claude-haiku-4-5"].upstream_model == "claude-haiku-4-5"
+    assert config.providers["anthropic"].dialect == "anthropic"
+    assert config.providers["anthropic"].api_key is None  # its variable is unset here
     assert config.models["openai/gpt-4o"].upstream_model == "gpt-4o"
     assert config.models["openai/gpt-4o"].owned_by == "openai"
     assert config.providers["openai"].api_key == "up"

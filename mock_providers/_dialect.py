@@ -16,7 +16,7 @@ from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Scenario, Usage
 
-__all__ = ["Dialect", "Incoming", "StaticRoute"]
+__all__ = ["Dialect", "Incoming", "StaticRoute", "truncated_data_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,17 @@ class Incoming:
     query: str
     #: ASGI headers (lower-case names), unredacted: read them, never store them
     headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]]
+
+
+def truncated_data_frame(frame: bytes) -> bytes:
+    """An SSE frame whose ``data:`` payload is cut in half, so it is no longer valid JSON.
+
+    Any ``event:`` line before the data is kept, so the frame still names its event; every
+    dialect that streams SSE breaks its frames this way for the ``malformed_chunk`` fault.
+    """
+    head, _, payload = frame.partition(b"data: ")
+    payload = payload.rstrip(b"\n")
+    return head + b"data: " + payload[: max(len(payload) // 2, 1)] + b"\n\n"
 
 
 @dataclass(frozen=True, slots=True)

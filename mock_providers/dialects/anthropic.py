@@ -68,7 +68,7 @@ from typing import Any
 
 from gateproof.mock_providers._catalogue import ANTHROPIC_CATALOGUE, Catalogue, ModelSpec
 from gateproof.mock_providers._credentials import mask_key
-from gateproof.mock_providers._dialect import Incoming, StaticRoute
+from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
@@ -716,9 +716,7 @@ class AnthropicDialect:
         return _event(b"error", _dumps(self._envelope(error, "req_" + uuid.uuid4().hex[:24])).encode())
 
     def malformed(self, frame: bytes) -> bytes:
-        head, _, payload = frame.partition(b"data: ")
-        payload = payload.rstrip(b"\n")
-        return head + b"data: " + payload[: max(len(payload) // 2, 1)] + b"\n\n"
+        return truncated_data_frame(frame)
 
     # -- catalogue ------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateproof.mock_providers._catalogue import GEMINI_CATALOGUE, Catalogue, ModelSpec
-from gateproof.mock_providers._dialect import Incoming, StaticRoute
+from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
@@ -652,8 +652,7 @@ class GeminiDialect:
         return b"data: " + _dumps(self._envelope(error)).encode() + b"\n\n"
 
     def malformed(self, frame: bytes) -> bytes:
-        payload = frame.removeprefix(b"data: ").rstrip(b"\n")
-        return b"data: " + payload[: max(len(payload) // 2, 1)] + b"\n\n"
+        return truncated_data_frame(frame)
 
     # -- catalogue ------------------------------------------------------------------
 

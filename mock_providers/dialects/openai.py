@@ -31,7 +31,7 @@ from typing import Any
 
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec
 from gateproof.mock_providers._credentials import mask_key
-from gateproof.mock_providers._dialect import Incoming, StaticRoute
+from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import NO_CODE, ProviderError, RequestRejected
 from gateproof.mock_providers._provider_rules import (
@@ -391,8 +391,7 @@ class OpenAIDialect:
         return b"data: " + _dumps(self._envelope(error)).encode() + b"\n\n"
 
     def malformed(self, frame: bytes) -> bytes:
-        payload = frame.removeprefix(b"data: ").rstrip(b"\n")
-        return b"data: " + payload[: max(len(payload) // 2, 1)] + b"\n\n"
+        return truncated_data_frame(frame)
 
     # -- catalogue ------------------------------------------------------------------
 

@@ -27,11 +27,29 @@ from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._config import ProviderConfig
 from gateproof.reference_gateway._events import Chunk, StreamFailure
 
-__all__ = ["ProviderAdapter", "StreamDecoder", "UpstreamFormatError"]
+__all__ = ["ProviderAdapter", "StreamDecoder", "UpstreamFormatError", "event_object"]
 
 
 class UpstreamFormatError(ValueError):
     """The provider answered 2xx with something its dialect does not allow (the gateway says 502)."""
+
+
+def event_object(event: ServerSentEvent) -> dict[str, Any] | None:
+    """The JSON object an upstream stream event carries (None for an event with no data).
+
+    Every dialect streams JSON objects; anything else is the provider breaking its own format,
+    raised as :class:`UpstreamFormatError` for the decoder to turn into a stream failure.
+    """
+    data = event.data.strip()
+    if not data:
+        return None
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise UpstreamFormatError("sent a malformed stream event") from None
+    if not isinstance(payload, dict):
+        raise UpstreamFormatError("sent a malformed stream event")
+    return payload
 
 
 class StreamDecoder(ABC):

@@ -34,7 +34,12 @@ from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._events import Chunk, StreamFailure
 from gateproof.reference_gateway._usage import Usage
-from gateproof.reference_gateway.providers._adapter import ProviderAdapter, StreamDecoder, UpstreamFormatError
+from gateproof.reference_gateway.providers._adapter import (
+    ProviderAdapter,
+    StreamDecoder,
+    UpstreamFormatError,
+    event_object,
+)
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -355,15 +360,12 @@ class _AnthropicStreamDecoder(StreamDecoder):
         return [StreamFailure(_errors.provider_error(self._provider, detail))]
 
     def feed(self, event: ServerSentEvent) -> list[Chunk | StreamFailure]:
-        data = event.data.strip()
-        if not data:
-            return []
         try:
-            payload = json.loads(data)
-        except ValueError:
-            return self._failure("sent a malformed stream event")
-        if not isinstance(payload, dict):
-            return self._failure("sent a malformed stream event")
+            payload = event_object(event)
+        except UpstreamFormatError as exc:
+            return self._failure(str(exc))
+        if payload is None:
+            return []
         kind = payload.get("type") or event.event
         if kind == "error" or event.event == "error":
             error = payload.get("error")

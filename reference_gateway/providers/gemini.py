@@ -42,7 +42,12 @@ from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._events import Chunk, StreamFailure
 from gateproof.reference_gateway._usage import Usage
-from gateproof.reference_gateway.providers._adapter import ProviderAdapter, StreamDecoder, UpstreamFormatError
+from gateproof.reference_gateway.providers._adapter import (
+    ProviderAdapter,
+    StreamDecoder,
+    UpstreamFormatError,
+    event_object,
+)
 from gateproof.reference_gateway.providers.openai import USER_AGENT
 
 __all__ = ["API_VERSION", "GeminiAdapter", "finish_reason", "usage_from_gemini"]
@@ -361,15 +366,12 @@ class _GeminiStreamDecoder(StreamDecoder):
         return [StreamFailure(_errors.provider_error(self._provider, message))]
 
     def feed(self, event: ServerSentEvent) -> list[Chunk | StreamFailure]:
-        data = event.data.strip()
-        if not data:
-            return []
         try:
-            payload = json.loads(data)
-        except ValueError:
-            return self._failure("sent a malformed stream event")
-        if not isinstance(payload, dict):
-            return self._failure("sent a malformed stream event")
+            payload = event_object(event)
+        except UpstreamFormatError as exc:
+            return self._failure(str(exc))
+        if payload is None:
+            return []
         if "error" in payload:
             error = payload["error"]
             message = error.get("message") if isinstance(error, Mapping) else error

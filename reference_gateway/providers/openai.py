@@ -10,7 +10,6 @@ passes through untouched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,12 @@ from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._events import Chunk, StreamFailure
 from gateproof.reference_gateway._usage import Usage
-from gateproof.reference_gateway.providers._adapter import ProviderAdapter, StreamDecoder, UpstreamFormatError
+from gateproof.reference_gateway.providers._adapter import (
+    ProviderAdapter,
+    StreamDecoder,
+    UpstreamFormatError,
+    event_object,
+)
 
 __all__ = ["OpenAIAdapter", "usage_from_openai"]
 
@@ -85,18 +89,15 @@ class _OpenAIStreamDecoder(StreamDecoder):
         self._model_id = model_id
 
     def feed(self, event: ServerSentEvent) -> list[Chunk | StreamFailure]:
-        data = event.data.strip()
-        if not data:
-            return []
-        if data == "[DONE]":
+        if event.data.strip() == "[DONE]":
             self.finished = True
             return []
         try:
-            payload = json.loads(data)
-        except ValueError:
-            return [StreamFailure(_errors.provider_error(self._provider, "sent a malformed stream event"))]
-        if not isinstance(payload, dict):
-            return [StreamFailure(_errors.provider_error(self._provider, "sent a malformed stream event"))]
+            payload = event_object(event)
+        except UpstreamFormatError as exc:
+            return [StreamFailure(_errors.provider_error(self._provider, str(exc)))]
+        if payload is None:
+            return []
         if "error" in payload and "choices" not in payload:
             error = payload["error"]
             message = error.get("message") if isinstance(error, dict) else error

@@ -51,7 +51,7 @@ from gateproof.mock_providers._faults import FAULTS
 from gateproof.openapi import CORRELATION_HEADER
 from gateproof.openapi._directive import DIRECTIVE_MARKER, DIRECTIVE_PATTERN
 
-__all__ = ["SCENARIOS", "Directive", "directive_help", "find_directive", "parse_directive"]
+__all__ = ["SCENARIOS", "Directive", "directive_cid", "directive_help", "find_directive", "parse_directive"]
 
 SCENARIOS = ("text", "tool_call", "refusal", "length", "error")
 
@@ -199,6 +199,19 @@ def parse_directive(text: str) -> Directive | None:
     if problems:
         raise DirectiveError("; ".join(problems), cid=cid)
     return Directive(**values)
+
+
+def directive_cid(text: str) -> str | None:
+    """The correlation id of the directive in ``text``, or ``None``.
+
+    Read also from a directive the mock rejects (when the id itself is valid), so every dialect
+    can file a refused request under the test that sent it.
+    """
+    try:
+        directive = parse_directive(text)
+    except DirectiveError as rejected:
+        return rejected.cid
+    return directive.cid if directive is not None else None
 
 
 def directive_help() -> str:

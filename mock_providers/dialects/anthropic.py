@@ -69,7 +69,7 @@ from typing import Any
 from gateproof.mock_providers._catalogue import ANTHROPIC_CATALOGUE, Catalogue, ModelSpec
 from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
-from gateproof.mock_providers._directives import parse_directive
+from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, PieceKind, Scenario, ToolSpec, Usage
@@ -528,11 +528,7 @@ class AnthropicDialect:
                 continue
             if not text:
                 continue
-            try:
-                directive = parse_directive(text)
-            except RequestRejected as rejected:
-                return rejected.cid
-            return directive.cid if directive is not None else None
+            return directive_cid(text)
         return None
 
     def context_exceeded(

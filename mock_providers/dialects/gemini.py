@@ -61,7 +61,7 @@ from typing import Any
 
 from gateproof.mock_providers._catalogue import GEMINI_CATALOGUE, Catalogue, ModelSpec
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
-from gateproof.mock_providers._directives import parse_directive
+from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage
@@ -494,11 +494,7 @@ class GeminiDialect:
         last = _last_user(contents)
         if last is None:
             return None
-        try:
-            directive = parse_directive(_text_parts(contents[last]))
-        except RequestRejected as rejected:
-            return rejected.cid
-        return directive.cid if directive is not None else None
+        return directive_cid(_text_parts(contents[last]))
 
     def context_exceeded(
         self, request: ChatRequest, prompt_tokens: int, complete: bool

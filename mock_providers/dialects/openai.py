@@ -32,7 +32,7 @@ from typing import Any
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec
 from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
-from gateproof.mock_providers._directives import parse_directive
+from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import NO_CODE, ProviderError, RequestRejected
 from gateproof.mock_providers._provider_rules import (
     check_messages,
@@ -224,11 +224,7 @@ class OpenAIDialect:
         )
         if last_user is None:
             return None
-        try:
-            directive = parse_directive(_text_of(last_user.get("content")))
-        except RequestRejected as rejected:
-            return rejected.cid
-        return directive.cid if directive is not None else None
+        return directive_cid(_text_of(last_user.get("content")))
 
     def context_exceeded(
         self, request: ChatRequest, prompt_tokens: int, complete: bool

@@ -38,6 +38,7 @@ from gateproof.openapi._gateway_fields import (
     is_gateway_field,
 )
 from gateproof.openapi._harness import CONTROL_PREFIX, CORRELATION_HEADER, HEALTH_PATH, JOURNAL_PATH
+from gateproof.openapi._intent import Intent, Part, ToolIntent, intent_from_openai, json_value
 from gateproof.openapi._journal_record import JournalRecord
 from gateproof.openapi._spec import SPEC_FILE, load_spec, spec_path
 from gateproof.openapi._tokens import (
@@ -77,9 +78,12 @@ __all__ = [
     "TAGS_HEADER",
     "TRANSCRIPT_SIZES",
     "CorpusEntry",
+    "Intent",
     "JournalRecord",
+    "Part",
     "PromptText",
     "SchemaKind",
+    "ToolIntent",
     "Transcript",
     "ValidationIssue",
     "Validators",
@@ -90,8 +94,10 @@ __all__ = [
     "format_directive",
     "gateway_body_fields",
     "gather_prompt",
+    "intent_from_openai",
     "is_edgee_header",
     "is_gateway_field",
+    "json_value",
     "load_corpus",
     "load_spec",
     "load_transcript",

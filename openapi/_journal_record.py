@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateproof.openapi._intent import Intent
+
 __all__ = ["JournalRecord"]
 
 
@@ -39,6 +41,11 @@ class JournalRecord:
     status: int | None = None
     #: the true usage of the answer (the dialect's own key names)
     usage: Mapping[str, Any] | None = None
+    #: the same true usage in neutral names: ``prompt_tokens`` (cached ones included),
+    #: ``completion_tokens``, ``total_tokens``, ``cached_tokens`` (the prompt tokens read from a cache)
+    true_usage: Mapping[str, int] | None = None
+    #: what the request asked for, as the dialect read it (``Intent.to_json``); None when unread
+    intent: Mapping[str, Any] | None = None
     outcome: str = "pending"
     chunks_sent: int | None = None
     finished_at: float | None = None
@@ -63,6 +70,10 @@ class JournalRecord:
             if required not in values:
                 raise ValueError(f"a journal entry has no {required!r}")
         return cls(**values)
+
+    def request_intent(self) -> Intent | None:
+        """The intent the mock read from this request (``ValueError`` when it has the wrong shape)."""
+        return None if self.intent is None else Intent.from_json(self.intent)
 
     def body_text(self) -> str:
         """Every string in the body joined by newlines: where a check looks for text that must arrive."""
@@ -93,6 +104,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "scenario": (str, type(None)),
     "status": (int, type(None)),
     "usage": (dict, type(None)),
+    "true_usage": (dict, type(None)),
+    "intent": (dict, type(None)),
     "outcome": (str,),
     "chunks_sent": (int, type(None)),
     "finished_at": (int, float, type(None)),

@@ -179,8 +179,9 @@ def _openai_tool_choice(raw: Any) -> str | None:
         return raw
     if isinstance(raw, Mapping):
         function = raw.get("function")
-        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
-            return "function:" + function["name"]
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if isinstance(name, str):
+            return "function:" + name
     return None
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "INSTANCE_ENV",
     "KEY_ENVS",
     "REQUEST_LOG_FILE",
+    "STACK_PROVIDERS",
     "UPSTREAMS",
     "UPSTREAM_KEY_ENV",
     "UPSTREAM_KEY_ENVS",
@@ -300,21 +301,41 @@ class Upstream:
 
     ``key_env`` is the variable the gateway reads the provider's credential from (its
     ``api_key_env``), ``prefix`` is where the mock serves that dialect (appended to the mock's
-    URL for ``--upstream NAME=URL``), ``role`` is where ``LocalStack.keys`` holds the key.
+    URL for ``--upstream NAME=URL``), ``role`` is where ``LocalStack.keys`` holds the key,
+    ``dialect`` the mock dialect it reaches and ``model`` the model id the suite sends to reach
+    it (the target's provider route, ``TargetConfig.providers``).
     """
 
     provider: str
     key_env: str
     prefix: str
     role: str
+    dialect: str
+    model: str
 
 
 #: every provider the stack wires: each gets its own generated key and its own route into the mock
 UPSTREAMS: tuple[Upstream, ...] = (
-    Upstream("openai", UPSTREAM_KEY_ENV, "/v1", UPSTREAM_ROLE),
-    Upstream("anthropic", "GATEPROOF_UPSTREAM_ANTHROPIC_KEY", ANTHROPIC_PREFIX, "upstream-anthropic"),
-    Upstream("google", "GATEPROOF_UPSTREAM_GOOGLE_KEY", GEMINI_PREFIX, "upstream-google"),
+    Upstream("openai", UPSTREAM_KEY_ENV, "/v1", UPSTREAM_ROLE, "openai", "openai/gpt-4o"),
+    Upstream(
+        "anthropic",
+        "GATEPROOF_UPSTREAM_ANTHROPIC_KEY",
+        ANTHROPIC_PREFIX,
+        "upstream-anthropic",
+        "anthropic",
+        "anthropic/claude-haiku-4-5",
+    ),
+    Upstream(
+        "google",
+        "GATEPROOF_UPSTREAM_GOOGLE_KEY",
+        GEMINI_PREFIX,
+        "upstream-google",
+        "gemini",
+        "google/gemini-2.5-flash",
+    ),
 )
+#: the stack's provider routes for the suite: mock dialect -> the model id that reaches it
+STACK_PROVIDERS: dict[str, str] = {upstream.dialect: upstream.model for upstream in UPSTREAMS}
 #: the variables of all upstream keys (a value set in the environment is used instead of a generated one)
 UPSTREAM_KEY_ENVS: tuple[str, ...] = tuple(upstream.key_env for upstream in UPSTREAMS)
 #: the stack's gateway writes its request log (``--request-log``) to this file in the log folder

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from gateproof.cli.launch import (
     API_KEY_ENV,
     KEY_ENVS,
+    STACK_PROVIDERS,
     UPSTREAM_KEY_ENV,
     UPSTREAM_KEY_ENVS,
     LaunchError,
@@ -257,6 +258,7 @@ def main(args: argparse.Namespace) -> int:
                 upstream_key_env=UPSTREAM_KEY_ENV,
                 request_log=str(stack.request_log),
                 property_examples=args.max_examples,
+                providers=dict(STACK_PROVIDERS),
             ).validate()
             run = run_contract(config, progress=progress)
             run.run_id = run_id

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from gateproof.contract.checks import Profile, Requirement
-from gateproof.openapi import CORRELATION_HEADER
+from gateproof.openapi import CORRELATION_HEADER, DIALECT_NAMES
 
 __all__ = [
     "ConfigError",
@@ -34,6 +34,7 @@ __all__ = [
     "load_target_config",
     "model_roles",
     "parse_header",
+    "parse_provider",
 ]
 
 
@@ -62,6 +63,10 @@ class TargetConfig:
     name: str = "target"
     #: the model id each scenario sends: "default" for all of them, or a scenario's name for that one
     models: dict[str, str] = field(default_factory=lambda: {"default": "openai/gpt-4o"})
+    #: the provider routes: mock dialect (openai, anthropic, gemini) -> the model id that reaches it
+    #: through the target; the per-provider scenarios run once on each, in this order (the first
+    #: keeps the plain scenario names). Empty: one route, ``openai`` with the default model.
+    providers: dict[str, str] = field(default_factory=dict)
     #: the model the provider should receive for a model id sent (a target that maps aliases to
     #: configured provider models); ``upstream_model_unprefixed`` checks these
     upstream_models: dict[str, str] = field(default_factory=dict)
@@ -100,6 +105,12 @@ class TargetConfig:
     def model_for(self, scenario: str) -> str:
         """The model id ``scenario`` sends (its own entry in ``models``, else the default)."""
         return self.models.get(scenario) or self.model
+
+    def provider_routes(self) -> tuple[tuple[str, str], ...]:
+        """(dialect, model id) of every provider route, the first one the primary."""
+        if self.providers:
+            return tuple(self.providers.items())
+        return (("openai", self.model),)
 
     def upstream_model_for(self, model: str) -> str | None:
         """The model the provider should receive for ``model``, when the target declares one."""
@@ -148,7 +159,16 @@ class TargetConfig:
                 f"models: unknown key(s) {', '.join(unknown)} (valid: default or a scenario name: "
                 f"{', '.join(sorted(roles))})"
             )
-        for label, mapping in (("models", self.models), ("upstream_models", self.upstream_models)):
+        unknown = sorted(set(self.providers) - set(DIALECT_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"providers: unknown dialect(s) {', '.join(unknown)} (known: {', '.join(DIALECT_NAMES)})"
+            )
+        for label, mapping in (
+            ("models", self.models),
+            ("upstream_models", self.upstream_models),
+            ("providers", self.providers),
+        ):
             for key, value in mapping.items():
                 if not (isinstance(key, str) and key and isinstance(value, str) and value.strip()):
                     raise ConfigError(f"{label} must map names to non-empty model ids ({key!r}: {value!r})")
@@ -205,6 +225,16 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def parse_provider(text: str) -> tuple[str, str]:
+    """``"anthropic=anthropic/claude-haiku-4-5"`` (the form of ``--provider``) as (dialect, model id)."""
+    dialect, equals, model = text.partition("=")
+    if not equals or not dialect.strip() or not model.strip():
+        raise ConfigError(
+            f"--provider {text!r} is not DIALECT=MODEL (e.g. anthropic=anthropic/claude-haiku-4-5)"
+        )
+    return dialect.strip(), model.strip()
+
+
 def model_roles() -> frozenset[str]:
     """The keys ``models`` accepts: ``default`` and every scenario name."""
     from gateproof.contract._scenarios import SCENARIOS
@@ -244,6 +274,7 @@ _KEYS: Final = (
     _Key(("property", "seed"), "seed", "int"),
     _Key(("models",), "models", "strings"),
     _Key(("upstream_models",), "upstream_models", "strings"),
+    _Key(("providers",), "providers", "strings"),
     _Key(("input_prices",), "input_prices", "numbers"),
 )
 _SECTIONS: Final = frozenset(key.path[0] for key in _KEYS if len(key.path) > 1)
@@ -336,9 +367,12 @@ def load_target_config(path: Path | None, **overrides: Any) -> TargetConfig:
     settings = _from_file(_read(path)) if path is not None else {}
     model = overrides.pop("model", None)
     headers = overrides.pop("extra_headers", None)
+    providers = overrides.pop("providers", None)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if model is not None:  # --model sets the default; per-scenario models of the file stay
         settings["models"] = {**settings.get("models", {}), "default": model}
+    if providers:  # --provider replaces the file's routes: the flags name every route to run
+        settings["providers"] = dict(providers)
     if headers:  # --header adds to (and wins over) the file's headers
         settings["extra_headers"] = {**settings.get("extra_headers", {}), **headers}
     if "base_url" not in settings:

@@ -44,7 +44,7 @@ from gateproof.contract._exchange import (
 )
 from gateproof.contract._profiles import validators_for
 from gateproof.contract._redaction import redact_headers
-from gateproof.contract._scenarios import CHAT, FIRST, SCENARIOS, Auth, Scenario
+from gateproof.contract._scenarios import CHAT, FIRST, SCENARIOS, Auth, Scenario, for_providers
 from gateproof.contract._wire import TransportFailure, loads_bounded
 from gateproof.contract.checks import (
     CHECKS,
@@ -109,6 +109,8 @@ KEY_CHECK = "configured_key_accepted"
 AUTH_CHECK = "auth_enforced"
 #: the check a pass-through target (key_passthrough: true) is judged by instead of its opposite
 _KEY_SWAP = {"client_key_not_forwarded": "client_key_forwarded_unchanged"}
+#: judged on every per-provider scenario: the model reached the dialect its route declares
+_ROUTED = "routed_to_declared_provider"
 #: how long the mock's health probe waits
 _MOCK_PROBE_S = 3.0
 #: one client-impact replay at a time per process (see run_contract)
@@ -197,7 +199,12 @@ class _ScenarioRun:
     def _model_for(self, scenario: Scenario) -> str:
         if scenario.auth is Auth.RESTRICTED and self.config.restricted_model:
             return self.config.restricted_model
-        return self.config.model_for(scenario.name)
+        if scenario.provider_model is not None and (
+            scenario.name != scenario.family or scenario.family not in self.config.models
+        ):
+            # a route's model, unless the primary route's scenario names its own model
+            return scenario.provider_model
+        return self.config.model_for(scenario.family)
 
     def build(self, scenario: Scenario, cid: str) -> tuple[Sent, dict[str, Any] | None]:
         body = scenario.build_body(
@@ -258,6 +265,9 @@ class _ScenarioRun:
         )
         if expects_clean_stream:
             names += [rule for rule in RULES if rule not in names]
+        if scenario.provider is not None and _ROUTED not in names:
+            # every request of a provider route must reach that route's provider, whatever else it judges
+            names.append(_ROUTED)
         return names
 
     def gate(self, scenario: Scenario) -> str | None:
@@ -287,7 +297,7 @@ class _ScenarioRun:
         return None
 
     def run(self, scenario: Scenario, selected: frozenset[str] | None) -> list[CheckResult]:
-        cid = f"{self.run_id}-{scenario.name}"
+        cid = f"{self.run_id}-{scenario.correlation_name}"
         checks = [CHECKS.get(name) for name in self.check_names(scenario)]
         if selected is not None:
             checks = [c for c in checks if c.name in selected]
@@ -384,6 +394,8 @@ class _ScenarioRun:
             declared_input_price=(
                 self.config.input_prices.get(sent_model) if isinstance(sent_model, str) else None
             ),
+            route=scenario.provider,
+            route_model=sent_model if isinstance(sent_model, str) else scenario.provider_model,
         )
         raw = RawResponse(
             status=observed.status,
@@ -489,6 +501,7 @@ class _ScenarioRun:
             target=self.config.name,
             route=scenario.route,
             scenario=scenario.name,
+            provider=scenario.provider or "",
             outcome=outcome,
             required=item.required,
             expected=expected,
@@ -586,7 +599,8 @@ class _ScenarioRun:
             records = [JournalRecord.from_json(entry) for entry in entries]
         except ValueError:
             return None
-        return [record for record in records if record.path.endswith(CHAT)]
+        # every POST the mock journals is a generation request, in whatever dialect and path
+        return [record for record in records if record.method == "POST"]
 
 
 def _carry_directive(body: dict[str, Any], directive: str) -> None:
@@ -816,12 +830,16 @@ def run_contract(
         run.metadata["requirements_met"] = sorted(r.value for r in satisfied)
         runner = _ScenarioRun(config, client, api_key, satisfied, run.run_id)
         if Layers.SCENARIO in options.layers:
-            scenarios: Iterable[Scenario] = SCENARIOS
+            scenarios: Iterable[Scenario] = for_providers(SCENARIOS, config.provider_routes())
             if options.scenarios is not None:
-                unknown = options.scenarios - {s.name for s in SCENARIOS}
+                known = {s.name for s in scenarios} | {s.family for s in scenarios}
+                unknown = options.scenarios - known
                 if unknown:
                     raise ConfigError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-                scenarios = [s for s in SCENARIOS if s.name in options.scenarios]
+                # a family name selects the scenario on every route, a routed name that route only
+                scenarios = [
+                    s for s in scenarios if s.name in options.scenarios or s.family in options.scenarios
+                ]
             chosen = list(scenarios)
             for number, scenario in enumerate(chosen, start=1):
                 say(f"scenario {number}/{len(chosen)}: {scenario.name}")
@@ -850,6 +868,10 @@ def run_contract(
             results = [r for r in results if r.check in options.checks]
         results = _fold_property_auth(results, run.results)
         run.results.extend(_fold_property_usage_chunk(results, run.results, runner.validators))
+    if Layers.PROPERTY in options.layers and (
+        options.checks is None or options.checks & _conversation_names()
+    ):
+        run.results.extend(_conversation_layer(config, api_key, options, runner, run, say))
     from gateproof.contract._impact import assess
 
     # What the official clients make of every failure whose severity is measured (drops the raw bytes).
@@ -868,11 +890,55 @@ def _property_names() -> frozenset[str]:
     return frozenset(PROPERTY_CHECKS)
 
 
+def _conversation_names() -> frozenset[str]:
+    from gateproof.contract._conversations import CONVERSATION_CHECKS
+
+    return frozenset(CONVERSATION_CHECKS)
+
+
+def _conversation_layer(
+    config: TargetConfig,
+    api_key: str,
+    options: RunOptions,
+    runner: _ScenarioRun,
+    run: RunResult,
+    say: Progress,
+) -> list[CheckResult]:
+    """The generated conversations (part of the property layer), gated like schemathesis' run."""
+    from gateproof.contract._conversations import (
+        CONVERSATION_EXAMPLES,
+        run_conversations,
+        skipped_conversations,
+    )
+
+    if runner.gave_up:
+        reason = f"not run: the target stopped answering (last: {runner.last_transport_error})"
+        results = skipped_conversations(config, reason)
+    elif runner.key_refused_on is not None:
+        reason = (
+            f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
+            "the configured key, so every generated conversation would be refused too"
+        )
+        results = [r.skipped_because(KEY_CHECK, reason) for r in skipped_conversations(config, reason)]
+    else:
+        say("property layer: generated conversations")
+        started = time.monotonic()
+        examples = min(config.property_examples, CONVERSATION_EXAMPLES)
+        results = run_conversations(config, api_key, examples=examples, progress=say)
+        run.metadata["conversation_examples"] = examples
+        run.metadata["conversation_seconds"] = round(time.monotonic() - started, 3)
+    if options.checks is not None:
+        results = [r for r in results if r.check in options.checks]
+    return results
+
+
 def describe_checks() -> list[tuple[str, str, str]]:
     """(layer, name, description) of every check, scenario/stream registry and property layer alike."""
+    from gateproof.contract._conversations import CONVERSATION_CHECKS
     from gateproof.contract._property import PROPERTY_CHECKS
 
     load_all_checks()
     rows = [(c.layer.value, c.name, c.description) for c in CHECKS]
     rows += [(Layer.PROPERTY.value, name, text) for name, text in PROPERTY_CHECKS.items()]
+    rows += [(Layer.PROPERTY.value, name, text) for name, text in CONVERSATION_CHECKS.items()]
     return sorted(rows)

@@ -12,8 +12,8 @@ is plain text and the scenario still forces what it can through the API itself
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "Step",
     "StepBuilder",
     "directive",
+    "for_providers",
 ]
 
 CHAT = "/chat/completions"
@@ -53,6 +54,16 @@ WEATHER_TOOL: dict[str, Any] = {
             "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
             "required": ["city"],
         },
+    },
+}
+
+
+TIME_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_local_time",
+        "description": "The local time in a city, as HH:MM.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
 
@@ -82,6 +93,8 @@ class Expectation:
     error_code: str | None = None
     error_param: str | None = None
     finish_reason: str | None = None
+    #: other finish reasons a correct gateway may give (a refusal: stop, or content_filter, D40)
+    finish_also: frozenset[str] = frozenset()
     include_usage: bool = False
     tool_call: bool = False
 
@@ -146,6 +159,37 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     #: verbatim facts planted in the prompt that must reach the provider however it is compressed
     needles: tuple[str, ...] = ()
+    #: the scenario judges translation: it runs once per provider route of the target
+    per_provider: bool = False
+    #: mock directive keys that differ on one route (dialect -> keys merged over ``mock``): an
+    #: Anthropic overload is a 529 where the others answer 503
+    provider_mock: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: set on a per-provider copy: the route's dialect and the model id that reaches it
+    provider: str | None = None
+    provider_model: str | None = None
+    #: the scenario's name without its route (``chat_basic`` for ``chat_basic[anthropic]``)
+    base_name: str = ""
+
+    @property
+    def family(self) -> str:
+        """The scenario's name without the route suffix: what ``--scenarios`` and ``models`` name."""
+        return self.base_name or self.name
+
+    @property
+    def correlation_name(self) -> str:
+        """The name as a correlation id may carry it (no brackets: directive values have no ``]``)."""
+        return self.name.replace("[", "-").replace("]", "")
+
+    def on_provider(self, dialect: str, model: str, *, primary: bool) -> Scenario:
+        """This scenario on one provider route (the primary route keeps the plain name)."""
+        return replace(
+            self,
+            name=self.name if primary else f"{self.name}[{dialect}]",
+            base_name=self.name,
+            provider=dialect,
+            provider_model=model,
+            mock={**self.mock, **self.provider_mock.get(dialect, {})},
+        )
 
     def checks_for(self, profile: Profile) -> tuple[str, ...]:
         """The checks that judge this scenario for a target of ``profile``."""
@@ -508,9 +552,155 @@ _EDGE_TOOL_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+#: what only a translating gateway can get wrong: parallel calls and their results, developer
+#: instructions, stop sequences, cached prompt tokens, a provider's overload (each per provider route)
+_TRANSLATION_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="multi_turn_parallel_tools",
+        per_provider=True,
+        description=(
+            "A long conversation with system and developer instructions, two parallel tool calls "
+            "answered out of order, an earlier refusal and a follow-up: all of it reaches the provider."
+        ),
+        body={
+            "messages": [
+                {"role": "system", "content": "You are a travel assistant."},
+                {"role": "developer", "content": "Answer in one sentence."},
+                {"role": "user", "content": "Can you help me break into a car?"},
+                {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+                {"role": "user", "content": "Fine. Weather in Lima and in Quito?"},
+                {
+                    "role": "assistant",
+                    "content": "Checking both.",
+                    "tool_calls": [
+                        {
+                            "id": "call_lima_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'},
+                        },
+                        {
+                            "id": "call_quito_2",
+                            "type": "function",
+                            "function": {"name": "get_local_time", "arguments": '{"city": "Quito"}'},
+                        },
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_lima_1", "content": '{"temp_c": 19, "sky": "grey"}'},
+                {"role": "tool", "tool_call_id": "call_quito_2", "content": "14:05"},
+                {"role": "user", "content": "Which city is warmer?"},
+            ],
+            "max_tokens": 48,
+            "tools": [WEATHER_TOOL, TIME_TOOL],
+            "tool_choice": "auto",
+        },
+        mock={"scenario": "text", "tokens": 9},
+        expect=Expectation(finish_reason="stop"),
+        checks=(
+            *_OK_NON_STREAM,
+            "upstream_system_intact",
+            "upstream_messages_intact",
+            "upstream_tool_results_matched",
+            "upstream_params_intact",
+            "usage_matches_provider",
+        ),
+    ),
+    Scenario(
+        name="tools_parallel_stream",
+        per_provider=True,
+        description="The model calls two tools at once, streamed: both calls arrive whole, by index.",
+        body={
+            "messages": _user("Weather and local time in Nairobi?"),
+            "max_tokens": 96,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "tools": [WEATHER_TOOL, TIME_TOOL],
+            "tool_choice": "auto",
+        },
+        mock={"scenario": "tool_call", "calls": 2},
+        expect=Expectation(finish_reason="tool_calls", include_usage=True, tool_call=True),
+        checks=(*_OK_STREAM, "upstream_params_intact", "stream_matches_non_stream", "usage_matches_provider"),
+        companion=True,
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="stop_sequences",
+        per_provider=True,
+        description="Stop sequences reach the provider, in order.",
+        body={"messages": _user("List three colours."), "max_tokens": 32, "stop": ["END", "\n\n"]},
+        mock={"scenario": "text", "tokens": 6},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "upstream_params_intact"),
+    ),
+    Scenario(
+        name="cached_prompt",
+        per_provider=True,
+        description="The provider read part of the prompt from its cache: usage counts it, cached tokens named.",
+        body={
+            "messages": [
+                {"role": "system", "content": "You answer questions about the attached handbook. " * 20},
+                {"role": "user", "content": "What does chapter two say?"},
+            ],
+            "max_tokens": 32,
+        },
+        mock={"scenario": "text", "tokens": 8, "cached": 128},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "usage_matches_provider"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="stream_cached_prompt",
+        per_provider=True,
+        description="The same cached prompt streamed: the usage chunk counts the cached tokens too.",
+        body={
+            "messages": [
+                {"role": "system", "content": "You answer questions about the attached handbook. " * 20},
+                {"role": "user", "content": "And chapter three?"},
+            ],
+            "max_tokens": 32,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        mock={"scenario": "text", "tokens": 8, "cached": 128},
+        expect=Expectation(finish_reason="stop", include_usage=True),
+        checks=(*_OK_STREAM, "usage_matches_provider"),
+        requires=_MOCK,
+    ),
+    Scenario(
+        name="upstream_overloaded",
+        per_provider=True,
+        description="The provider is overloaded (Anthropic's 529, a 503 elsewhere): an upstream failure, 502.",
+        body={"messages": _user("hi"), "max_tokens": 8},
+        mock={"scenario": "error", "status": 503},
+        provider_mock={"anthropic": {"status": 529}},
+        expect=Expectation(status=502, core_statuses=frozenset({500, 502, 503}), error_code="provider_error"),
+        checks=_ERROR,
+        requires=_MOCK,
+    ),
+)
+
+
+def for_providers(scenarios: Sequence[Scenario], routes: Sequence[tuple[str, str]]) -> tuple[Scenario, ...]:
+    """The scenarios to run against a target with these provider routes, in order.
+
+    A per-provider scenario runs once per route, each copy right after the one before (so a
+    report reads a scenario's routes side by side); the rest run once, as written.
+    """
+    expanded: list[Scenario] = []
+    for scenario in scenarios:
+        if not scenario.per_provider or not routes:
+            expanded.append(scenario)
+            continue
+        expanded += [
+            scenario.on_provider(dialect, model, primary=position == 0)
+            for position, (dialect, model) in enumerate(routes)
+        ]
+    return tuple(expanded)
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="chat_basic",
+        per_provider=True,
         description="A plain non-streaming chat completion.",
         body={
             "messages": [
@@ -530,6 +720,8 @@ SCENARIOS: tuple[Scenario, ...] = (
             "usage_matches_provider",
             "upstream_model_unprefixed",
             "upstream_params_intact",
+            "upstream_system_intact",
+            "upstream_messages_intact",
             "edgee_fields_not_forwarded",
             "client_key_not_forwarded",
             "compression_absent_unless_asked",
@@ -538,6 +730,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="stream_basic",
+        per_provider=True,
         description="A streamed chat completion without include_usage: no usage chunk may appear.",
         body={"messages": _user("Count to five."), "max_tokens": 64, "stream": True},
         mock={"scenario": "text", "tokens": 10},
@@ -547,6 +740,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="stream_include_usage",
+        per_provider=True,
         description="A streamed completion with include_usage: one final usage chunk with choices [].",
         body={
             "messages": _user("Describe the sea."),
@@ -569,6 +763,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="tools_auto",
+        per_provider=True,
         description="Tools with tool_choice auto; the model calls a tool (non-streaming).",
         body={
             "messages": _user("What is the weather in Paris?"),
@@ -583,6 +778,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="tools_named_stream",
+        per_provider=True,
         description="Tools with a named tool_choice, streamed: argument fragments accumulate by index.",
         body={
             "messages": _user("Weather in Oslo, please."),
@@ -594,10 +790,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         },
         mock={"scenario": "tool_call"},
         expect=Expectation(finish_reason="tool_calls", include_usage=True, tool_call=True),
-        checks=(*_OK_STREAM, "upstream_params_intact"),
+        checks=(*_OK_STREAM, "upstream_params_intact", "stream_matches_non_stream", "usage_matches_provider"),
+        companion=True,
     ),
     Scenario(
         name="multi_turn_tool_result",
+        per_provider=True,
         description="A conversation that returns a tool result to the model.",
         body={
             "messages": [
@@ -621,10 +819,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         },
         mock={"scenario": "text", "tokens": 8},
         expect=Expectation(finish_reason="stop"),
-        checks=(*_OK_NON_STREAM, "upstream_messages_intact"),
+        checks=(
+            *_OK_NON_STREAM,
+            "upstream_messages_intact",
+            "upstream_tool_results_matched",
+            "upstream_params_intact",
+            "usage_matches_provider",
+        ),
     ),
+    *_TRANSLATION_SCENARIOS,
     Scenario(
         name="max_tokens_length",
+        per_provider=True,
         description="max_tokens smaller than the answer: finish_reason length, completion within the cap.",
         body={"messages": _user("Write a long essay."), "max_tokens": 5},
         mock={"scenario": "text", "tokens": 50},
@@ -633,10 +839,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="refusal",
+        per_provider=True,
         description="The provider refuses: the refusal field carries it, content is null.",
         body={"messages": _user("Do something forbidden."), "max_tokens": 64},
         mock={"scenario": "refusal"},
-        expect=Expectation(finish_reason="stop"),
+        expect=Expectation(finish_reason="stop", finish_also=frozenset({"content_filter"})),
         checks=(*_OK_NON_STREAM, "refusal_carried"),
         requires=_MOCK,
     ),
@@ -759,6 +966,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="upstream_rate_limited",
+        per_provider=True,
         description="The provider answers 429: the client gets 429 with Retry-After.",
         body={"messages": _user("hi"), "max_tokens": 8},
         mock={"scenario": "error", "status": 429},
@@ -768,6 +976,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="upstream_server_error",
+        per_provider=True,
         description="The provider answers 500: the client gets 502 provider_error.",
         body={"messages": _user("hi"), "max_tokens": 8},
         mock={"scenario": "error", "status": 500},
@@ -777,6 +986,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="upstream_mid_stream_error",
+        per_provider=True,
         description="The provider fails after the stream started: an error event, then the end, no [DONE].",
         body={"messages": _user("Stream then fail."), "max_tokens": 64, "stream": True},
         mock={"scenario": "text", "tokens": 12, "fault": "mid_stream_error"},

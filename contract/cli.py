@@ -15,7 +15,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateproof.contract._config import ConfigError, TargetConfig, load_target_config, parse_header
+from gateproof.contract._config import (
+    ConfigError,
+    TargetConfig,
+    load_target_config,
+    parse_header,
+    parse_provider,
+)
 from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
 from gateproof.contract._scenarios import SCENARIOS
 from gateproof.contract.checks import Profile
@@ -28,8 +34,10 @@ DESCRIPTION = """\
 Run gateproof's conformance suite against a gateway that listens on loopback.
 
 Three layers share one result model: schemathesis property tests generated from the
-reference spec; hand-written scenarios whose responses and SSE chunks are validated
-with the spec's JSON Schemas; and a stream grammar state machine over every stream.
+reference spec, with generated multi-turn conversations sent through every provider
+route and judged against the mock's journal; hand-written scenarios whose responses
+and SSE chunks are validated with the spec's JSON Schemas; and a stream grammar
+state machine over every stream.
 When the gateway forwards to a gateproof mock (--mock-url), checks also read the
 mock's journal to see what the provider really received.
 
@@ -41,6 +49,8 @@ Config file (YAML), every key optional, flags win:
            request_log: PATH}              # the target's JSON-lines request log (tags checks)
   models: {default: openai/gpt-4o, <scenario>: <model id>}   # the model each scenario sends
   upstream_models: {<model sent>: <model the provider should receive>}
+  providers: {openai: openai/gpt-4o, anthropic: anthropic/claude-haiku-4-5, gemini: google/gemini-2.5-flash}
+                                  # provider routes: mock dialect -> the model id that reaches it
   input_prices: {<model id>: <USD per million input tokens>}  # cost_savings checked against it
   forbidden: {inactive_key_env, restricted_key_env, restricted_model}
   mock: {url: http://127.0.0.1:8081, upstream_key_env: NAME}
@@ -57,6 +67,12 @@ client_key_not_forwarded is replaced by client_key_forwarded_unchanged; with
 auth_required: false the auth scenarios report one failure of auth_enforced (anyone who
 reaches the target gets completions) and skip the rest. extra_headers values appear in
 reports like every request header: put no key in them.
+
+Provider routes: the scenarios that judge translation (chat, streams, tools, tool results,
+limits, refusals, usage, provider errors) run once per route of `providers` (or
+--provider DIALECT=MODEL, repeatable), the first route under the plain scenario names and
+every other one as `<scenario>[<dialect>]`; with the mock, routed_to_declared_provider checks
+that each model reached its dialect. Without `providers`: one route, openai, the default model.
 
 Severity: every failure is an error or a warning. Errors (what reaches the provider,
 auth, status semantics, usage) fail the run; warnings (shape deviations the official
@@ -94,6 +110,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model", help="model id the scenarios use (default openai/gpt-4o; sets models.default)"
     )
     parser.add_argument(
+        "--provider",
+        action="append",
+        metavar="DIALECT=MODEL",
+        help="a provider route: the mock dialect (openai, anthropic, gemini) a model id reaches "
+        "through the target (repeatable; replaces the config's providers)",
+    )
+    parser.add_argument(
         "--header",
         action="append",
         metavar="'NAME: VALUE'",
@@ -124,7 +147,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layers",
         default="scenario,property",
-        help="comma-separated layers to run: scenario (includes the stream grammar), property",
+        help="comma-separated layers to run: scenario (includes the stream grammar), property "
+        "(includes the generated multi-turn conversations)",
     )
     parser.add_argument("--checks", help="comma-separated check names to run (default: all)")
     parser.add_argument("--scenarios", help="comma-separated scenario names to run (default: all)")
@@ -280,6 +304,7 @@ def main(args: argparse.Namespace) -> int:
             property_examples=args.max_examples,
             model=args.model,
             extra_headers=dict(parse_header(text) for text in args.header or ()),
+            providers=dict(parse_provider(text) for text in args.provider or ()),
             key_passthrough=args.key_passthrough,
             auth_required=args.auth_required,
         )

@@ -182,6 +182,8 @@ class CheckResult:
     cases: int = 1
     #: of ``cases``, how many failed
     failed_cases: int = 0
+    #: the provider route (the mock dialect, e.g. ``anthropic``) a per-provider scenario ran on; "" otherwise
+    provider: str = ""
     #: in memory only, until impact is measured (see RawResponse)
     raw: RawResponse | None = field(default=None, compare=False, repr=False)
 
@@ -378,6 +380,7 @@ def _redact_result(scrubber: Scrubber, result: CheckResult) -> CheckResult:
         result,
         target=scrubber.text(result.target),
         route=scrubber.text(result.route),
+        provider=scrubber.text(result.provider),
         scenario=scrubber.text(result.scenario),
         description=scrubber.text(result.description),
         expected=scrubber.text(result.expected),

@@ -3,11 +3,14 @@
 The mock refuses what the provider refuses (keys it did not issue, unknown
 models, output limits and prompts beyond a model's limits, malformed
 conversations: see ``PROVIDER_RULES.md``) and answers the rest (OpenAI's chat
-completions today) from a
+completions, Anthropic's Messages, Gemini's generateContent: ``dialects/``) from a
 *scenario* chosen per request by a directive in the last user message (see
 ``gateproof.mock_providers._directives`` or ``gateproof mock --help``), with true
-token counts, absolute-deadline timing and optional provider faults, and it
-journals every request it receives so a test can see what a gateway forwarded.
+token counts (``cached=N`` marks prompt tokens as read from a cache), absolute-deadline
+timing and optional provider faults, and it journals every request it receives so a
+test can see what a gateway forwarded: the body, what it asked for in neutral terms
+(``intent``) and the answer's true usage (``usage`` in the dialect's names,
+``true_usage`` in neutral ones).
 """
 
 from gateproof.mock_providers._app import MockApp, create_app

@@ -2,7 +2,9 @@
 
 - ``GET /_gateproof/health`` -> ``200 {"status": "ok"}``
 - ``GET /_gateproof/journal[?cid=X][&limit=N]`` -> ``{"entries": [...]}``, oldest
-  first; ``cid`` keeps one test's requests, ``limit`` keeps the newest N
+  first; ``cid`` keeps one test's requests, ``limit`` keeps the newest N. Each entry is a
+  ``JournalRecord``; its ``intent`` and ``true_usage`` are derived here, when read (see
+  ``_journal``), so the cost is paid by the reader, not by the requests under load
 - ``DELETE /_gateproof/journal[?cid=X]`` -> ``{"deleted": N}``
 
 These requests are not journaled themselves.

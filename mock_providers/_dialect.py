@@ -15,6 +15,7 @@ from gateproof.mock_providers._catalogue import Catalogue
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Scenario, Usage
+from gateproof.openapi import Intent
 
 __all__ = ["Dialect", "Incoming", "StaticRoute", "truncated_data_frame"]
 
@@ -90,8 +91,16 @@ class Dialect(Protocol):
     def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:
         """The reply for a planned answer (including ``scenario.error`` answers)."""
 
-    def usage_record(self, usage: Usage) -> dict[str, int]:
-        """The true usage as the journal records it: this provider's own key names."""
+    def usage_record(self, usage: Usage) -> dict[str, Any]:
+        """The true usage as the journal records it: this provider's own key names and shape."""
+
+    def intent(self, body: Any, path: str, query: str) -> Intent:
+        """What a request this dialect accepted asks for (``body`` JSON-decoded), in neutral terms.
+
+        Called when the journal is read, never while answering: it costs nothing under load.
+        ``path`` and ``query`` are as journaled (the query's keys redacted); Gemini names the
+        model and the streaming mode in the path.
+        """
 
     def render_error(self, error: ProviderError, at: float = 0.0) -> Reply:
         """An error reply in the provider's envelope, due ``at`` seconds after arrival."""

@@ -29,6 +29,11 @@ fault          a provider fault by name (see ``gateproof.mock_providers.FAULTS``
 fault_after    content chunks sent before the fault strikes (default: half of them)
 fault_ms       delay used by waiting faults such as ``slow_headers`` (default 1000)
 seed           any non-negative integer; changes the generated text, ids and arguments
+cached         prompt tokens read from the provider's cache (0..10000000, clamped to the
+               prompt; default 0): the prompt count is unchanged, the dialect reports the
+               cached part natively (OpenAI ``prompt_tokens_details.cached_tokens``,
+               Anthropic ``cache_read_input_tokens`` beside ``input_tokens`` less them,
+               Gemini ``cachedContentTokenCount``)
 =============  ===========================================================================
 
 Without ``scenario`` the other keys imply one: a ``script`` round still to answer, ``tool``
@@ -81,6 +86,7 @@ class Directive:
     fault_after: int | None = None
     fault_ms: int | None = None
     seed: int | None = None
+    cached: int | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys that were set, as a JSON-ready mapping (what the journal records)."""
@@ -155,6 +161,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "fault_after": _integer(0, 100_000),
     "fault_ms": _MS,
     "seed": _integer(0, 2**63 - 1),
+    "cached": _integer(0, 10_000_000),
 }
 
 
@@ -224,7 +231,7 @@ def directive_help() -> str:
         "  script = tool calls per turn (a;b+c: first turn a, second turn b and c);\n"
         "  status/retry_after = error answer; ttft_ms/itl_ms = timing; cid = correlation id;\n"
         f"  fault = {' | '.join(FAULTS)} (fault_after = content chunks first, fault_ms = delay);\n"
-        "  seed = vary the deterministic output.\n"
+        "  seed = vary the deterministic output; cached = prompt tokens read from the provider's cache.\n"
         "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
         f"also come from the {CORRELATION_HEADER} header (the directive wins)."
     )

@@ -159,6 +159,10 @@ class GenerationEndpoint:
                 cid = self.dialect.correlation_id(body)
             if cid is not None:
                 entry.cid = cid
+            if body is not _NOT_JSON:
+                # what a refused request asked for is what the suite needs to say what was wrong with it
+                # (a tool result answering no call, a dropped field): the journal reads it like any other
+                entry.reader = self.dialect
             reply = self.dialect.render_error(rejected.error)
         except Exception:
             # a bug in the mock: still answer in the provider's shape, and say so in the log
@@ -201,8 +205,10 @@ class GenerationEndpoint:
             context = FaultContext(dialect, after=scenario.fault_after, delay=scenario.fault_delay)
             reply = scenario.fault.apply(reply, context)
         entry.scenario = scenario.name
+        # the journal derives intent and usages from these when it is read, not now
+        entry.reader = dialect
         if scenario.error is None:
-            entry.usage = dialect.usage_record(scenario.usage)
+            entry.truth = scenario.usage
         return reply
 
 

@@ -8,6 +8,14 @@ known, the status, the true usage and how the answer ended (``outcome``).
 Bodies are kept as the bytes received and decoded only when the journal is read:
 a full journal of parsed JSON would be hundreds of thousands of objects for the
 garbage collector to walk on every full collection, in the middle of a load test.
+The same goes for what is derived from them: an entry keeps only a reference to the
+dialect that accepted the request and to the planned ``Usage``; the served record's
+``intent`` (what the request asked, read by that dialect from the stored body), its
+native ``usage`` and its neutral ``true_usage`` (``prompt_tokens`` with the cached ones,
+``completion_tokens``, ``total_tokens``, ``cached_tokens``) are computed when the
+journal is read. A refused request whose body was JSON still has its ``intent`` (what it
+asked for says why it was refused), not its usages; a request answered outside a
+generation route has none of the three.
 
 Secrets never enter the journal: the values of credential headers
 (``authorization``, ``proxy-authorization``, ``api-key``, ``x-api-key``,
@@ -27,12 +35,15 @@ from __future__ import annotations
 import enum
 import itertools
 import json
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from gateproof.mock_providers._dialect import Dialect
+from gateproof.mock_providers._scenarios import Usage
 from gateproof.openapi import CORRELATION_HEADER, JournalRecord
 from gateproof.openapi._credentials import SECRET_HEADERS, fingerprint
 
@@ -48,6 +59,8 @@ __all__ = [
 ]
 
 _CORRELATION_HEADER = CORRELATION_HEADER.encode()
+_log = logging.getLogger("gateproof.mock")
+
 
 #: the credential headers the journal masks: the one list every part uses
 REDACTED_HEADERS = SECRET_HEADERS
@@ -131,7 +144,10 @@ class JournalEntry:
     directive: dict[str, Any] | None = None
     scenario: str | None = None
     status: int | None = None
-    usage: dict[str, int] | None = None
+    #: the dialect that read the request (also a refused one whose body was JSON); None while unread
+    reader: Dialect | None = None
+    #: the true usage of the planned answer (None for an error answer)
+    truth: Usage | None = None
     outcome: Outcome = Outcome.PENDING
     #: content chunks actually written (less than planned when a stream was cut short)
     chunks_sent: int | None = None
@@ -150,8 +166,39 @@ class JournalEntry:
         except ValueError:
             return raw.decode("utf-8", errors="replace")
 
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The true usage in the dialect's own names (what its answer reported)."""
+        if self.reader is None or self.truth is None:
+            return None
+        return dict(self.reader.usage_record(self.truth))
+
+    @property
+    def true_usage(self) -> dict[str, int] | None:
+        """The true usage in neutral names: prompt tokens include the cached ones."""
+        truth = self.truth
+        if truth is None:
+            return None
+        return {
+            "prompt_tokens": truth.prompt_tokens,
+            "completion_tokens": truth.completion_tokens,
+            "total_tokens": truth.total_tokens,
+            "cached_tokens": truth.cached_tokens,
+        }
+
+    def intent(self, body: Any) -> dict[str, Any] | None:
+        """What the request asked for, as its dialect reads ``body`` (None when no dialect read it)."""
+        if self.reader is None:
+            return None
+        try:
+            return self.reader.intent(body, self.path, self.query).to_json()
+        except Exception:  # a reading bug must not take the whole journal down with it
+            _log.exception("gateproof mock could not read the intent of journal entry %s", self.seq)
+            return None
+
     def record(self) -> JournalRecord:
         """The entry in the one shape the journal endpoint serves and the suite reads."""
+        body = self.body
         return JournalRecord(
             seq=self.seq,
             received_at=self.received_at,
@@ -160,13 +207,15 @@ class JournalEntry:
             query=self.query,
             headers=self.headers,
             secret_fingerprints=self.secret_fingerprints,
-            body=self.body,
+            body=body,
             dialect=self.dialect,
             cid=self.cid,
             directive=self.directive,
             scenario=self.scenario,
             status=self.status,
             usage=self.usage,
+            true_usage=self.true_usage,
+            intent=self.intent(body),
             outcome=self.outcome.value,
             chunks_sent=self.chunks_sent,
             finished_at=self.finished_at,

@@ -16,7 +16,9 @@ Answer sizes: a text answer has ``tokens`` tokens, cut to the request's
 finishes ``length`` in any case. A refusal is always ``REFUSAL_TEXT``; tool-call
 arguments are as long as their schema makes them (``max_tokens`` does not cut
 them). ``completion_tokens`` counts exactly what is sent: the text's tokens, the
-refusal's, or each call's function name plus its arguments.
+refusal's, or each call's function name plus its arguments. ``cached=N`` marks N of the
+prompt tokens as read from the provider's cache (clamped to the prompt): the prompt count
+stays the same, each dialect reports the cached part its own way.
 """
 
 from __future__ import annotations
@@ -100,8 +102,13 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """The true usage of one answer, in neutral names."""
+
+    #: every prompt token, the cached ones included
     prompt_tokens: int
     completion_tokens: int
+    #: the prompt tokens read from the provider's cache (directive ``cached``; at most ``prompt_tokens``)
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -366,7 +373,7 @@ def plan_scenario(
         text=text,
         refusal=refusal,
         finish=finish,
-        usage=Usage(request.prompt_tokens, completion),
+        usage=Usage(request.prompt_tokens, completion, min(directive.cached or 0, request.prompt_tokens)),
         pacing=pacing,
         error=error,
         fault=FAULTS[directive.fault] if directive.fault else None,

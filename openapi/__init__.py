@@ -37,7 +37,13 @@ from gateproof.openapi._gateway_fields import (
     is_edgee_header,
     is_gateway_field,
 )
-from gateproof.openapi._harness import CONTROL_PREFIX, CORRELATION_HEADER, HEALTH_PATH, JOURNAL_PATH
+from gateproof.openapi._harness import (
+    CONTROL_PREFIX,
+    CORRELATION_HEADER,
+    DIALECT_NAMES,
+    HEALTH_PATH,
+    JOURNAL_PATH,
+)
 from gateproof.openapi._intent import Intent, Part, ToolIntent, intent_from_openai, json_value
 from gateproof.openapi._journal_record import JournalRecord
 from gateproof.openapi._spec import SPEC_FILE, load_spec, spec_path
@@ -60,6 +66,7 @@ __all__ = [
     "CORPUS_FILES",
     "CORRELATION_HEADER",
     "DEBUG_HEADER",
+    "DIALECT_NAMES",
     "DIRECTIVE_MARKER",
     "DIRECTIVE_PATTERN",
     "EDGEE_HEADER_PREFIX",

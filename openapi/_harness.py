@@ -8,7 +8,7 @@ Standard library only.
 
 from __future__ import annotations
 
-__all__ = ["CONTROL_PREFIX", "CORRELATION_HEADER", "HEALTH_PATH", "JOURNAL_PATH"]
+__all__ = ["CONTROL_PREFIX", "CORRELATION_HEADER", "DIALECT_NAMES", "HEALTH_PATH", "JOURNAL_PATH"]
 
 #: every route of gateproof's own servers that is not the API under test lives under this prefix
 CONTROL_PREFIX = "/_gateproof"
@@ -18,3 +18,6 @@ HEALTH_PATH = CONTROL_PREFIX + "/health"
 JOURNAL_PATH = CONTROL_PREFIX + "/journal"
 #: request header carrying a correlation id when a client talks to the mock directly (lower case)
 CORRELATION_HEADER = "x-gateproof-correlation-id"
+#: the provider dialects the mock speaks, as its journal names them (``JournalRecord.dialect``) and a
+#: target config names its provider routes (``providers:``)
+DIALECT_NAMES = ("openai", "anthropic", "gemini")

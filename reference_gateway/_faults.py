@@ -21,7 +21,10 @@ hands it:
 - ``models``: the ``GET /v1/models`` body;
 - ``edge``: the rules of the Edge Tool machinery (id checks, pending ids, what the client sees);
 - ``compress``: the ``POST /v1/compress`` answer body;
-- ``log``: a line of the structured request log, before it is written.
+- ``log``: a line of the structured request log, before it is written;
+- ``translation``: the :class:`TranslationRules` the provider adapters are built with (once, at
+  start-up), for the translation bugs that live inside an adapter: a fault returns a copy with
+  one rule off (``dataclasses.replace``), and only the dialects that read that rule change.
 
 A new fault is one :class:`Fault` entry in ``_CATALOGUE`` plus the check that catches it.
 """
@@ -46,6 +49,7 @@ from gateproof.reference_gateway._edge_tools import EdgeRules
 from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._events import DONE, Chunk, Done, StreamFailure, StreamItem, encode_json
 from gateproof.reference_gateway._request_log import RequestRecord
+from gateproof.reference_gateway.providers._translation import TranslationRules
 
 __all__ = ["FAULTS", "NO_FAULT", "Fault", "Hook", "RenderedError", "UnknownFaultError", "get_fault"]
 
@@ -65,6 +69,7 @@ class Hook(StrEnum):
     EDGE = "edge"
     COMPRESS = "compress"
     LOG = "log"
+    TRANSLATION = "translation"
 
 
 _JSON = "application/json"
@@ -103,6 +108,7 @@ ModelsHook = Callable[[dict[str, Any]], dict[str, Any]]
 EdgeHook = Callable[[EdgeRules], EdgeRules]
 CompressHook = Callable[[dict[str, Any]], dict[str, Any]]
 LogHook = Callable[[RequestRecord], RequestRecord]
+TranslationHook = Callable[[TranslationRules], TranslationRules]
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class Fault:
     edge: EdgeHook | None = None
     compress: CompressHook | None = None
     log: LogHook | None = None
+    translation: TranslationHook | None = None
 
     @property
     def hooks(self) -> tuple[Hook, ...]:
@@ -167,6 +174,9 @@ class Fault:
 
     def on_log(self, record: RequestRecord) -> RequestRecord:
         return self.log(record) if self.log else record
+
+    def on_translation(self, rules: TranslationRules) -> TranslationRules:
+        return self.translation(rules) if self.translation else rules
 
 
 NO_FAULT = Fault("none", "Behave as the contract says.")
@@ -360,6 +370,23 @@ def _drop_max_tokens_zero(body: dict[str, Any]) -> dict[str, Any]:
     if type(value) is int and value == 0:
         body = {name: v for name, v in body.items() if name != "max_tokens"}
     return body
+
+
+def _every_model_to_openai(body: dict[str, Any]) -> dict[str, Any]:
+    """A routing table that ignores the author: every model is served as ``openai/gpt-4o``."""
+    model = body.get("model")
+    if isinstance(model, str) and "/" in model and not model.startswith("openai/"):
+        body = {**body, "model": "openai/gpt-4o"}
+    return body
+
+
+def _history_dropped(body: dict[str, Any]) -> dict[str, Any]:
+    """A gateway that trims the conversation to its instructions and the last message."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or len(messages) < 3:
+        return body
+    kept = [m for m in messages[:-1] if isinstance(m, dict) and m.get("role") in ("system", "developer")]
+    return {**body, "messages": [*kept, messages[-1]]}
 
 
 def _anyone(outcome: Principal | GatewayError) -> Principal | GatewayError:
@@ -771,6 +798,16 @@ def _debug_names_public_model(data: dict[str, Any]) -> None:
 
 def _in_chunks(change: Callable[[dict[str, Any]], dict[str, Any]]) -> StreamHook:
     return _map_chunks(lambda data, _: change(data))
+
+
+# -- translation bugs inside the dialect adapters (one TranslationRules switch each) ---------------------
+
+
+def _rule_off(name: str) -> TranslationHook:
+    """A translation hook that breaks the one rule ``name`` (a TranslationRules field)."""
+    if name not in {f.name for f in dataclasses.fields(TranslationRules)}:
+        raise ValueError(f"no translation rule {name!r}")
+    return lambda rules: dataclasses.replace(rules, **{name: False})
 
 
 _CATALOGUE: tuple[Fault, ...] = (
@@ -1186,6 +1223,66 @@ _CATALOGUE: tuple[Fault, ...] = (
         "debug.upstream_model names the public id (openai/gpt-4o), not the model the provider was asked for.",
         response=_with_field(_DEBUG_FIELD, _debug_names_public_model),
         stream=_in_chunks(_with_field(_DEBUG_FIELD, _debug_names_public_model)),
+    ),
+    Fault(
+        "anthropic_max_tokens_as_stop",
+        'Anthropic\'s stop_reason max_tokens reaches the client as finish_reason "stop" (responses and streams).',
+        translation=_rule_off("max_tokens_is_length"),
+    ),
+    Fault(
+        "anthropic_refusal_as_stop",
+        'Anthropic\'s stop_reason refusal is unknown to the gateway: finish_reason "stop", the refusal text as content.',
+        translation=_rule_off("refusal_is_known"),
+    ),
+    Fault(
+        "anthropic_usage_from_message_start",
+        "Anthropic streams report the usage of message_start only: message_delta's output_tokens are lost.",
+        translation=_rule_off("stream_usage_from_delta"),
+    ),
+    Fault(
+        "anthropic_stream_tool_args_dropped",
+        "Anthropic streams relay no input_json_delta, so streamed tool calls arrive with empty arguments.",
+        translation=_rule_off("stream_tool_arguments"),
+    ),
+    Fault(
+        "anthropic_tool_result_wrong_id",
+        "Tool results go to Anthropic with a toolu_ prefix on their tool_use_id, so it refuses the tool round.",
+        translation=_rule_off("tool_result_ids"),
+    ),
+    Fault(
+        "anthropic_cache_tokens_dropped",
+        "Anthropic's cache reads and writes are left out of prompt_tokens, and cached_tokens is always 0.",
+        translation=_rule_off("cache_tokens"),
+    ),
+    Fault(
+        "anthropic_overloaded_as_400",
+        "Anthropic's 529 overloaded_error reaches the client as a 400 rejection instead of a 502.",
+        translation=_rule_off("overload_is_server_error"),
+    ),
+    Fault(
+        "system_prompt_dropped",
+        "System and developer messages are not sent to Anthropic (system) nor to Gemini (systemInstruction).",
+        translation=_rule_off("system_prompt"),
+    ),
+    Fault(
+        "gemini_args_not_stringified",
+        "Gemini tool calls carry function.arguments as a JSON object instead of a string (responses and streams).",
+        translation=_rule_off("stringify_arguments"),
+    ),
+    Fault(
+        "gemini_tool_choice_dropped",
+        "tool_choice is not sent to Gemini as toolConfig, so a forced tool call is left to the model.",
+        translation=_rule_off("tool_choice"),
+    ),
+    Fault(
+        "history_dropped",
+        "Only the system and developer messages and the last message reach the provider: the history is cut.",
+        request=_history_dropped,
+    ),
+    Fault(
+        "provider_ignored_in_routing",
+        "Every model is served by the OpenAI provider (as openai/gpt-4o): the routing ignores the {author}.",
+        request=_every_model_to_openai,
     ),
 )
 

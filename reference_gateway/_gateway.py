@@ -71,7 +71,12 @@ from gateproof.reference_gateway._trace import RequestTrace
 from gateproof.reference_gateway._usage import Usage
 from gateproof.reference_gateway._validation import RequestValidator
 from gateproof.reference_gateway.compression import Compression, compress_messages
-from gateproof.reference_gateway.providers import ProviderAdapter, UpstreamFormatError, adapter_for
+from gateproof.reference_gateway.providers import (
+    CORRECT_TRANSLATION,
+    ProviderAdapter,
+    UpstreamFormatError,
+    adapter_for,
+)
 
 __all__ = ["CHAT_PATH", "COMPRESS_PATH", "PROVIDER_HEADER", "Gateway"]
 
@@ -131,7 +136,10 @@ class Gateway:
         self._validator = RequestValidator(validators, compiled, max_messages=config.limits.max_messages)
         self._parsers: anyio.CapacityLimiter | None = None
         try:
-            self._adapters = {name: adapter_for(provider) for name, provider in config.providers.items()}
+            rules = fault.on_translation(CORRECT_TRANSLATION)
+            self._adapters = {
+                name: adapter_for(provider, rules) for name, provider in config.providers.items()
+            }
         except ConfigError as exc:
             raise ConfigError(f"{config.source}: {exc}") from None
         self._client: httpx.AsyncClient | None = None
@@ -535,8 +543,9 @@ class Gateway:
         self, adapter: ProviderAdapter, status: int, headers: httpx.Headers, content: bytes
     ) -> GatewayError:
         """D16: what the client is told when the provider answered with an error status."""
+        status = adapter.upstream_status(status)
         if status == 429:
-            return _errors.provider_rate_limited(adapter.name, headers.get("retry-after"))
+            return _errors.provider_rate_limited(adapter.name, adapter.retry_after(headers, content))
         if status in (401, 403):
             return _errors.provider_error(adapter.name, f"refused the gateway's credential (HTTP {status})")
         if 400 <= status < 500:

@@ -37,6 +37,10 @@ __all__ = [
     "LayerGroup",
     "LoadView",
     "PropertyOperation",
+    "ProviderCell",
+    "ProviderMatrix",
+    "ProviderRow",
+    "ProviderTotal",
     "ResultRow",
     "RootCauseView",
     "RunView",
@@ -47,6 +51,8 @@ __all__ = [
     "impact_text",
     "outcome_label",
     "property_operations",
+    "provider_family",
+    "provider_routes",
     "request_text",
     "response_text",
 ]
@@ -354,6 +360,8 @@ class RunView:
     errors: list[ResultRow] = field(default_factory=list)
     skipped: list[ResultRow] = field(default_factory=list)
     operations: list[PropertyOperation] = field(default_factory=list)
+    #: the per-provider scenarios, route by route; None unless results ran on 2+ provider routes
+    providers: ProviderMatrix | None = None
 
     @classmethod
     def from_run(cls, run: RunResult, key: str = "r") -> RunView:
@@ -422,6 +430,7 @@ class RunView:
             errors=[row for row in attention if row.result.outcome is Outcome.ERROR],
             skipped=[row for row in rows if row.result.outcome is Outcome.SKIPPED],
             operations=property_operations(run),
+            providers=ProviderMatrix.from_rows(rows),
         )
 
     @property
@@ -454,6 +463,152 @@ class RunView:
         if not self.run.finished_at or not self.run.started_at:
             return "—"
         return format_duration(self.run.finished_at - self.run.started_at)
+
+
+def provider_family(result: CheckResult) -> str:
+    """The scenario name without its route suffix (``chat_basic`` for ``chat_basic[anthropic]``).
+
+    The runner names a per-provider copy ``<scenario>[<dialect>]`` except on the primary route,
+    which keeps the plain name; reports see results only, so the suffix is recognised here by the
+    result's own ``provider``, not by the scenario table.
+    """
+    suffix = f"[{result.provider}]"
+    if result.provider and result.scenario.endswith(suffix):
+        return result.scenario[: -len(suffix)]
+    return result.scenario
+
+
+def provider_routes(results: Iterable[CheckResult]) -> list[str]:
+    """The provider routes the results ran on, first seen first; reports split by route only when 2+."""
+    return list(dict.fromkeys(r.provider for r in results if r.provider))
+
+
+@dataclass(frozen=True)
+class ProviderCell:
+    """What one scenario did on one provider route: its results' counts and where to read the first failure."""
+
+    provider: str
+    counts: dict[Outcome, int]
+    #: the anchor of the cell's first failed result (else its first error); empty when none
+    anchor: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def judged(self) -> int:
+        """Results that were evaluated or skipped: everything but not applicable."""
+        return self.total - self.counts[Outcome.NOT_APPLICABLE]
+
+    @property
+    def status(self) -> str:
+        """The outcome the cell is coloured by: the worst one present (``empty`` without results)."""
+        for outcome in OUTCOME_ORDER:
+            if self.counts[outcome]:
+                return outcome.value
+        return "empty"
+
+    @property
+    def text(self) -> str:
+        """``14 ✓``, ``2 ✗ / 14``, ``1 error / 14``, with skipped and n/a counts in brackets."""
+        c = self.counts
+        if not self.total:
+            return "—"
+        bad = [f"{c[Outcome.FAILED]} ✗"] if c[Outcome.FAILED] else []
+        if c[Outcome.ERROR]:
+            bad.append(f"{c[Outcome.ERROR]} error")
+        if bad:
+            text = f"{', '.join(bad)} / {self.judged}"
+        elif c[Outcome.PASSED]:
+            text = f"{c[Outcome.PASSED]} ✓"
+        else:
+            text = ""
+        extra = [
+            f"{c[o]} {outcome_label(o) if o is Outcome.SKIPPED else 'n/a'}"
+            for o in (Outcome.SKIPPED, Outcome.NOT_APPLICABLE)
+            if c[o]
+        ]
+        if not text:
+            return ", ".join(extra)
+        return f"{text} ({', '.join(extra)})" if extra else text
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    """One scenario family across the provider routes, one cell per route (in the matrix's column order)."""
+
+    scenario: str
+    cells: list[ProviderCell]
+
+
+@dataclass(frozen=True)
+class ProviderTotal:
+    """Every per-provider result of one route, summed over the matrix's rows."""
+
+    provider: str
+    counts: dict[Outcome, int]
+
+    @property
+    def status(self) -> str:
+        return ProviderCell(self.provider, self.counts).status
+
+    @property
+    def text(self) -> str:
+        """``40 passed · 3 failed`` (plus errors when there are some)."""
+        c = self.counts
+        text = f"{c[Outcome.PASSED]} passed · {c[Outcome.FAILED]} failed"
+        return text + (f" · {c[Outcome.ERROR]} error" if c[Outcome.ERROR] else "")
+
+
+@dataclass(frozen=True)
+class ProviderMatrix:
+    """The scenarios that ran once per provider route, as scenario rows by provider columns.
+
+    A gateway's translation layer breaks per route (usage lost on one dialect, a stop reason
+    mis-mapped on another), so a reader wants to see at a glance which route a failure is on.
+    """
+
+    #: the provider routes, in the order the run first reached them
+    providers: list[str]
+    rows: list[ProviderRow]
+    totals: list[ProviderTotal]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[ResultRow]) -> ProviderMatrix | None:
+        """The matrix of these result rows (run order), or None when fewer than two routes ran."""
+        rows = list(rows)
+        providers = provider_routes(row.result for row in rows)
+        if len(providers) < 2:
+            return None
+        cells: dict[str, dict[str, list[ResultRow]]] = {}
+        for row in rows:
+            if row.result.provider:
+                family = cells.setdefault(provider_family(row.result), {})
+                family.setdefault(row.result.provider, []).append(row)
+        matrix = [
+            ProviderRow(
+                family, [_provider_cell(provider, by_provider.get(provider, [])) for provider in providers]
+            )
+            for family, by_provider in cells.items()
+        ]
+        totals = [
+            ProviderTotal(
+                provider,
+                _counts(
+                    row.result for by_provider in cells.values() for row in by_provider.get(provider, [])
+                ),
+            )
+            for provider in providers
+        ]
+        return cls(providers=providers, rows=matrix, totals=totals)
+
+
+def _provider_cell(provider: str, rows: list[ResultRow]) -> ProviderCell:
+    first = next((row for row in rows if row.result.outcome is Outcome.FAILED), None) or next(
+        (row for row in rows if row.result.outcome is Outcome.ERROR), None
+    )
+    return ProviderCell(provider, _counts(row.result for row in rows), first.anchor if first else "")
 
 
 def _check_anchor(key: str, layer: Layer, check: str) -> str:

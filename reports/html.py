@@ -8,7 +8,9 @@ Autoescaping is on: result text comes from the target under test and is untruste
 The banner shows the one verdict of the page (``gateproof.reports.verdict``: PASS, NEEDS
 ATTENTION or FAIL, load failures included) with every reason; the summary counts root
 causes and lists the failures grouped by them, each with its severity and what the
-official client made of the answer. The time column is the request's latency.
+official client made of the answer. When scenarios ran on two or more provider routes, a
+"Provider routes" table (scenario by route, coloured like the outcome badges) follows the
+summary, each failing cell linking to its first failure. The time column is the request's latency.
 
 The template renders lists of run and load views, so a page comparing several runs
 only needs a new section in the template, not a new renderer.

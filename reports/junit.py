@@ -10,7 +10,11 @@ Azure) agree on:
   ``failures``, ``errors``, ``skipped`` and ``time`` (seconds); each suite's properties name
   the run, the target, the ``verdict`` (PASS / NEEDS ATTENTION / FAIL) and ``strict``.
 - one ``<testcase>`` per result: ``classname`` is ``<layer>.<check>``, ``name`` is the
-  scenario with the route in brackets.
+  scenario with the route in brackets. A result of a per-provider scenario carries
+  ``<property name="provider" value="<dialect>"/>``; when the run has results on two or more
+  provider routes, the name also carries the dialect on every route, the primary one included
+  (``chat_basic[openai] [POST /v1/chat/completions]`` beside ``chat_basic[anthropic] [...]``),
+  so the routes read side by side in a test tab; a one-route run keeps its plain names.
 - ``time`` is what the requests took, never the time a check took to evaluate: a scenario,
   stream or load-layer case carries the latency of the request it judged
   (``exchange.elapsed_ms``; 0 without one), and a suite counts each request once, however many
@@ -55,6 +59,8 @@ from gateproof.reports._view import (
     cases_text,
     impact_text,
     property_operations,
+    provider_family,
+    provider_routes,
     request_text,
     response_text,
     severity_of,
@@ -140,8 +146,21 @@ def _latency_ms(result: CheckResult) -> float:
     return max(result.exchange.elapsed_ms, 0.0)
 
 
-def _case_name(result: CheckResult) -> str:
-    return f"{result.scenario} [{result.route}]" if result.route else result.scenario or result.check
+def _case_name(result: CheckResult, *, by_provider: bool = False) -> str:
+    """``<scenario> [<route>]``; with ``by_provider``, the scenario as ``<family>[<dialect>]`` on every route."""
+    scenario = result.scenario
+    if by_provider and result.provider:
+        scenario = f"{provider_family(result)}[{result.provider}]"
+    return f"{scenario} [{result.route}]" if result.route else scenario or result.check
+
+
+def _properties(case: ET.Element) -> ET.Element:
+    """The case's one ``<properties>`` element (first child, where parsers look for it)."""
+    props = case.find("properties")
+    if props is None:
+        props = ET.Element("properties")
+        case.insert(0, props)
+    return props
 
 
 def _details(result: CheckResult) -> str:
@@ -166,7 +185,7 @@ def _details(result: CheckResult) -> str:
 
 def _note(case: ET.Element, result: CheckResult, heading: str) -> None:
     """A result that is reported but does not fail the run: properties plus a system-out note."""
-    props = ET.SubElement(case, "properties")
+    props = _properties(case)
     severity = severity_of(result)
     values = {"severity": severity.value} if severity is not None else {}
     values["gating"] = "false"
@@ -178,15 +197,19 @@ def _note(case: ET.Element, result: CheckResult, heading: str) -> None:
     ET.SubElement(case, "system-out").text = _clean(f"{heading}: {first}\n\n") + _details(result)
 
 
-def _result_case(result: CheckResult, gating: bool) -> tuple[ET.Element, str | None]:
+def _result_case(
+    result: CheckResult, gating: bool, *, by_provider: bool = False
+) -> tuple[ET.Element, str | None]:
     case = ET.Element(
         "testcase",
         {
             "classname": f"{result.layer.value}.{result.check}",
-            "name": _clean(_case_name(result)),
+            "name": _clean(_case_name(result, by_provider=by_provider)),
             "time": _seconds(_latency_ms(result)),
         },
     )
+    if result.provider:
+        ET.SubElement(_properties(case), "property", {"name": "provider", "value": _clean(result.provider)})
     reason = _clean(result.reason.splitlines()[0] if result.reason else "")
     if result.outcome is Outcome.FAILED:
         severity = severity_of(result) or Severity.ERROR
@@ -300,8 +323,9 @@ def _suites(run: RunResult | None, load: LoadResult | None, verdict: Verdict) ->
         suites[layer] = _Suite(layer.value, timestamp, dict(properties))
     if run is not None:
         gating = {id(r) for r in run.gating_failures}
+        by_provider = len(provider_routes(run.results)) > 1
         for result in run.results:
-            case, kind = _result_case(result, id(result) in gating)
+            case, kind = _result_case(result, id(result) in gating, by_provider=by_provider)
             suites[result.layer].add(case, kind)
             suites[result.layer].count_request(result)
         suites[Layer.PROPERTY].time_ms += _property_time_ms(run, suites[Layer.PROPERTY])

@@ -5,8 +5,9 @@ PASS, NEEDS ATTENTION or FAIL, load failures included) with the headline counts 
 causes first) and one line per reason; then the failures grouped by root cause (severity,
 what the official client made of the answer, the scenarios, ``N of M cases`` for property
 results), the results that could not be evaluated, the skipped ones (``because`` the check
-that failed first), per-layer counts, the load figures, and where the full report is. The
-detail (requests, responses, every passing case) belongs to the HTML report.
+that failed first), the provider routes (a scenario by route table, when scenarios ran on two
+or more), per-layer counts, the load figures, and where the full report is. The detail
+(requests, responses, every passing case) belongs to the HTML report.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Iterable
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._redact import redact_load, redact_run
-from gateproof.reports._view import COMPRESSION_COLUMNS, LoadView, ResultRow, RunView, format_duration
+from gateproof.reports._view import (
+    COMPRESSION_COLUMNS,
+    LoadView,
+    ProviderMatrix,
+    ResultRow,
+    RunView,
+    format_duration,
+)
 from gateproof.reports.verdict import Verdict, verdict_of
 
 __all__ = ["render_markdown"]
@@ -78,6 +86,22 @@ def _cause_lines(view: RunView) -> list[str]:
     return lines
 
 
+def _provider_lines(matrix: ProviderMatrix) -> list[str]:
+    """The per-provider scenarios as a table: one row per scenario, one column per provider route."""
+    lines = [
+        "### Provider routes",
+        "",
+        "| scenario | " + " | ".join(_code(p) for p in matrix.providers) + " |",
+        "| --- | " + " | ".join("---:" for _ in matrix.providers) + " |",
+    ]
+    for row in matrix.rows:
+        cells = " | ".join(_cell(cell.text, 60) for cell in row.cells)
+        lines.append(f"| {_code(row.scenario)} | {cells} |")
+    lines.append("| **total** | " + " | ".join(f"**{_cell(t.text, 60)}**" for t in matrix.totals) + " |")
+    lines.append("")
+    return lines
+
+
 def _run_lines(view: RunView, verdict: Verdict) -> list[str]:
     run = view.run
     strict = " · strict (warnings fail)" if run.strict else ""
@@ -121,6 +145,8 @@ def _run_lines(view: RunView, verdict: Verdict) -> list[str]:
         if len(view.skipped) > MAX_SKIPPED_ROWS:
             lines.append(f"- … {len(view.skipped) - MAX_SKIPPED_ROWS} more: see the HTML report")
         lines.append("")
+    if view.providers is not None:
+        lines += _provider_lines(view.providers)
     if view.groups:
         lines += [
             "### By layer",

@@ -2,7 +2,7 @@
 
 A check is a plain function named for what it asserts; its docstring's first
 line is its description. Add one by writing a function in the module of its
-topic (``status``, ``bodies``, ``headers``, ``streaming``, ``journal``) under the
+topic (``status``, ``bodies``, ``headers``, ``streaming``, ``journal``, ``translation``, ...) under the
 ``@check(...)`` decorator, then name it in the scenarios that it judges.
 """
 
@@ -52,6 +52,7 @@ def load_all_checks() -> Registry:
         journal,
         status,
         streaming,
+        translation,
     )
 
     return CHECKS

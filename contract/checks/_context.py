@@ -91,6 +91,10 @@ class CheckContext:
     request_log: str | None = None
     #: the input price the target declares for the model sent (USD per million tokens), if any
     declared_input_price: float | None = None
+    #: the provider route the scenario runs on (the dialect its model reaches), None when it is not routed
+    route: str | None = None
+    #: the model id that selects that route
+    route_model: str | None = None
 
     def require_stream(self) -> StreamReport:
         if self.stream is None:

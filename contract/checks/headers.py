@@ -27,7 +27,8 @@ def retry_after_passed_on(ctx: CheckContext) -> None:
     value = ctx.observed.headers.get("retry-after")
     if value is None or not value.strip():
         raise CheckFailed(
-            "Retry-After is missing on a 429 whose provider sent one: the openai SDK then retries on "
+            "Retry-After is missing on a 429 whose provider said when to retry (its Retry-After, or "
+            "Gemini's RetryInfo.retryDelay): the openai SDK then retries on "
             "its own backoff (about 0.5-1 s) instead of waiting as the provider asked",
             expected="Retry-After: <seconds>",
             actual="missing",

@@ -22,16 +22,12 @@ __all__ = [
     "client_key_forwarded_unchanged",
     "client_key_not_forwarded",
     "edgee_fields_not_forwarded",
-    "upstream_messages_intact",
     "upstream_model_unprefixed",
-    "upstream_params_intact",
 ]
 
 _MOCK = frozenset({Requirement.MOCK_JOURNAL})
 #: what reaches the provider is never a matter of client tolerance: every failure here is an error
 _ERROR = Severity.ERROR
-#: the two names of the completion cap (see bodies.LIMIT_FIELDS): a gateway may rename one to the other
-_LIMITS = ("max_tokens", "max_completion_tokens")
 
 
 def _upstream_body(ctx: CheckContext) -> dict[str, Any]:
@@ -43,7 +39,7 @@ def _upstream_body(ctx: CheckContext) -> dict[str, Any]:
     return body
 
 
-@check(requires=_MOCK, severity=_ERROR)
+@check(requires=_MOCK, severity=_ERROR, depends_on=("routed_to_declared_provider",))
 def upstream_model_unprefixed(ctx: CheckContext) -> None:
     """The provider receives the model the target declares for it (edgee: the id without its {author}/ prefix)."""
     sent = str((ctx.request_body or {}).get("model", ""))
@@ -58,67 +54,16 @@ def upstream_model_unprefixed(ctx: CheckContext) -> None:
             f"openai-core lets a target map {sent!r} to any provider model; declare it in "
             "upstream_models to have it checked"
         )
-    got = _upstream_body(ctx).get("model")
+    entry = ctx.upstream_request()
+    intent = entry.request_intent() if entry.intent is not None else None
+    # the dialect's own place for the model: the body for most, the path for Gemini
+    got = intent.model if intent is not None else _upstream_body(ctx).get("model")
     if got != expected:
         raise CheckFailed(
             f"the provider received model {got!r}, not {expected!r} as {rule}",
             expected=repr(expected),
             actual=repr(got),
         )
-
-
-def _limit_intact(sent: dict[str, Any], upstream: dict[str, Any]) -> None:
-    """The completion cap arrives with its value, as max_tokens or max_completion_tokens (one limit)."""
-    name = next((key for key in reversed(_LIMITS) if key in sent), None)
-    if name is None:
-        return
-    value = sent[name]
-    received = {key: upstream[key] for key in _LIMITS if key in upstream}
-    if value in received.values():
-        return
-    what = ", ".join(f"{key}: {json.dumps(got)}" for key, got in received.items())
-    raise CheckFailed(
-        f"{name}: {json.dumps(value)} was sent, but the provider received "
-        + (what or "neither max_tokens nor max_completion_tokens"),
-        expected=f"max_tokens or max_completion_tokens: {json.dumps(value)}",
-        actual=what or "no cap",
-    )
-
-
-@check(requires=_MOCK, severity=_ERROR)
-def upstream_params_intact(ctx: CheckContext) -> None:
-    """The completion cap (max_tokens or max_completion_tokens), tools and tool_choice reach the provider as sent."""
-    upstream = _upstream_body(ctx)
-    sent_body = ctx.request_body or {}
-    _limit_intact(sent_body, upstream)
-    for key in ("tools", "tool_choice"):
-        if key not in sent_body:
-            continue
-        sent = sent_body[key]
-        if upstream.get(key) != sent:
-            raise CheckFailed(
-                f"{key} changed on the way to the provider"
-                + ("" if key in upstream else f" ({key} was sent, the provider received none)"),
-                expected=json.dumps(sent)[:300],
-                actual=json.dumps(upstream.get(key))[:300],
-            )
-
-
-@check(requires=_MOCK, severity=_ERROR)
-def upstream_messages_intact(ctx: CheckContext) -> None:
-    """Roles, tool_calls and tool_call_id of every message reach the provider unchanged."""
-    sent = (ctx.request_body or {}).get("messages") or []
-    got = _upstream_body(ctx).get("messages") or []
-    if len(got) != len(sent):
-        raise CheckFailed("message count changed", expected=str(len(sent)), actual=str(len(got)))
-    for index, (a, b) in enumerate(zip(sent, got, strict=True)):
-        for key in ("role", "tool_calls", "tool_call_id"):
-            if a.get(key) != b.get(key):
-                raise CheckFailed(
-                    f"messages[{index}].{key} changed",
-                    expected=json.dumps(a.get(key))[:200],
-                    actual=json.dumps(b.get(key))[:200],
-                )
 
 
 @check(requires=_MOCK, severity=_ERROR, profiles=EDGEE_ONLY)

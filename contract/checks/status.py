@@ -23,6 +23,8 @@ __all__ = [
 _STATUS_CAUSES = (
     "not_a_server_error",
     "upstream_messages_intact",
+    "upstream_system_intact",
+    "upstream_tool_results_matched",
     "upstream_params_intact",
     "upstream_model_unprefixed",
 )

@@ -7,6 +7,8 @@ reads e.g. ``done_terminates_stream``.
 
 from __future__ import annotations
 
+import json
+
 from gateproof.contract.checks._context import CheckContext
 from gateproof.contract.checks._registry import (
     ALL_PROFILES,
@@ -21,6 +23,7 @@ from gateproof.contract.checks._registry import (
 )
 from gateproof.contract.results import Layer, Severity
 from gateproof.contract.stream import RULES
+from gateproof.openapi import json_value
 
 __all__ = ["stream_error_propagated", "stream_matches_non_stream", "stream_not_buffered"]
 
@@ -71,13 +74,14 @@ for _rule, _description in RULES.items():
     depends_on=(*_STATUS, _FRAMING, "chunk_is_json", "no_error_event"),
 )
 def stream_matches_non_stream(ctx: CheckContext) -> None:
-    """The text reassembled from a stream equals the non-streaming answer to the same request."""
+    """A stream says what the non-streaming answer to the same request says: text, refusal, tool calls, finish_reason."""
     stream = ctx.require_stream()
     if ctx.companion is None or ctx.journal is None:
         raise NotApplicable("needs a deterministic provider behind the target (the gateproof mock)")
     if ctx.companion.status != 200:
         raise CheckFailed(f"the non-streaming request failed with {ctx.companion.status}")
-    message = (ctx.companion.json().get("choices") or [{}])[0].get("message") or {}
+    choice = (ctx.companion.json().get("choices") or [{}])[0]
+    message = choice.get("message") or {}
     expected = message.get("content") or ""
     actual = stream.summary.content
     if actual != expected:
@@ -85,6 +89,32 @@ def stream_matches_non_stream(ctx: CheckContext) -> None:
             "streamed text differs from the non-streaming answer",
             expected=expected[:200],
             actual=actual[:200],
+        )
+    refusal = message.get("refusal") or ""
+    if refusal and stream.summary.refusal != refusal and stream.summary.content != refusal:
+        raise CheckFailed(
+            "the non-streaming answer refuses, the stream does not say so",
+            expected=refusal[:200],
+            actual=(stream.summary.refusal or stream.summary.content)[:200],
+        )
+    calls = [
+        (call.get("function", {}).get("name"), json_value(call.get("function", {}).get("arguments")))
+        for call in message.get("tool_calls") or ()
+        if isinstance(call, dict)
+    ]
+    streamed = [(call.name, json_value(call.arguments)) for call in stream.summary.tool_calls]
+    if streamed != calls:
+        raise CheckFailed(
+            "the streamed tool calls differ from the non-streaming answer's",
+            expected=json.dumps(calls)[:300],
+            actual=json.dumps(streamed)[:300],
+        )
+    finish = choice.get("finish_reason")
+    if stream.summary.finish_reason != finish:
+        raise CheckFailed(
+            f"the stream finished {stream.summary.finish_reason!r}, the non-streaming answer {finish!r}",
+            expected=repr(finish),
+            actual=repr(stream.summary.finish_reason),
         )
 
 

@@ -51,8 +51,14 @@ Input tokens follow the shared convention (``gateproof.openapi.gather_prompt``)
 applied to the Anthropic request turned into the neutral shape: the system
 prompt as one message, then each message with the strings that cost tokens
 (text, a ``tool_use`` block's id, name and compact JSON input, a
-``tool_result``'s id and text), plus the tools as compact JSON. Cache tokens are
-always 0 (the mock has no prompt cache).
+``tool_result``'s id and text), plus the tools as compact JSON. The mock has no
+prompt cache: the directive's ``cached=N`` says N of those tokens were read from one,
+so ``input_tokens`` is the prompt less N and ``cache_read_input_tokens`` is N (in the
+complete message and in ``message_start``), as Anthropic splits them;
+``cache_creation_input_tokens`` is always 0.
+
+``messages_intent`` reads what a request asks for (``gateproof.openapi.Intent``), for
+the journal: the suite compares it with what the client asked the gateway.
 
 Requests are refused as the Messages API refuses them; the rules, with their
 sources, are in ``mock_providers/PROVIDER_RULES.md`` (Anthropic section).
@@ -74,9 +80,9 @@ from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, PieceKind, Scenario, ToolSpec, Usage
 from gateproof.mock_providers._tokens import INLINE_CHARS
-from gateproof.openapi import count_prompt, gather_prompt
+from gateproof.openapi import Intent, Part, ToolIntent, count_prompt, gather_prompt
 
-__all__ = ["ANTHROPIC_VERSION_HEADER", "PREFIX", "AnthropicDialect"]
+__all__ = ["ANTHROPIC_VERSION_HEADER", "PREFIX", "AnthropicDialect", "messages_intent"]
 
 #: where the Anthropic routes live in the one mock process (a client's base URL ends with it)
 PREFIX = "/anthropic"
@@ -426,6 +432,116 @@ def _tool_use_id(call_id: str) -> str:
     return "toolu_" + call_id.removeprefix("call_")
 
 
+#: Anthropic's ``tool_choice`` types in the intent's vocabulary (``tool`` names its function)
+_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+
+
+def _intent_texts(content: Any) -> list[str]:
+    """The non-empty texts of a string or of its text blocks (empty texts say nothing)."""
+    if isinstance(content, str):
+        return [content] if content else []
+    if not isinstance(content, list):
+        return []
+    return [
+        b["text"]
+        for b in content
+        if isinstance(b, Mapping) and b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"]
+    ]
+
+
+def _intent_parts(messages: Any) -> list[Part]:
+    """The conversation as flat parts, in order; a tool result is named after its ``tool_use``."""
+    parts: list[Part] = []
+    names: dict[str, str] = {}
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, Mapping) or message.get("role") not in _ROLES:
+            continue
+        role = str(message["role"])
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks if isinstance(blocks, list) else ():
+            if not isinstance(block, Mapping):
+                continue
+            kind = block.get("type")
+            if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
+                parts.append(Part(role, "text", text=block["text"]))
+            elif kind == "tool_use" and isinstance(block.get("id"), str):
+                name = block.get("name") if isinstance(block.get("name"), str) else None
+                if name is not None:
+                    names[block["id"]] = name
+                parts.append(
+                    Part("assistant", "tool_call", id=block["id"], name=name, arguments=block.get("input"))
+                )
+            elif kind == "tool_result" and isinstance(block.get("tool_use_id"), str):
+                call_id = block["tool_use_id"]
+                inner = block.get("content")
+                text = inner if isinstance(inner, str) else "\n".join(_intent_texts(inner))
+                parts.append(Part("user", "tool_result", id=call_id, name=names.get(call_id), content=text))
+    return parts
+
+
+def _intent_choice(raw: Any) -> str | None:
+    if not isinstance(raw, Mapping):
+        return None
+    kind = raw.get("type")
+    if kind == "tool":
+        return "function:" + raw["name"] if isinstance(raw.get("name"), str) else None
+    return _CHOICES.get(kind) if isinstance(kind, str) else None
+
+
+def messages_intent(body: Any) -> Intent:
+    """What a Messages API request asks for, in the neutral vocabulary.
+
+    ``system`` (a string or text blocks) is the system prompt; user and assistant text
+    blocks are text parts, ``tool_use`` a tool call (its ``input`` the arguments),
+    ``tool_result`` a tool result (its string content, or the joined texts of its text
+    blocks). Server tools (a ``type`` other than ``custom``) have no schema and are left
+    out, as are media and thinking blocks. Shapes that are not Anthropic's are skipped.
+    """
+    if not isinstance(body, Mapping):
+        return Intent()
+    tools: list[ToolIntent] = []
+    raw_tools = body.get("tools")
+    for tool in raw_tools if isinstance(raw_tools, list) else ():
+        if (
+            isinstance(tool, Mapping)
+            and isinstance(tool.get("name"), str)
+            and tool.get("type") in (None, "custom")
+        ):
+            description = tool.get("description")
+            tools.append(
+                ToolIntent(
+                    tool["name"],
+                    description if isinstance(description, str) else None,
+                    tool.get("input_schema"),
+                )
+            )
+    choice = body.get("tool_choice")
+    notes: dict[str, Any] = {}
+    if isinstance(choice, Mapping) and isinstance(choice.get("disable_parallel_tool_use"), bool):
+        notes["disable_parallel_tool_use"] = choice["disable_parallel_tool_use"]
+    budget = body.get("max_tokens")
+    if isinstance(budget, float) and budget.is_integer():
+        budget = int(budget)  # the API takes 100.0 for 100
+    stops = body.get("stop_sequences")
+    temperature = body.get("temperature")
+    model = body.get("model")
+    return Intent(
+        model=model if isinstance(model, str) else None,
+        stream=body.get("stream") is True,
+        system=tuple(_intent_texts(body.get("system"))),
+        parts=tuple(_intent_parts(body.get("messages"))),
+        tools=tuple(tools),
+        tool_choice=_intent_choice(choice),
+        max_tokens=budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+        stop=tuple(s for s in stops if isinstance(s, str)) if isinstance(stops, list) else (),
+        temperature=float(temperature)
+        if isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        else None,
+        notes=notes,
+    )
+
+
 class AnthropicDialect:
     """Renders scenarios as Anthropic Messages, under ``PREFIX``."""
 
@@ -552,12 +668,16 @@ class AnthropicDialect:
     # -- answers ------------------------------------------------------------------
 
     def usage_record(self, usage: Usage) -> dict[str, int]:
+        """Anthropic's split: ``input_tokens`` are the prompt tokens *not* read from the cache."""
         return {
-            "input_tokens": usage.prompt_tokens,
+            "input_tokens": usage.prompt_tokens - usage.cached_tokens,
             "output_tokens": usage.completion_tokens,
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": usage.cached_tokens,
         }
+
+    def intent(self, body: Any, path: str, query: str) -> Intent:
+        return messages_intent(body)
 
     def render(self, scenario: Scenario, request: ChatRequest, created: int) -> Reply:
         if scenario.error is not None:
@@ -615,7 +735,9 @@ class AnthropicDialect:
         """Every SSE event of the stream, each stamped with its due time."""
         ttft, itl = scenario.pacing.ttft, scenario.pacing.itl
         usage = scenario.usage
-        start_usage = self.usage_record(Usage(usage.prompt_tokens, min(1, usage.completion_tokens)))
+        start_usage = self.usage_record(
+            Usage(usage.prompt_tokens, min(1, usage.completion_tokens), usage.cached_tokens)
+        )
         start = {
             "type": "message_start",
             "message": {

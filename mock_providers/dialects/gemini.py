@@ -25,7 +25,9 @@ Shapes follow the Gemini API as the official ``google-genai`` SDK parses it:
 - a non-streamed answer is one ``GenerateContentResponse``: one candidate
   (``content {role: model, parts}``, ``finishReason``, ``index: 0``),
   ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
-  ``totalTokenCount``), ``modelVersion`` (the model id) and ``responseId``;
+  ``totalTokenCount``, and ``cachedContentTokenCount`` when the directive's ``cached=N``
+  says N of the prompt tokens were read from a cache: ``promptTokenCount`` still counts
+  them, as Google's does), ``modelVersion`` (the model id) and ``responseId``;
 - a streamed answer (only ``alt=sse``; without it Google streams a JSON array, which
   the mock refuses with 400 rather than imitate) is ``data: <GenerateContentResponse>``
   events with no terminator: one per text piece, each carrying ``usageMetadata`` with
@@ -66,9 +68,9 @@ from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage
 from gateproof.mock_providers._tokens import INLINE_CHARS
-from gateproof.openapi import PromptText, count_prompt, count_text, gather_prompt
+from gateproof.openapi import Intent, Part, PromptText, ToolIntent, count_prompt, count_text, gather_prompt
 
-__all__ = ["API_VERSIONS", "GEMINI_PREFIX", "GeminiDialect", "usage_metadata"]
+__all__ = ["API_VERSIONS", "GEMINI_PREFIX", "GeminiDialect", "generate_content_intent", "usage_metadata"]
 
 #: where the Gemini routes live in the one mock process (a client's base URL ends with it)
 GEMINI_PREFIX = "/gemini"
@@ -410,12 +412,137 @@ def _last_user(contents: Sequence[Any]) -> int | None:
 
 
 def usage_metadata(usage: Usage) -> dict[str, int]:
-    """Gemini's names for a usage (what the answer and the journal carry)."""
-    return {
+    """Gemini's names for a usage (what the answer and the journal carry; a stream writes the same).
+
+    ``promptTokenCount`` is the whole prompt; ``cachedContentTokenCount``, the part of it read
+    from a cache, is left out when 0, as Google leaves out a count it has not got.
+    """
+    metadata = {
         "promptTokenCount": usage.prompt_tokens,
         "candidatesTokenCount": usage.completion_tokens,
         "totalTokenCount": usage.total_tokens,
     }
+    if usage.cached_tokens:
+        metadata["cachedContentTokenCount"] = usage.cached_tokens
+    return metadata
+
+
+#: Gemini's function calling modes in the intent's vocabulary (``ANY`` with one allowed name forces it)
+_CHOICES = {
+    "AUTO": "auto",
+    "ANY": "required",
+    "NONE": "none",
+    "VALIDATED": "auto",
+    "MODE_UNSPECIFIED": "auto",
+}
+
+
+def _intent_texts(parts: Any) -> list[str]:
+    """The non-empty texts of a content's parts (thought summaries are the model's, not the request's)."""
+    return [
+        part["text"]
+        for part in (parts if isinstance(parts, list) else ())
+        if isinstance(part, Mapping)
+        and isinstance(part.get("text"), str)
+        and part["text"]
+        and not part.get("thought")
+    ]
+
+
+def _intent_parts(contents: Any) -> list[Part]:
+    parts: list[Part] = []
+    for content in contents if isinstance(contents, list) else ():
+        if not isinstance(content, Mapping):
+            continue
+        role = "assistant" if content.get("role") == "model" else "user"
+        raw_parts = content.get("parts")
+        for part in raw_parts if isinstance(raw_parts, list) else ():
+            if not isinstance(part, Mapping):
+                continue
+            call, answer = _get(part, "functionCall"), _get(part, "functionResponse")
+            if isinstance(part.get("text"), str) and part["text"] and not part.get("thought"):
+                parts.append(Part(role, "text", text=part["text"]))
+            elif isinstance(call, Mapping):
+                parts.append(
+                    Part(
+                        "assistant",
+                        "tool_call",
+                        id=_optional_str(call.get("id")),
+                        name=_optional_str(call.get("name")),
+                        arguments=call.get("args"),
+                    )
+                )
+            elif isinstance(answer, Mapping):
+                parts.append(
+                    Part(
+                        "user",
+                        "tool_result",
+                        id=_optional_str(answer.get("id")),
+                        name=_optional_str(answer.get("name")),
+                        content=answer.get("response"),
+                    )
+                )
+    return parts
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _intent_choice(raw: Any) -> str | None:
+    config = _get(raw, "functionCallingConfig") if isinstance(raw, Mapping) else None
+    if not isinstance(config, Mapping):
+        return None
+    mode = config.get("mode", "AUTO")
+    allowed = _get(config, "allowedFunctionNames")
+    if mode == "ANY" and isinstance(allowed, list) and len(allowed) == 1 and isinstance(allowed[0], str):
+        return "function:" + allowed[0]
+    return _CHOICES.get(mode) if isinstance(mode, str) else None
+
+
+def generate_content_intent(body: Any, path: str) -> Intent:
+    """What a ``generateContent`` request asks for, in the neutral vocabulary.
+
+    The model and the streaming mode come from the path (``models/{model}:{method}``);
+    ``systemInstruction`` is the system prompt; ``user`` contents speak as the user, ``model``
+    ones as the assistant; a ``functionCall`` is a tool call (``args`` its arguments) and a
+    ``functionResponse`` a tool result whose content is its ``response`` object as sent.
+    """
+    _, _, call = path.rpartition("/models/")
+    model, _, method = call.rpartition(":")
+    if not isinstance(body, Mapping):
+        return Intent(model=model or None, stream=method == "streamGenerateContent")
+    system = _get(body, "systemInstruction")
+    tools: list[ToolIntent] = []
+    raw_tools = body.get("tools")
+    for tool in raw_tools if isinstance(raw_tools, list) else ():
+        found = _get(tool, "functionDeclarations") if isinstance(tool, Mapping) else None
+        for declaration in found if isinstance(found, list) else ():
+            if isinstance(declaration, Mapping) and isinstance(declaration.get("name"), str):
+                parameters = declaration.get("parameters") or _get(declaration, "parametersJsonSchema")
+                tools.append(
+                    ToolIntent(declaration["name"], _optional_str(declaration.get("description")), parameters)
+                )
+    generation = _get(body, "generationConfig")
+    config = generation if isinstance(generation, Mapping) else {}
+    budget = _get(config, "maxOutputTokens")
+    stops = _get(config, "stopSequences")
+    temperature = _get(config, "temperature")
+    return Intent(
+        model=model or None,
+        stream=method == "streamGenerateContent",
+        system=tuple(_intent_texts(system.get("parts")) if isinstance(system, Mapping) else ()),
+        parts=tuple(_intent_parts(body.get("contents"))),
+        tools=tuple(tools),
+        tool_choice=_intent_choice(_get(body, "toolConfig")),
+        max_tokens=int(budget)
+        if isinstance(budget, int | float) and not isinstance(budget, bool) and budget == int(budget)
+        else None,
+        stop=tuple(s for s in stops if isinstance(s, str)) if isinstance(stops, list) else (),
+        temperature=float(temperature)
+        if isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        else None,
+    )
 
 
 class GeminiDialect:
@@ -567,13 +694,15 @@ class GeminiDialect:
     def _events(self, scenario: Scenario, request: ChatRequest) -> tuple[Frame, ...]:
         """Every SSE event of the stream, each stamped with its due time."""
         tail = f',"modelVersion":{_dumps(request.model)},"responseId":"{scenario.ident}"}}\n\n'.encode()
-        prompt = scenario.usage.prompt_tokens
         ttft, itl = scenario.pacing.ttft, scenario.pacing.itl
+        prompt, cached = scenario.usage.prompt_tokens, scenario.usage.cached_tokens
+        # the usage_metadata fields, written by hand: this runs once per streamed piece
+        cache = f',"cachedContentTokenCount":{cached}' if cached else ""
 
         def usage(sent: int) -> bytes:
             return (
                 f'"usageMetadata":{{"promptTokenCount":{prompt},"candidatesTokenCount":{sent},'
-                f'"totalTokenCount":{prompt + sent}}}'
+                f'"totalTokenCount":{prompt + sent}{cache}}}'
             ).encode()
 
         def event(parts: bytes, sent: int) -> bytes:
@@ -615,6 +744,9 @@ class GeminiDialect:
 
     def usage_record(self, usage: Usage) -> dict[str, int]:
         return usage_metadata(usage)
+
+    def intent(self, body: Any, path: str, query: str) -> Intent:
+        return generate_content_intent(body, path)
 
     # -- errors -------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Shapes follow the OpenAI API as the official SDK parses it:
 
 - a non-streamed answer is a ``chat.completion`` with one choice and ``usage``
   (``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
-  ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``);
+  ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``;
+  ``prompt_tokens`` counts the whole prompt and ``cached_tokens`` the part of it the
+  directive's ``cached`` says was read from the cache, as OpenAI reports prompt caching);
 - a streamed answer is SSE ``data: <chunk>`` events: a role chunk (``delta:
   {"role": "assistant", "content": ""}``; ``content: null, refusal: ""`` for a
   refusal) sent together with the first content chunk, one chunk per piece of the
@@ -46,7 +48,7 @@ from gateproof.mock_providers._provider_rules import (
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec, Usage
 from gateproof.mock_providers._tokens import INLINE_CHARS
-from gateproof.openapi import count_prompt, gather_prompt
+from gateproof.openapi import Intent, count_prompt, gather_prompt, intent_from_openai
 
 __all__ = ["OpenAIDialect"]
 
@@ -258,12 +260,17 @@ class OpenAIDialect:
             pieces=len(scenario.pieces),
         )
 
-    def usage_record(self, usage: Usage) -> dict[str, int]:
+    def usage_record(self, usage: Usage) -> dict[str, Any]:
         return {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
         }
+
+    def intent(self, body: Any, path: str, query: str) -> Intent:
+        """The request as the suite reads a client's: the one OpenAI reading, ``intent_from_openai``."""
+        return intent_from_openai(body)
 
     def _usage(self, scenario: Scenario) -> dict[str, Any]:
         usage = scenario.usage
@@ -271,7 +278,7 @@ class OpenAIDialect:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,

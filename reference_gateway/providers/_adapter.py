@@ -8,7 +8,12 @@ The core only speaks the Edgee/OpenAI shape. For each configured provider it hol
 - decodes the upstream event stream, one event at a time, into Edgee chunks
   (a fresh :class:`StreamDecoder` per stream, since dialects such as Anthropic's
   carry state from one event to the next),
-- extracts a human-readable message from an upstream error body.
+- extracts a human-readable message from an upstream error body,
+- names the status D16 classifies for an upstream error status (the dialect's own
+  codes, such as Anthropic's 529, are read as what they mean).
+
+An adapter follows :class:`TranslationRules` (``_translation.py``): all of them unless the
+active fault turned one off, which is how the self-test gets its translation bugs.
 
 Everything else (auth, validation, error mapping, the usage chunk, ``[DONE]``,
 timeouts, faults) is the core's job, so a new dialect is one module beside
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from httpx_sse import ServerSentEvent
@@ -26,6 +32,7 @@ from httpx_sse import ServerSentEvent
 from gateproof.reference_gateway._call import ChatCall, UpstreamRequest
 from gateproof.reference_gateway._config import ProviderConfig
 from gateproof.reference_gateway._events import Chunk, StreamFailure
+from gateproof.reference_gateway.providers._translation import CORRECT_TRANSLATION, TranslationRules
 
 __all__ = ["ProviderAdapter", "StreamDecoder", "UpstreamFormatError", "event_object"]
 
@@ -72,8 +79,9 @@ class ProviderAdapter(ABC):
     #: the ``dialect`` value in the config that selects this adapter
     dialect: ClassVar[str]
 
-    def __init__(self, provider: ProviderConfig) -> None:
+    def __init__(self, provider: ProviderConfig, rules: TranslationRules = CORRECT_TRANSLATION) -> None:
         self.provider = provider
+        self.rules = rules
 
     @property
     def name(self) -> str:
@@ -91,6 +99,14 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def stream_decoder(self, call: ChatCall) -> StreamDecoder:
         """A decoder for one upstream stream answering ``call``."""
+
+    def upstream_status(self, status: int) -> int:
+        """The status the core's D16 mapping reads for an upstream error ``status`` (most dialects: itself)."""
+        return status
+
+    def retry_after(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """When the provider says to retry a 429, as a ``Retry-After`` value (most dialects: its header)."""
+        return headers.get("retry-after")
 
     def error_message(self, body: bytes) -> str:
         """The provider's own words from an error body (``error.message`` in most dialects)."""

@@ -40,6 +40,7 @@ from gateproof.reference_gateway.providers._adapter import (
     UpstreamFormatError,
     event_object,
 )
+from gateproof.reference_gateway.providers._translation import CORRECT_TRANSLATION, TranslationRules
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -66,10 +67,19 @@ FINISH_REASONS: dict[str, str] = {
 USER_AGENT = "gateproof-reference-gateway"
 #: request fields copied under the same name
 _SAME_NAME = ("temperature", "top_p")
+#: Anthropic's "overloaded" status, which HTTP does not define (a server error all the same)
+OVERLOADED = 529
+#: what a gateway that does not know 529 reads it as (the ``overload_is_server_error`` rule off)
+_OVERLOAD_MISREAD = 400
+#: what the ``tool_result_ids`` rule off puts before a tool result's id (a gateway "converting" ids)
+_WRONG_ID_PREFIX = "toolu_"
 
 
-def usage_from_anthropic(usage: Any, output_tokens: Any = None) -> Usage:
-    """Anthropic's usage as :class:`Usage` (``output_tokens`` overrides the one in ``usage``)."""
+def usage_from_anthropic(usage: Any, output_tokens: Any = None, *, cache: bool = True) -> Usage:
+    """Anthropic's usage as :class:`Usage` (``output_tokens`` overrides the one in ``usage``).
+
+    ``cache=False`` is the ``cache_tokens`` rule broken: the cache counts are left out.
+    """
     if not isinstance(usage, Mapping):
         usage = {}
 
@@ -77,8 +87,9 @@ def usage_from_anthropic(usage: Any, output_tokens: Any = None) -> Usage:
         value = usage.get(name) if value is None else value
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
-    cache_read = count("cache_read_input_tokens")
-    prompt = count("input_tokens") + cache_read + count("cache_creation_input_tokens")
+    cache_read = count("cache_read_input_tokens") if cache else 0
+    cache_write = count("cache_creation_input_tokens") if cache else 0
+    prompt = count("input_tokens") + cache_read + cache_write
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=count("output_tokens", output_tokens),
@@ -86,9 +97,14 @@ def usage_from_anthropic(usage: Any, output_tokens: Any = None) -> Usage:
     )
 
 
-def _finish_reason(stop_reason: Any) -> str | None:
+def _finish_reason(stop_reason: Any, rules: TranslationRules) -> str | None:
+    """The Edgee finish reason of a ``stop_reason``; one this table does not know is ``stop``."""
     if stop_reason is None:
         return None
+    if stop_reason == "max_tokens" and not rules.max_tokens_is_length:
+        return "stop"
+    if stop_reason == "refusal" and not rules.refusal_is_known:
+        return "stop"
     return FINISH_REASONS.get(str(stop_reason), "stop")
 
 
@@ -154,7 +170,7 @@ def _tool_use(index: int, call: Any) -> dict[str, Any]:
     }
 
 
-def _turns(messages: Any) -> tuple[list[dict[str, Any]], list[str]]:
+def _turns(messages: Any, rules: TranslationRules) -> tuple[list[dict[str, Any]], list[str]]:
     """The Anthropic ``messages`` and the system texts of an OpenAI conversation.
 
     Consecutive turns of one role are merged into one (tool results and the user text
@@ -174,9 +190,10 @@ def _turns(messages: Any) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         if role == "tool":
             result_text = _text_of(content)
+            answered = str(message.get("tool_call_id", ""))
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": str(message.get("tool_call_id", "")),
+                "tool_use_id": answered if rules.tool_result_ids else _WRONG_ID_PREFIX + answered,
             }
             if result_text:
                 result["content"] = result_text
@@ -236,16 +253,18 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return picked
 
 
-def messages_request(body: Mapping[str, Any], upstream_model: str) -> dict[str, Any]:
+def messages_request(
+    body: Mapping[str, Any], upstream_model: str, rules: TranslationRules = CORRECT_TRANSLATION
+) -> dict[str, Any]:
     """An Edgee chat request body (Edgee fields already removed) as a Messages API body."""
-    turns, system = _turns(body.get("messages"))
+    turns, system = _turns(body.get("messages"), rules)
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     request: dict[str, Any] = {
         "model": upstream_model,
         "max_tokens": limit if isinstance(limit, int) and not isinstance(limit, bool) else DEFAULT_MAX_TOKENS,
         "messages": turns,
     }
-    if system:
+    if system and rules.system_prompt:
         request["system"] = system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
     for name in _SAME_NAME:
         if body.get(name) is not None:
@@ -292,7 +311,7 @@ class AnthropicAdapter(ProviderAdapter):
         return UpstreamRequest(
             url=f"{self.provider.base_url}/v1/messages",
             headers=headers,
-            json=messages_request(call.forwardable_body(), call.route.upstream_model),
+            json=messages_request(call.forwardable_body(), call.route.upstream_model, self.rules),
             stream=call.stream,
         )
 
@@ -318,7 +337,7 @@ class AnthropicAdapter(ProviderAdapter):
                     }
                 )
         text = "".join(texts)
-        finish = _finish_reason(payload.get("stop_reason")) or "stop"
+        finish = _finish_reason(payload.get("stop_reason"), self.rules) or "stop"
         message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
         if finish == "content_filter":
             message["content"], message["refusal"] = None, text
@@ -330,18 +349,24 @@ class AnthropicAdapter(ProviderAdapter):
             "created": int(time.time()),
             "model": call.route.model_id,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": usage_from_anthropic(payload.get("usage")).to_edgee(),
+            "usage": usage_from_anthropic(payload.get("usage"), cache=self.rules.cache_tokens).to_edgee(),
         }
 
     def stream_decoder(self, call: ChatCall) -> StreamDecoder:
-        return _AnthropicStreamDecoder(self.name, call.route.model_id)
+        return _AnthropicStreamDecoder(self.name, call.route.model_id, self.rules)
+
+    def upstream_status(self, status: int) -> int:
+        if status == OVERLOADED and not self.rules.overload_is_server_error:
+            return _OVERLOAD_MISREAD
+        return status
 
 
 class _AnthropicStreamDecoder(StreamDecoder):
     """Named SSE events (``message_start`` ... ``message_stop``) into chunks, one event at a time."""
 
-    def __init__(self, provider: str, model_id: str) -> None:
+    def __init__(self, provider: str, model_id: str, rules: TranslationRules) -> None:
         self._provider = provider
+        self._rules = rules
         self._identity: dict[str, Any] = {
             "id": _completion_id(None),
             "object": "chat.completion.chunk",
@@ -395,7 +420,11 @@ class _AnthropicStreamDecoder(StreamDecoder):
             delta = delta if isinstance(delta, Mapping) else {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [self._chunk({"content": str(delta["text"])})]
-            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            if (
+                delta.get("type") == "input_json_delta"
+                and delta.get("partial_json")
+                and self._rules.stream_tool_arguments
+            ):
                 tool = self._tool_index.get(int(payload.get("index", 0)))
                 if tool is None:
                     return self._failure("sent tool input for a block that is not a tool call")
@@ -406,10 +435,11 @@ class _AnthropicStreamDecoder(StreamDecoder):
             delta = payload.get("delta")
             stop_reason = delta.get("stop_reason") if isinstance(delta, Mapping) else None
             usage = payload.get("usage")
-            output = usage.get("output_tokens") if isinstance(usage, Mapping) else None
-            merged = {**self._input_usage, **(usage if isinstance(usage, Mapping) else {})}
-            chunk = self._chunk({}, _finish_reason(stop_reason) or "stop")
-            chunk.data["usage"] = usage_from_anthropic(merged, output).to_edgee()
+            if not isinstance(usage, Mapping) or not self._rules.stream_usage_from_delta:
+                usage = {}
+            merged = {**self._input_usage, **usage}
+            chunk = self._chunk({}, _finish_reason(stop_reason, self._rules) or "stop")
+            chunk.data["usage"] = usage_from_anthropic(merged, cache=self._rules.cache_tokens).to_edgee()
             return [chunk]
         if kind == "message_stop":
             self.finished = True

@@ -18,9 +18,12 @@ This adapter translates both ways (the rules, one row per field, are in
   ``thoughtsTokenCount`` (thinking is billed as output, and OpenAI's completion tokens
   include reasoning), the latter also reported as ``reasoning_tokens``;
   ``toolUsePromptTokenCount`` is added to the prompt;
-- a candidate stopped by a safety filter keeps its text as ``content`` and finishes
-  ``content_filter`` (a stream cannot know a text is a refusal before its end, and
-  nothing is buffered, so the whole answer says the same).
+- a candidate stopped by a safety filter finishes ``content_filter``; a complete
+  response carries its text as ``message.refusal`` (content null, D40), while a stream
+  has relayed it as content by the time the finish says it was refused (nothing is
+  buffered), as the Anthropic adapter does;
+- a 429's delay is in the body (``RetryInfo.retryDelay``, ``"7s"``), not in a header:
+  it becomes ``Retry-After`` in whole seconds, rounded up (D42).
 
 Gemini streams with no terminator: the stream is complete once an event carries a
 ``finishReason`` (or a ``promptFeedback.blockReason``). ``usageMetadata`` holds running
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +52,7 @@ from gateproof.reference_gateway.providers._adapter import (
     UpstreamFormatError,
     event_object,
 )
+from gateproof.reference_gateway.providers._translation import TranslationRules
 from gateproof.reference_gateway.providers.openai import USER_AGENT
 
 __all__ = ["API_VERSION", "GeminiAdapter", "finish_reason", "usage_from_gemini"]
@@ -243,7 +248,9 @@ def _call_id(response_id: str, position: int) -> str:
 class _Candidate:
     """What one Gemini candidate (or streamed piece of it) says, in OpenAI terms."""
 
-    def __init__(self, candidate: Mapping[str, Any], response_id: str, first_call: int) -> None:
+    def __init__(
+        self, candidate: Mapping[str, Any], response_id: str, first_call: int, rules: TranslationRules
+    ) -> None:
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, Mapping) else None
         texts: list[str] = []
@@ -257,13 +264,16 @@ class _Candidate:
             if isinstance(call, Mapping):
                 position = first_call + len(self.calls)
                 given = call.get("id")
+                args = call.get("args") or {}
                 self.calls.append(
                     {
                         "id": given if isinstance(given, str) and given else _call_id(response_id, position),
                         "type": "function",
                         "function": {
                             "name": str(call.get("name", "")),
-                            "arguments": json.dumps(call.get("args") or {}, separators=(",", ":")),
+                            "arguments": (
+                                json.dumps(args, separators=(",", ":")) if rules.stringify_arguments else args
+                            ),
                         },
                     }
                 )
@@ -288,18 +298,38 @@ class GeminiAdapter(ProviderAdapter):
 
     dialect = "gemini"
 
+    def retry_after(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Gemini's delay from ``RetryInfo.retryDelay`` (``"7s"``, ``"1.5s"``) in whole seconds, rounded up."""
+        given = headers.get("retry-after")
+        if given:
+            return given
+        try:
+            details = json.loads(body)["error"]["details"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        for detail in details if isinstance(details, list) else ():
+            delay = detail.get("retryDelay") if isinstance(detail, Mapping) else None
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    seconds = float(delay[:-1])
+                except ValueError:
+                    continue
+                if seconds >= 0 and math.isfinite(seconds):
+                    return str(math.ceil(seconds))
+        return None
+
     def build_request(self, call: ChatCall) -> UpstreamRequest:
         body = call.forwardable_body()
         messages = body.get("messages")
         system, contents = _contents(messages if isinstance(messages, list) else [])
         request: dict[str, Any] = {"contents": contents}
-        if system:
+        if system and self.rules.system_prompt:
             request["systemInstruction"] = {"parts": system}
         tools = _tools(body.get("tools"))
         if tools:
             request["tools"] = tools
         tool_config = _tool_config(body.get("tool_choice"))
-        if tool_config is not None:
+        if tool_config is not None and self.rules.tool_choice:
             request["toolConfig"] = tool_config
         generation = _generation_config(body)
         if generation:
@@ -322,12 +352,14 @@ class GeminiAdapter(ProviderAdapter):
         found = _first_candidate(payload)
         if found is None and not _blocked(payload):
             raise UpstreamFormatError("the response has no candidates")
-        candidate = _Candidate(found or {"finishReason": "SAFETY"}, response_id, 0)
+        candidate = _Candidate(found or {"finishReason": "SAFETY"}, response_id, 0, self.rules)
         message: dict[str, Any] = {
             "role": "assistant",
             "content": candidate.text if candidate.text or not candidate.calls else None,
             "refusal": None,
         }
+        if candidate.finish in _FILTERED and candidate.text and not candidate.calls:
+            message["content"], message["refusal"] = None, candidate.text
         if candidate.calls:
             message["tool_calls"] = candidate.calls
         return {
@@ -347,14 +379,15 @@ class GeminiAdapter(ProviderAdapter):
         }
 
     def stream_decoder(self, call: ChatCall) -> StreamDecoder:
-        return _GeminiStreamDecoder(self.name, call.route.model_id)
+        return _GeminiStreamDecoder(self.name, call.route.model_id, self.rules)
 
 
 class _GeminiStreamDecoder(StreamDecoder):
     """``data: <GenerateContentResponse>`` events, each translated as it comes; no terminator."""
 
-    def __init__(self, provider: str, model_id: str) -> None:
+    def __init__(self, provider: str, model_id: str, rules: TranslationRules) -> None:
         self._provider = provider
+        self._rules = rules
         self._model_id = model_id
         self._response_id: str | None = None
         self._created = int(time.time())
@@ -385,7 +418,7 @@ class _GeminiStreamDecoder(StreamDecoder):
             if not _blocked(payload):
                 return []
             found = {"finishReason": "SAFETY"}
-        candidate = _Candidate(found, self._response_id, self._calls)
+        candidate = _Candidate(found, self._response_id, self._calls, self._rules)
         delta: dict[str, Any] = {}
         if not self._started:
             delta["role"] = "assistant"

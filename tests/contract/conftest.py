@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, LocalStack
+from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, STACK_PROVIDERS, LocalStack
 from gateproof.contract import TargetConfig
 from gateproof.contract.checks import Profile
 
@@ -35,6 +35,8 @@ def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **override
         "request_log": str(stack.request_log),
         "input_prices": reference_input_prices(),
         "property_examples": 10,
+        # every provider route the stack wires: the per-provider scenarios run on all three
+        "providers": dict(STACK_PROVIDERS),
         **overrides,
     }
     return TargetConfig(**settings).validate()  # type: ignore[arg-type]

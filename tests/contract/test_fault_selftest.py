@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateproof.cli.launch import HEALTH_PATH, KEY_ENVS, LocalServer, start_server
+from gateproof.cli.launch import HEALTH_PATH, KEY_ENVS, STACK_PROVIDERS, UPSTREAMS, LocalServer, start_server
 from gateproof.contract import (
     CHECKS,
     Layer,
@@ -50,6 +50,10 @@ from .conftest import reference_input_prices
 
 #: the scenario name of a property-layer pair (what the property layer reports as its scenario)
 GENERATED = "generated"
+#: the scenario name of a conversation-layer pair (generated multi-turn conversations, every route)
+CONVERSATIONS = "conversations"
+#: both run in the property layer (``Layers.PROPERTY``)
+_PROPERTY_LAYER = frozenset({GENERATED, CONVERSATIONS})
 #: examples per operation for property pairs: enough for every property fault below to be found
 #: with the suite's fixed seed (unknown_fields_rejected is the rarest: it shows from about 15)
 PROPERTY_EXAMPLES = 25
@@ -105,7 +109,38 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
         ("usage_matches_provider", "stream_include_usage"),
     ),
     "retry_after_dropped": (("retry_after_passed_on", "upstream_rate_limited"),),
-    "tool_call_id_dropped": (("upstream_messages_intact", "multi_turn_tool_result"),),
+    "tool_call_id_dropped": (("upstream_tool_results_matched", "multi_turn_tool_result"),),
+    "history_dropped": (
+        ("upstream_messages_intact", "multi_turn_tool_result"),
+        ("upstream_messages_intact", "multi_turn_parallel_tools[anthropic]"),
+        ("upstream_messages_intact", "multi_turn_parallel_tools[gemini]"),
+    ),
+    # translation faults of the Anthropic and Gemini adapters, each caught on its own route
+    "anthropic_max_tokens_as_stop": (("finish_reason_expected", "max_tokens_length[anthropic]"),),
+    "anthropic_refusal_as_stop": (("refusal_carried", "refusal[anthropic]"),),
+    "anthropic_usage_from_message_start": (("usage_matches_provider", "stream_include_usage[anthropic]"),),
+    "anthropic_stream_tool_args_dropped": (("tool_call_arguments_json", "tools_named_stream[anthropic]"),),
+    "anthropic_tool_result_wrong_id": (
+        ("upstream_tool_results_matched", "multi_turn_tool_result[anthropic]"),
+        ("conversation_response_valid", CONVERSATIONS),
+    ),
+    "anthropic_cache_tokens_dropped": (
+        ("usage_matches_provider", "cached_prompt[anthropic]"),
+        ("usage_matches_provider", "stream_cached_prompt[anthropic]"),
+        ("conversation_usage_matches_provider", CONVERSATIONS),
+    ),
+    "anthropic_overloaded_as_400": (("status_code_expected", "upstream_overloaded[anthropic]"),),
+    "system_prompt_dropped": (
+        ("upstream_system_intact", "chat_basic[anthropic]"),
+        ("upstream_system_intact", "chat_basic[gemini]"),
+        ("conversation_translated_faithfully", CONVERSATIONS),
+    ),
+    "gemini_args_not_stringified": (("tool_call_arguments_json_string", "tools_auto[gemini]"),),
+    "gemini_tool_choice_dropped": (("upstream_params_intact", "tools_named_stream[gemini]"),),
+    "provider_ignored_in_routing": (
+        ("routed_to_declared_provider", "chat_basic[anthropic]"),
+        ("routed_to_declared_provider", "chat_basic[gemini]"),
+    ),
     "client_key_forwarded": (("client_key_not_forwarded", "chat_basic"),),
     "first_delta_dropped": (("stream_matches_non_stream", "stream_basic"),),
     "sse_single_newline": (("sse_framing", "stream_basic"),),
@@ -251,17 +286,17 @@ CAUGHT_WITH_FACTS: dict[str, tuple[str, dict[str, object], str]] = {
 
 def _layer(check: str, scenario: str) -> str:
     """The layer a pair belongs to: some names exist in the scenario and the property layer alike."""
-    if scenario == GENERATED:
+    if scenario in _PROPERTY_LAYER:
         return Layer.PROPERTY.value
     return CHECKS.get(check).layer.value
 
 
 def _scenarios(fault: str) -> frozenset[str]:
-    return frozenset(scenario for _, scenario in CAUGHT_BY[fault] if scenario != GENERATED)
+    return frozenset(scenario for _, scenario in CAUGHT_BY[fault] if scenario not in _PROPERTY_LAYER)
 
 
 def _property_checks(fault: str) -> frozenset[str]:
-    return frozenset(check for check, scenario in CAUGHT_BY[fault] if scenario == GENERATED)
+    return frozenset(check for check, scenario in CAUGHT_BY[fault] if scenario in _PROPERTY_LAYER)
 
 
 def test_the_catalogue_names_exactly_the_registered_faults() -> None:
@@ -316,6 +351,7 @@ def _config(server: LocalServer, mock_url: str) -> TargetConfig:
         mock_url=mock_url,
         property_examples=PROPERTY_EXAMPLES,
         input_prices=reference_input_prices(),
+        providers=dict(STACK_PROVIDERS),
     ).validate()
 
 
@@ -327,7 +363,10 @@ def _request_log(logs: Path, fault: str) -> Path:
 def _start_faulty_gateway(fault: str, mock_url: str, logs: Path) -> LocalServer:
     """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
     env = {KEY_ENVS[role]: key for role, key in KEYS.items()}
-    command = ["gateway", "--upstream", f"openai={mock_url}/v1", "--fault", fault, "--log-level", "warning"]
+    # every provider of the gateway's config reaches its dialect of the one (lenient) mock
+    env.update({upstream.key_env: f"gp-selftest-{upstream.role}-key" for upstream in UPSTREAMS})
+    routes = [arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={mock_url}{up.prefix}")]
+    command = ["gateway", *routes, "--fault", fault, "--log-level", "warning"]
     command += ["--request-log", str(_request_log(logs, fault))]
     server = start_server(f"gateway-{fault}", command, env=env, log_dir=logs)
     health = httpx.get(server.url + HEALTH_PATH, timeout=5.0, trust_env=False).json()

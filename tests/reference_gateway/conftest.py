@@ -22,6 +22,7 @@ import pytest
 from gateproof.cli.launch import (
     HEALTH_PATH,
     KEY_ENVS,
+    UPSTREAMS,
     LocalServer,
     LocalStack,
     free_port,
@@ -121,9 +122,15 @@ def request_log_of(server: LocalServer) -> Path:
 
 
 def _start_fault_gateway(fault: str, upstream: str, logs: Path) -> LocalServer:
-    """A gateway running ``fault`` (the launcher makes sure the server that answers is this one)."""
+    """A gateway running ``fault`` (the launcher makes sure the server that answers is this one).
+
+    Every provider of the default config reaches the shared mock (``_start_gateway`` wires the
+    OpenAI one), so the translation faults of the Anthropic and Gemini routes show too.
+    """
     name = f"gateway-{fault}"
-    extra = ["--fault", fault, "--request-log", str(_request_log_in(logs, name))]
+    others = [up for up in UPSTREAMS if up.provider != "openai"]
+    routes = [arg for up in others for arg in ("--upstream", f"{up.provider}={upstream}{up.prefix}")]
+    extra = ["--fault", fault, "--request-log", str(_request_log_in(logs, name)), *routes]
     server = _start_gateway(name, upstream, extra, logs)
     with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
         health = client.get(server.url + HEALTH_PATH).json()

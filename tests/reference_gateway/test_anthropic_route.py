@@ -17,7 +17,11 @@ import openai
 import pytest
 
 from gateproof.cli.launch import LocalStack
-from gateproof.reference_gateway.providers.anthropic import ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS
+from gateproof.reference_gateway.providers.anthropic import (
+    ANTHROPIC_VERSION,
+    DEFAULT_MAX_TOKENS,
+    usage_from_anthropic,
+)
 
 from .conftest import TIMEOUT, directive, journal, new_cid, sse_events, user
 
@@ -354,3 +358,53 @@ def test_user_text_after_tool_results_joins_their_turn(stack: LocalStack, sdk: o
     turns = body["messages"]
     assert [turn["role"] for turn in turns] == ["user", "assistant", "user"]
     assert [block["type"] for block in turns[2]["content"]] == ["tool_result", "text"]
+
+
+def _usage_of(raw: httpx.Client, auth: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """The usage a client reads from a raw answer (the stream's usage chunk, or the body's)."""
+    response = raw.post("/v1/chat/completions", headers=auth, json=body)
+    assert response.status_code == 200, response.text
+    if not body.get("stream"):
+        usage: dict[str, Any] = response.json()["usage"]
+        return usage
+    (usage_chunk,) = [c for c in map(json.loads, sse_events(response.text)[:-1]) if c.get("usage")]
+    assert usage_chunk["choices"] == []
+    streamed: dict[str, Any] = usage_chunk["usage"]
+    return streamed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cache_reads_count_in_the_prompt_and_as_cached(
+    stack: LocalStack, raw: httpx.Client, auth: dict[str, str], stream: bool
+) -> None:
+    cid = new_cid("anth")
+    body: dict[str, Any] = {"model": MODEL, "messages": user("Hi", tokens=3, cached=4, cid=cid)}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    usage = _usage_of(raw, auth, body)
+    truth = _only_entry(stack, cid)["usage"]
+    assert truth["cache_read_input_tokens"] == 4  # the mock read 4 prompt tokens from its cache
+    assert usage["prompt_tokens"] == _prompt_usage(_only_entry(stack, cid)) > truth["input_tokens"]
+    assert usage["input_tokens_details"]["cached_tokens"] == 4
+    assert usage["completion_tokens"] == truth["output_tokens"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_cache_writes_count_in_the_prompt_but_not_as_cached() -> None:
+    usage = usage_from_anthropic(
+        {
+            "input_tokens": 5,
+            "cache_read_input_tokens": 7,
+            "cache_creation_input_tokens": 11,
+            "output_tokens": 2,
+        }
+    )
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens) == (23, 7, 2)
+
+
+def test_required_tool_choice_is_refused_by_the_spec(raw: httpx.Client, auth: dict[str, str]) -> None:
+    """D25: the spec allows only auto, none and a named function; the adapter would map required to any."""
+    body = {"model": MODEL, "messages": user("Hi"), "tools": [TOOL], "tool_choice": "required"}
+    response = raw.post("/v1/chat/completions", headers=auth, json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tool_choice"

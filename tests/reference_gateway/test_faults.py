@@ -8,6 +8,7 @@ that silently does nothing (or a probe that cannot tell) fails here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -22,6 +23,7 @@ import pytest
 from gateproof.cli.launch import LocalServer, LocalStack
 from gateproof.openapi import count_chat_prompt, load_transcript
 from gateproof.reference_gateway import FAULTS, Hook, load_config
+from gateproof.reference_gateway.providers import CORRECT_TRANSLATION
 
 from .conftest import KEYS, directive, fingerprint, journal, new_cid, request_log_of, sse_events, user
 
@@ -552,7 +554,165 @@ def _probe_pending_reusable(target: Target) -> bool:
     return _continue(target, messages, response.json()).status_code == 200
 
 
+# -- translation faults of the Anthropic and Gemini routes (one TranslationRules switch each) ----------
+
+ANTHROPIC_MODEL = "anthropic/claude-haiku-4-5"
+GEMINI_MODEL = "google/gemini-2.5-flash"
+
+
+def _routed(target: Target, model: str, text: str, cid: str, **fields: Any) -> httpx.Response:
+    """One request on a provider route, the directive carrying ``cid`` (for the journal)."""
+    directive_keys = fields.pop("directive", {})
+    messages = fields.pop("messages", None) or user(text, **{"cid": cid, "tokens": 4, **directive_keys})
+    return target.post({"model": model, "messages": messages, **fields})
+
+
+def _routed_chunks(target: Target, model: str, cid: str, **fields: Any) -> list[dict[str, Any]]:
+    response = _routed(target, model, "hi", cid, stream=True, **fields)
+    assert response.status_code == 200, response.text
+    return _chunks(sse_events(response.text))
+
+
+def _finishes(chunks: list[dict[str, Any]]) -> list[Any]:
+    return [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+    ]
+
+
+def _probe_anthropic_length_as_stop(target: Target) -> bool:
+    body = _routed(target, ANTHROPIC_MODEL, "hi", new_cid("probe"), directive={"scenario": "length"}).json()
+    chunks = _routed_chunks(target, ANTHROPIC_MODEL, new_cid("probe"), directive={"scenario": "length"})
+    return bool(body["choices"][0]["finish_reason"] == "stop" and _finishes(chunks) == ["stop"])
+
+
+def _probe_anthropic_refusal_as_stop(target: Target) -> bool:
+    body = _routed(target, ANTHROPIC_MODEL, "hi", new_cid("probe"), directive={"scenario": "refusal"}).json()
+    choice = body["choices"][0]
+    return bool(
+        choice["finish_reason"] == "stop"
+        and choice["message"]["refusal"] is None
+        and choice["message"]["content"]
+    )
+
+
+def _probe_anthropic_usage_from_start(target: Target) -> bool:
+    cid = new_cid("probe")
+    chunks = _routed_chunks(
+        target, ANTHROPIC_MODEL, cid, directive={"tokens": 6}, stream_options={"include_usage": True}
+    )
+    (usage_chunk,) = [c for c in chunks if c.get("usage") and not c["choices"]]
+    (entry,) = journal(target.mock_url, cid)
+    return bool(usage_chunk["usage"]["completion_tokens"] < entry["usage"]["output_tokens"])
+
+
+def _probe_anthropic_stream_args_dropped(target: Target) -> bool:
+    chunks = _routed_chunks(
+        target, ANTHROPIC_MODEL, new_cid("probe"), directive={"scenario": "tool_call"}, tools=[WEATHER_TOOL]
+    )
+    arguments: dict[int, str] = {}
+    for call in _tool_deltas(chunks):
+        arguments[call["index"]] = arguments.get(call["index"], "") + call["function"].get("arguments", "")
+    return bool(arguments) and all(text == "" for text in arguments.values())
+
+
+def _probe_anthropic_tool_result_id(target: Target) -> bool:
+    cid = new_cid("probe")
+    messages = [
+        *user("weather?", cid=cid, tokens=4),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_probe1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_probe1", "content": "sunny"},
+    ]
+    response = _routed(target, ANTHROPIC_MODEL, "", cid, messages=messages, tools=[WEATHER_TOOL])
+    (entry,) = journal(target.mock_url, cid)
+    return response.status_code == 400 and entry["status"] == 400
+
+
+def _probe_anthropic_cache_dropped(target: Target) -> bool:
+    cid = new_cid("probe")
+    usage = _routed(target, ANTHROPIC_MODEL, "hi", cid, directive={"cached": 3}).json()["usage"]
+    (entry,) = journal(target.mock_url, cid)
+    truth = entry["usage"]
+    whole_prompt = (
+        truth["input_tokens"] + truth["cache_read_input_tokens"] + truth["cache_creation_input_tokens"]
+    )
+    return bool(
+        truth["cache_read_input_tokens"] > 0
+        and usage["prompt_tokens"] < whole_prompt
+        and usage["input_tokens_details"]["cached_tokens"] == 0
+    )
+
+
+def _probe_anthropic_overloaded(target: Target) -> bool:
+    directive_keys = {"scenario": "error", "status": 529}
+    response = _routed(target, ANTHROPIC_MODEL, "hi", new_cid("probe"), directive=directive_keys)
+    return response.status_code == 400
+
+
+def _probe_system_dropped(target: Target) -> bool:
+    upstream: list[dict[str, Any]] = []
+    for model in (ANTHROPIC_MODEL, GEMINI_MODEL):
+        cid = new_cid("probe")
+        messages = [{"role": "system", "content": "You are terse."}, *user("hi", cid=cid, tokens=4)]
+        assert _routed(target, model, "", cid, messages=messages).status_code == 200
+        (entry,) = journal(target.mock_url, cid)
+        upstream.append(entry["body"])
+    anthropic, gemini = upstream
+    return "system" not in anthropic and "systemInstruction" not in gemini
+
+
+def _probe_gemini_args_objects(target: Target) -> bool:
+    tool_call = {"directive": {"scenario": "tool_call"}, "tools": [WEATHER_TOOL]}
+    body = _routed(target, GEMINI_MODEL, "hi", new_cid("probe"), **tool_call).json()
+    whole = [call["function"]["arguments"] for call in body["choices"][0]["message"]["tool_calls"]]
+    streamed = [
+        call["function"]["arguments"]
+        for call in _tool_deltas(_routed_chunks(target, GEMINI_MODEL, new_cid("probe"), **tool_call))
+    ]
+    return bool(whole and streamed) and all(isinstance(arguments, dict) for arguments in whole + streamed)
+
+
+def _probe_gemini_tool_choice_dropped(target: Target) -> bool:
+    cid = new_cid("probe")
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    body = _routed(target, GEMINI_MODEL, "hi", cid, tools=[WEATHER_TOOL], tool_choice=forced).json()
+    (entry,) = journal(target.mock_url, cid)
+    return "toolConfig" not in entry["body"] and body["choices"][0]["finish_reason"] != "tool_calls"
+
+
+def _probe_routing_ignores_provider(target: Target) -> bool:
+    """An Anthropic model that reaches the mock's OpenAI route, not its Anthropic one."""
+    cid = new_cid("probe")
+    assert _routed(target, ANTHROPIC_MODEL, "hi", cid).status_code == 200
+    (entry,) = journal(target.mock_url, cid)
+    return bool(entry["dialect"] == "openai" and not entry["path"].startswith("/anthropic"))
+
+
+def _probe_history_dropped(target: Target) -> bool:
+    """A three-turn conversation reaches the provider as its last message only."""
+    cid = new_cid("probe")
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "second"},
+        *user("third", cid=cid, tokens=4),
+    ]
+    assert target.post({"model": "openai/gpt-4o", "messages": messages}).status_code == 200
+    (entry,) = journal(target.mock_url, cid)
+    return len(entry["body"]["messages"]) == 1
+
+
 PROBES: dict[str, Callable[[Target], bool]] = {
+    "provider_ignored_in_routing": _probe_routing_ignores_provider,
+    "history_dropped": _probe_history_dropped,
     "no_done": lambda t: t.stream()[-1] != "[DONE]",
     "usage_chunk_missing": lambda t: _usage_chunks(t.stream(include_usage=True)) == [],
     "usage_chunk_with_choices": _usage_chunk_has_choices,
@@ -641,6 +801,16 @@ PROBES: dict[str, Callable[[Target], bool]] = {
     "debug_unasked": lambda t: "debug" in t.chat(new_cid("probe")).json(),
     "debug_missing": lambda t: "debug" not in t.chat(new_cid("probe"), enable_debug=True).json(),
     "debug_public_model": _probe_debug_public_model,
+    "anthropic_max_tokens_as_stop": _probe_anthropic_length_as_stop,
+    "anthropic_refusal_as_stop": _probe_anthropic_refusal_as_stop,
+    "anthropic_usage_from_message_start": _probe_anthropic_usage_from_start,
+    "anthropic_stream_tool_args_dropped": _probe_anthropic_stream_args_dropped,
+    "anthropic_tool_result_wrong_id": _probe_anthropic_tool_result_id,
+    "anthropic_cache_tokens_dropped": _probe_anthropic_cache_dropped,
+    "anthropic_overloaded_as_400": _probe_anthropic_overloaded,
+    "system_prompt_dropped": _probe_system_dropped,
+    "gemini_args_not_stringified": _probe_gemini_args_objects,
+    "gemini_tool_choice_dropped": _probe_gemini_tool_choice_dropped,
 }
 
 
@@ -652,6 +822,17 @@ def test_every_fault_is_described() -> None:
     for fault in FAULTS.values():
         assert fault.description.endswith("."), fault.name
         assert fault.hooks and all(isinstance(hook, Hook) for hook in fault.hooks)
+
+
+def test_every_translation_rule_is_broken_by_exactly_one_fault() -> None:
+    """Each adapter switch is one named bug (a rule nothing breaks is untested, two faults are one)."""
+    broken: list[str] = []
+    for fault in FAULTS.values():
+        rules = fault.on_translation(CORRECT_TRANSLATION)
+        off = [f.name for f in dataclasses.fields(rules) if getattr(rules, f.name) is False]
+        assert len(off) == (1 if fault.translation else 0), (fault.name, off)
+        broken += off
+    assert sorted(broken) == sorted(f.name for f in dataclasses.fields(CORRECT_TRANSLATION))
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))

@@ -275,7 +275,9 @@ def test_safety_stop_is_content_filter(client: openai.OpenAI, stream: bool) -> N
         content, _, finish, _ = _stream(client, messages=messages)
     else:
         completion = client.chat.completions.create(model=MODEL, messages=messages)
-        content, finish = completion.choices[0].message.content or "", completion.choices[0].finish_reason
+        # a complete answer names the refusal where the SDK exposes it (D40); content is null
+        assert completion.choices[0].message.content is None
+        content, finish = completion.choices[0].message.refusal or "", completion.choices[0].finish_reason
     assert finish == "content_filter" and content
 
 
@@ -298,6 +300,16 @@ def test_provider_429_is_429(client: openai.OpenAI) -> None:
         client.chat.completions.create(model=MODEL, messages=user("x", scenario="error", status=429))
     assert caught.value.response.status_code == 429
     assert caught.value.code == "provider_rate_limited"
+
+
+def test_provider_429_delay_in_retry_info_becomes_retry_after(client: openai.OpenAI) -> None:
+    """Gemini states its delay only in the body (RetryInfo.retryDelay); the client gets Retry-After (D42)."""
+    directive = {"scenario": "error", "status": 429, "retry_after": 7}
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.with_options(max_retries=0).chat.completions.create(
+            model=MODEL, messages=user("x", **directive)
+        )
+    assert caught.value.response.headers.get("retry-after") == "7"
 
 
 # -- what the mock never sends: the adapter alone ------------------------------------------------
@@ -379,3 +391,20 @@ def test_the_stack_wires_google(sdk: openai.OpenAI, stack: LocalStack) -> None:
     assert entry["path"].startswith(GEMINI_PREFIX + "/")
     assert entry["headers"]["x-goog-api-key"] == fingerprint(stack.keys[GOOGLE.role])
     _usage_matches(completion.usage, entry)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cached_tokens_are_part_of_the_prompt(
+    client: openai.OpenAI, gemini_mock: LocalServer, stream: bool
+) -> None:
+    cid = new_cid("gem")
+    messages = user("Hi", tokens=3, cached=4, cid=cid)
+    if stream:
+        _, _, _, usage = _stream(client, messages=messages)
+    else:
+        usage = client.chat.completions.create(model=MODEL, messages=messages).usage
+    truth = _entry(gemini_mock, cid)["usage"]
+    assert truth["cachedContentTokenCount"] == 4
+    _usage_matches(usage, _entry(gemini_mock, cid))  # promptTokenCount already holds the cached part
+    assert usage.model_extra is not None
+    assert usage.model_extra["input_tokens_details"] == {"cached_tokens": 4}

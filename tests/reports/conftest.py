@@ -289,6 +289,87 @@ def make_warnings_only_run(*, strict: bool = False) -> RunResult:
     return run
 
 
+#: the mock dialects, in the order the runner reaches them (the first is the primary route)
+PROVIDERS = ("openai", "anthropic", "gemini")
+
+
+def _routed(
+    check: str, layer: Layer, family: str, provider: str, outcome: Outcome, *, reason: str = ""
+) -> CheckResult:
+    """A result of a per-provider scenario, named as the runner names it (plain on the primary route)."""
+    scenario = family if provider == PROVIDERS[0] else f"{family}[{provider}]"
+    return dataclasses.replace(_result(check, layer, scenario, outcome, reason=reason), provider=provider)
+
+
+def make_provider_run(providers: tuple[str, ...] = PROVIDERS) -> RunResult:
+    """Per-provider scenarios on each route, plus property and single-route results (provider "").
+
+    On anthropic, usage is lost on ``chat_basic`` (two failures, one skipped check); on gemini,
+    the stream of ``chat_stream`` could not be read (an error); everything else passes.
+    """
+    results = [
+        _result("status_code_conformance", Layer.PROPERTY, "generated", Outcome.PASSED),
+        _result("error_envelope_conforms", Layer.SCENARIO, "bad_model_id", Outcome.PASSED),
+    ]
+    for provider in providers:
+        anthropic = provider == "anthropic"
+        results += [
+            _routed("content_type_json", Layer.SCENARIO, "chat_basic", provider, Outcome.PASSED),
+            _routed(
+                "usage_matches_truth",
+                Layer.SCENARIO,
+                "chat_basic",
+                provider,
+                Outcome.FAILED if anthropic else Outcome.PASSED,
+                reason="usage.completion_tokens is 0, the provider billed 12" if anthropic else "",
+            ),
+            _routed(
+                "usage_details_present",
+                Layer.SCENARIO,
+                "chat_basic",
+                provider,
+                Outcome.FAILED if anthropic else Outcome.PASSED,
+                reason="usage.prompt_tokens_details is missing" if anthropic else "",
+            ),
+            dataclasses.replace(
+                _routed(
+                    "cached_tokens_reported",
+                    Layer.SCENARIO,
+                    "chat_basic",
+                    provider,
+                    Outcome.SKIPPED if anthropic else Outcome.PASSED,
+                ),
+                because="usage_details_present" if anthropic else "",
+            ),
+            _routed(
+                "terminal_done_sentinel",
+                Layer.STREAM,
+                "chat_stream",
+                provider,
+                Outcome.ERROR if provider == "gemini" else Outcome.PASSED,
+                reason="read timed out after 30 s" if provider == "gemini" else "",
+            ),
+            _routed("usage_on_final_chunk", Layer.STREAM, "chat_stream", provider, Outcome.PASSED),
+            _routed(
+                "compression_fields",
+                Layer.SCENARIO,
+                "chat_basic",
+                provider,
+                Outcome.NOT_APPLICABLE,
+                reason="profile openai-core has no compression",
+            ),
+        ]
+    return RunResult(
+        run_id="run-providers",
+        target="reference",
+        base_url="http://127.0.0.1:8080",
+        profile="edgee",
+        started_at=STARTED,
+        finished_at=STARTED + 20.0,
+        results=results,
+    )
+
+
 def make_unreachable_run() -> RunResult:
     return RunResult(
         run_id="run-unreachable",
@@ -375,6 +456,17 @@ def graded_run() -> RunResult:
 @pytest.fixture
 def run() -> RunResult:
     return make_run()
+
+
+@pytest.fixture
+def provider_run() -> RunResult:
+    return make_provider_run()
+
+
+@pytest.fixture
+def openai_only_run() -> RunResult:
+    """The same suite against a gateway with one route: every per-provider result is on openai."""
+    return make_provider_run(("openai",))
 
 
 @pytest.fixture

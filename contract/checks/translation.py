@@ -255,7 +255,9 @@ def _params(sent: Intent, received: Intent) -> list[Difference]:
         found.append(
             Difference(
                 Topic.PARAMS,
-                f"the answer budget of {sent.max_tokens} tokens arrived as {received.max_tokens}",
+                f"an answer budget of {sent.max_tokens} tokens was sent (max_tokens or "
+                "max_completion_tokens), but the provider received "
+                + (f"{received.max_tokens}" if received.max_tokens is not None else "no budget"),
                 str(sent.max_tokens),
                 str(received.max_tokens),
             )

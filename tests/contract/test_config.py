@@ -187,3 +187,41 @@ def test_a_header_flag_must_be_name_colon_value() -> None:
     assert parse_header("x-portkey-provider: openai") == ("x-portkey-provider", "openai")
     with pytest.raises(ConfigError, match="Name: value"):
         parse_header("no colon here")
+
+
+def test_provider_routes_are_read_in_order_and_the_flag_replaces_them(tmp_path: Path) -> None:
+    path = tmp_path / "gateproof.yaml"
+    path.write_text(
+        "target: {base_url: 'http://127.0.0.1:8080/v1'}\n"
+        "providers: {openai: gpt-4o, anthropic: claude-haiku-4-5, gemini: gemini-2.5-flash}\n"
+    )
+    config = load_target_config(path)
+    assert config.provider_routes() == (
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-haiku-4-5"),
+        ("gemini", "gemini-2.5-flash"),
+    )
+    flagged = load_target_config(path, providers={"anthropic": "claude-sonnet-4-5"})
+    assert flagged.provider_routes() == (("anthropic", "claude-sonnet-4-5"),)
+
+
+def test_without_providers_there_is_one_openai_route_with_the_default_model() -> None:
+    config = load_target_config(None, base_url="http://127.0.0.1:8080/v1", model="my/model")
+    assert config.provider_routes() == (("openai", "my/model"),)
+
+
+@pytest.mark.parametrize(
+    ("providers", "named"),
+    [({"cohere": "command-r"}, r"unknown dialect\(s\) cohere"), ({"anthropic": " "}, "non-empty model ids")],
+)
+def test_a_bad_provider_route_is_a_config_error(providers: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_target_config(None, base_url="http://127.0.0.1:8080/v1", providers=providers)
+
+
+def test_a_provider_flag_must_be_dialect_equals_model() -> None:
+    from gateproof.contract._config import parse_provider
+
+    assert parse_provider("gemini=google/gemini-2.5-flash") == ("gemini", "google/gemini-2.5-flash")
+    with pytest.raises(ConfigError, match="DIALECT=MODEL"):
+        parse_provider("anthropic")

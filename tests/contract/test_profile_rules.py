@@ -23,7 +23,7 @@ from gateproof.contract.checks import (
 )
 from gateproof.contract.results import CheckResult, Layer
 from gateproof.contract.stream import check_stream
-from gateproof.openapi import JournalRecord, SchemaKind
+from gateproof.openapi import JournalRecord, SchemaKind, intent_from_openai
 from gateproof.openapi._credentials import fingerprint
 
 from .conftest import stack_config
@@ -130,6 +130,8 @@ def _journal(
     body: dict[str, Any], headers: dict[str, str] | None = None, **entry: Any
 ) -> list[JournalRecord]:
     record = {"seq": 1, "received_at": 0.0, "method": "POST", "path": "/v1/chat/completions"}
+    # what the mock's OpenAI dialect serves as the intent of that body
+    record["intent"] = intent_from_openai(body).to_json()
     return [JournalRecord.from_json({**record, "body": body, "headers": headers or {}, **entry})]
 
 
@@ -145,10 +147,11 @@ def test_max_completion_tokens_is_the_same_limit(profile: Profile) -> None:
     )
     failure = _judge("upstream_params_intact", halved)
     assert failure is not None
-    assert failure.reason == "max_tokens: 64 was sent, but the provider received max_completion_tokens: 32"
+    assert failure.reason.startswith("an answer budget of 64 tokens was sent")
+    assert failure.reason.endswith("the provider received 32")
     dropped = _ctx("chat_basic", profile, body={}, request=request, journal=_journal({}))
     failure = _judge("upstream_params_intact", dropped)
-    assert failure is not None and "neither max_tokens nor max_completion_tokens" in failure.reason
+    assert failure is not None and failure.reason.endswith("the provider received no budget")
 
 
 def test_a_length_stop_is_judged_against_max_completion_tokens() -> None:
@@ -212,7 +215,9 @@ def test_a_declared_upstream_model_is_checked_on_the_stack(
     run = run_contract(
         config, RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=frozenset({"chat_basic"}))
     )
-    (result,) = [r for r in run.results if r.check == "upstream_model_unprefixed"]
+    (result,) = [
+        r for r in run.results if r.check == "upstream_model_unprefixed" and r.scenario == "chat_basic"
+    ]
     assert result.outcome is outcome, result.reason
 
 
@@ -221,7 +226,9 @@ def test_openai_core_without_a_declaration_does_not_judge_the_upstream_model(sta
         stack_config(stack, Profile.OPENAI_CORE),
         RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=frozenset({"chat_basic"})),
     )
-    (result,) = [r for r in run.results if r.check == "upstream_model_unprefixed"]
+    (result,) = [
+        r for r in run.results if r.check == "upstream_model_unprefixed" and r.scenario == "chat_basic"
+    ]
     assert result.outcome is Outcome.NOT_APPLICABLE
 
 

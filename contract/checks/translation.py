@@ -16,6 +16,7 @@ rewrite ids a provider would refuse) or, for a dialect without ids, by function 
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,71 +109,97 @@ def _same_content(sent: Any, received: Any) -> bool:
     return False
 
 
+def _same_arguments(a: Any, b: Any) -> bool:
+    return bool(a == b or (isinstance(a, str) and isinstance(b, str) and _words(a) == _words(b)))
+
+
+#: one unit of the conversation as the diff sees it: a word of a text (role, "w", word), or a
+#: whole tool call or tool result (role, kind, what identifies it)
+_Token = tuple[str, ...]
+
+
+def _tokens(parts: Sequence[Part], *, texts: bool) -> list[_Token]:
+    tokens: list[_Token] = []
+    for part in parts:
+        if part.kind == "text":
+            tokens += (
+                [(part.role, "w", word) for word in part.text.split()] if texts else [(part.role, "text")]
+            )
+        elif part.kind == "tool_call":
+            arguments = json.dumps(part.arguments, sort_keys=True, separators=(",", ":"))
+            tokens.append((part.role, "tool_call", part.name or "", _words(arguments)))
+        else:
+            tokens.append((part.role, "tool_result"))
+    return tokens
+
+
+def _phrase(tokens: Sequence[_Token]) -> str:
+    """What a run of diff tokens says, for a message: the words of a text, or the tool items."""
+    pieces: list[str] = []
+    for token in tokens:
+        if token[1] == "w":
+            if pieces and pieces[-1].startswith(f"{token[0]} text "):
+                pieces[-1] = pieces[-1][:-1] + " " + token[2] + '"'
+            else:
+                pieces.append(f'{token[0]} text "{token[2]}"')
+        elif token[1] == "tool_call":
+            pieces.append(f"{token[0]} tool call {token[2]}({_short(token[3], 60)})")
+        else:
+            pieces.append(f"{token[0]} {token[1].replace('_', ' ')}")
+    return _short("; ".join(pieces), 240)
+
+
+def _diff(sent: Sequence[Part], received: Sequence[Part], *, texts: bool) -> Difference | None:
+    """The first place where the conversations part ways, found by aligning them.
+
+    Aligning (rather than walking both side by side) names what really happened when a part is
+    dropped and its neighbours are merged: "the assistant text ... is missing", not "part 0
+    changed".
+    """
+    a, b = _tokens(sent, texts=texts), _tokens(received, texts=texts)
+    if a == b:
+        return None
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        lost, got = _phrase(a[i1:i2]), _phrase(b[j1:j2])
+        if tag == "delete":
+            message = f"the provider did not receive the client's {lost}"
+        elif tag == "insert":
+            message = f"the provider received {got}, which the client did not send"
+        else:
+            message = f"the client's {lost} reached the provider as {got}"
+        return Difference(Topic.CONVERSATION, message, lost or "nothing", got or "nothing")
+    return None
+
+
 def _conversation(sent: Sequence[Part], received: Sequence[Part], *, texts: bool) -> list[Difference]:
-    for index, (a, b) in enumerate(zip(sent, received, strict=False)):
-        if (a.role, a.kind) != (b.role, b.kind):
+    difference = _diff(sent, received, texts=texts)
+    if difference is not None:
+        return [difference]
+    # the same words and items in the same order: what the tokens do not hold is compared part by part
+    for a, b in zip(
+        (p for p in sent if p.kind != "text"), (p for p in received if p.kind != "text"), strict=False
+    ):
+        if a.kind == "tool_call" and not _same_arguments(a.arguments, b.arguments):
             return [
                 Difference(
                     Topic.CONVERSATION,
-                    f"part {index} of the conversation: the client sent a {_describe(a)}, the "
-                    f"provider received a {_describe(b)}",
-                    _describe(a),
-                    _describe(b),
+                    f"the arguments of the assistant's call to {a.name} changed",
+                    _short(a.arguments),
+                    _short(b.arguments),
                 )
             ]
-        if a.kind == "text" and texts and _words(a.text) != _words(b.text):
-            return [
-                Difference(
-                    Topic.CONVERSATION,
-                    f"part {index} of the conversation ({a.role} text) changed on the way",
-                    _short(a.text),
-                    _short(b.text),
-                )
-            ]
-        if a.kind == "tool_call":
-            if a.name != b.name:
-                return [
-                    Difference(
-                        Topic.CONVERSATION,
-                        f"part {index}: the assistant's tool call names {b.name!r}, not {a.name!r}",
-                        repr(a.name),
-                        repr(b.name),
-                    )
-                ]
-            if a.arguments != b.arguments and not (
-                isinstance(a.arguments, str)
-                and isinstance(b.arguments, str)
-                and _words(a.arguments) == _words(b.arguments)
-            ):
-                return [
-                    Difference(
-                        Topic.CONVERSATION,
-                        f"part {index}: the arguments of the assistant's call to {a.name} changed",
-                        _short(a.arguments),
-                        _short(b.arguments),
-                    )
-                ]
         if a.kind == "tool_result" and texts and not _same_content(a.content, b.content):
             return [
                 Difference(
                     Topic.CONVERSATION,
-                    f"part {index}: the tool result for {a.name or a.id} changed on the way",
+                    f"the tool result for {a.name or a.id} changed on the way",
                     _short(a.content),
                     _short(b.content),
                 )
             ]
-    if len(sent) != len(received):
-        longer, what = (sent, "is missing") if len(sent) > len(received) else (received, "was added")
-        extra = longer[min(len(sent), len(received))]
-        return [
-            Difference(
-                Topic.CONVERSATION,
-                f"the conversation has {len(sent)} part(s) as sent and {len(received)} as received: "
-                f"a {_describe(extra)} {what}",
-                f"{len(sent)} parts",
-                f"{len(received)} parts",
-            )
-        ]
     return []
 
 

@@ -311,3 +311,34 @@ def test_ignored_auth_is_skipped_when_an_auth_scenario_failed() -> None:
     assert folded.outcome is Outcome.SKIPPED and folded.because == "status_code_expected"
     assert "auth_missing" in folded.reason
     assert _fold_property_auth(generated, [])[0].outcome is Outcome.FAILED
+
+
+# -- the cached share of the prompt (D43) -------------------------------------------------------------
+
+
+def _usage_case(profile: Profile, usage: dict[str, Any], cached: int) -> CheckFailed | None:
+    truth = {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34, "cached_tokens": cached}
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}}], "usage": usage}
+    ctx = _ctx("chat_basic", profile, body=body, request={"model": "m", "messages": []},
+               journal=_journal({}, true_usage=truth))  # fmt: skip
+    return _judge("usage_matches_provider", ctx)
+
+
+def test_openai_core_owes_the_cached_count_only_when_something_was_cached() -> None:
+    counts = {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34}
+    # nothing cached: details without the count (what LiteLLM sends for Gemini) say no less than 0
+    assert _usage_case(Profile.OPENAI_CORE, {**counts, "prompt_tokens_details": {}}, 0) is None
+    failure = _usage_case(Profile.OPENAI_CORE, {**counts, "prompt_tokens_details": {}}, 12)
+    assert failure is not None and "read 12 prompt tokens from its cache" in failure.reason
+    right = {**counts, "prompt_tokens_details": {"cached_tokens": 12}}
+    assert _usage_case(Profile.OPENAI_CORE, right, 12) is None
+    # edgee: the Edgee name, always
+    failure = _usage_case(Profile.EDGEE, right, 12)
+    assert failure is not None and failure.reason.startswith("input_tokens_details.cached_tokens is None")
+
+
+def test_cache_reads_left_out_of_prompt_tokens_are_undercounting() -> None:
+    usage = {"prompt_tokens": 18, "completion_tokens": 4, "total_tokens": 22,
+             "input_tokens_details": {"cached_tokens": 12}}  # fmt: skip
+    failure = _usage_case(Profile.EDGEE, usage, 12)
+    assert failure is not None and failure.reason == "prompt_tokens is 18 but the provider counted 30"

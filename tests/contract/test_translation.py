@@ -154,4 +154,26 @@ def test_a_missing_part_says_what_is_missing() -> None:
     sent = intent_from_openai(_BODY)
     found = intent_differences(sent, Intent(**{**sent.__dict__, "parts": sent.parts[:-1]}))
     assert [d.topic for d in found] == [Topic.CONVERSATION]
-    assert "Which is warmer" in found[0].message and "missing" in found[0].message
+    assert found[0].message == 'the provider did not receive the client\'s user text "Which is warmer?"'
+
+
+def test_a_dropped_turn_whose_neighbours_merge_is_named_as_dropped() -> None:
+    """A gateway that drops an assistant refusal from the history (its user turns then merge)."""
+    sent = intent_from_openai(
+        {
+            "messages": [
+                {"role": "user", "content": "Open the door."},
+                {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+                {"role": "user", "content": "Why not?"},
+            ]
+        }
+    )
+    received = Intent(
+        parts=(Part("user", "text", text="Open the door."), Part("user", "text", text="Why not?"))
+    )
+    (found,) = intent_differences(sent, received)
+    assert found.topic is Topic.CONVERSATION
+    assert (
+        found.message
+        == "the provider did not receive the client's assistant text \"I can't help with that.\""
+    )

@@ -212,6 +212,12 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
     calls = any(message.get("tool_calls") for message in messages)
     if calls or draw(st.booleans()):
         body["tools"] = [dict(tool) for tool in TOOLS]
+        # none, auto or one named function (D25); absent leaves it to the provider's default
+        choice = draw(st.sampled_from((None, "auto", "none", *_TOOL_NAMES)))
+        if choice in ("auto", "none"):
+            body["tool_choice"] = choice
+        elif choice is not None:
+            body["tool_choice"] = {"type": "function", "function": {"name": choice}}
     if draw(st.booleans()):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -222,10 +228,22 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
-#: what the mock is asked to answer (a short text) and to report as read from its cache
+#: what the mock is asked to answer (a short text, or tool calls when the request allows them) and
+#: to report as read from its cache
 _MOCK_ASK = st.fixed_dictionaries(
-    {"tokens": st.integers(min_value=1, max_value=8), "cached": st.sampled_from((0, 0, 4))}
+    {
+        "tokens": st.integers(min_value=1, max_value=8),
+        "cached": st.sampled_from((0, 0, 4)),
+        "calls": st.sampled_from((0, 0, 1, 2)),
+    }
 )
+
+
+def _directive(body: Mapping[str, Any], ask: Mapping[str, int], cid: str) -> str:
+    """The mock's directive for one example: tool calls when asked for and the request allows them."""
+    if ask.get("calls") and body.get("tools") and body.get("tool_choice") != "none":
+        return format_directive(scenario="tool_call", calls=ask["calls"], cached=ask["cached"], cid=cid)
+    return format_directive(scenario="text", tokens=ask["tokens"], cached=ask["cached"], cid=cid)
 
 
 # ---------------------------------------------------------------- one example, judged
@@ -282,7 +300,7 @@ class _Route:
         body = json.loads(json.dumps(generated))
         body["model"] = self.model
         last = body["messages"][-1]
-        last["content"] = f"{last['content']} {format_directive(scenario='text', **ask, cid=cid)}"
+        last["content"] = f"{last['content']} {_directive(body, ask, cid)}"
         stream = bool(body.get("stream"))
         sent = Sent(
             method="POST",

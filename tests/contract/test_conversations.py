@@ -22,6 +22,7 @@ from gateproof.contract._conversations import (
     CONVERSATION_CHECKS,
     MAX_MESSAGES,
     TOOLS,
+    _directive,
     conversations,
     run_conversations,
 )
@@ -120,7 +121,7 @@ def test_the_generator_covers_what_the_layer_promises() -> None:
 
     @seed(20261125)
     @settings(
-        max_examples=45, phases=[Phase.generate], database=None, suppress_health_check=list(HealthCheck)
+        max_examples=150, phases=[Phase.generate], database=None, suppress_health_check=list(HealthCheck)
     )
     @given(conversations())
     def collect(body: dict[str, Any]) -> None:
@@ -132,6 +133,9 @@ def test_the_generator_covers_what_the_layer_promises() -> None:
     assert any(m["role"] == "developer" for m in messages)
     assert any(m.get("refusal") for m in messages)
     assert any(len(m.get("tool_calls") or []) > 1 for m in messages)
+    # every tool choice the spec allows (D25): none, auto, a named function
+    choices = {json.dumps(b.get("tool_choice"))[:12] for b in bodies if "tool_choice" in b}
+    assert {'"none"', '"auto"', '{"type": "fu'} <= choices
     assert any(b.get("stream") for b in bodies) and any(not b.get("stream") for b in bodies)
     assert any("stop" in b for b in bodies) and any("max_tokens" in b for b in bodies)
     assert max(len(b["messages"]) for b in bodies) >= 8
@@ -141,6 +145,15 @@ def test_the_generator_covers_what_the_layer_promises() -> None:
         order = [int(m["tool_call_id"].split("_")[1]) for m in body["messages"] if m["role"] == "tool"]
         out_of_order |= order != sorted(order)
     assert out_of_order
+
+
+def test_the_mock_is_asked_for_tool_calls_only_when_the_request_allows_them() -> None:
+    ask = {"tokens": 3, "cached": 0, "calls": 2}
+    offered = {"messages": [], "tools": [{"type": "function", "function": {"name": "add"}}]}
+    assert "scenario=tool_call calls=2" in _directive(offered, ask, "c1")
+    assert "scenario=text" in _directive({**offered, "tool_choice": "none"}, ask, "c1")
+    assert "scenario=text" in _directive({"messages": []}, ask, "c1")
+    assert "scenario=text tokens=3" in _directive(offered, {**ask, "calls": 0}, "c1")
 
 
 # ---------------------------------------------------------------- against the reference gateway

@@ -135,7 +135,10 @@ CAUGHT_BY: dict[str, tuple[tuple[str, str], ...]] = {
         ("upstream_system_intact", "chat_basic[gemini]"),
         ("conversation_translated_faithfully", CONVERSATIONS),
     ),
-    "gemini_args_not_stringified": (("tool_call_arguments_json_string", "tools_auto[gemini]"),),
+    "gemini_args_not_stringified": (
+        ("tool_call_arguments_json_string", "tools_auto[gemini]"),
+        ("conversation_response_valid", CONVERSATIONS),
+    ),
     "gemini_tool_choice_dropped": (("upstream_params_intact", "tools_named_stream[gemini]"),),
     "provider_ignored_in_routing": (
         ("routed_to_declared_provider", "chat_basic[anthropic]"),

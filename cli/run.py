@@ -116,6 +116,12 @@ def _print_verdict(
     if run is not None and not run.interrupted and run.unreachable is None:
         headline = f": {run_headline(run)} ({run.profile} profile, {run.finished_at - run.started_at:.1f} s)"
     print(f"{verdict.label}{headline}", file=out)
+    if run is not None:
+        from gateproof.reports import provider_headline
+
+        routes = provider_headline(run.results)
+        if routes:
+            print(f"  {routes}", file=out)
     for line in verdict.failures:
         print(f"  FAIL  {scrub(line)}", file=out)
     for line in verdict.notes:

@@ -16,6 +16,7 @@ though the producers already did.
 from __future__ import annotations
 
 from gateproof.reports._files import ReportFiles, write_report
+from gateproof.reports._view import provider_headline
 from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
@@ -26,6 +27,7 @@ __all__ = [
     "ReportFiles",
     "Verdict",
     "VerdictStatus",
+    "provider_headline",
     "render_compression_plot",
     "render_html",
     "render_junit",

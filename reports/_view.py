@@ -483,6 +483,26 @@ def provider_routes(results: Iterable[CheckResult]) -> list[str]:
     return list(dict.fromkeys(r.provider for r in results if r.provider))
 
 
+def provider_headline(results: Iterable[CheckResult]) -> str | None:
+    """One line for a terminal: each provider route's passed and failed checks (None with one route).
+
+    e.g. ``provider routes: openai 412 passed · anthropic 389 passed, 2 failed · gemini 389 passed``
+    """
+    kept = list(results)
+    routes = provider_routes(kept)
+    if len(routes) < 2:
+        return None
+    parts = []
+    for route in routes:
+        counts = _counts(r for r in kept if r.provider == route)
+        text = f"{route} {counts[Outcome.PASSED]} passed"
+        for outcome, word in ((Outcome.FAILED, "failed"), (Outcome.ERROR, "not evaluated")):
+            if counts[outcome]:
+                text += f", {counts[outcome]} {word}"
+        parts.append(text)
+    return "provider routes: " + " · ".join(parts)
+
+
 @dataclass(frozen=True)
 class ProviderCell:
     """What one scenario did on one provider route: its results' counts and where to read the first failure."""

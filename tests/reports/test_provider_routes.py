@@ -220,3 +220,18 @@ def test_junit_note_of_a_tolerated_failure_shares_the_one_properties_element(pro
     assert [child.tag for child in case] == ["properties", "system-out"]
     props = {p.attrib["name"]: p.attrib["value"] for p in case.iter("property")}
     assert props == {"provider": "anthropic", "severity": "warning", "gating": "false"}
+
+
+def test_the_terminal_line_counts_each_route(provider_run: RunResult, openai_only_run: RunResult) -> None:
+    from gateproof.reports import provider_headline
+
+    line = provider_headline(provider_run.results)
+    assert line is not None and line.startswith("provider routes: openai ")
+    routes = line.removeprefix("provider routes: ").split(" · ")
+    assert [route.split()[0] for route in routes] == ["openai", "anthropic", "gemini"]
+    for route in routes:
+        name = route.split()[0]
+        passed = sum(1 for r in provider_run.results if r.provider == name and r.outcome is Outcome.PASSED)
+        assert route.startswith(f"{name} {passed} passed")
+    assert "failed" in line  # the hand-built run has failures on a route
+    assert provider_headline(openai_only_run.results) is None

@@ -847,16 +847,9 @@ def run_contract(
     if Layers.PROPERTY in options.layers and (options.checks is None or options.checks & _property_names()):
         from gateproof.contract._property import run_property, skipped_property_layer
 
-        if runner.gave_up:
-            reason = f"not run: the target stopped answering (last: {runner.last_transport_error})"
-            results = skipped_property_layer(config, reason)
-        elif runner.key_refused_on is not None:
-            # every generated request carries the refused key: one root cause, already reported
-            reason = (
-                f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
-                "the configured key, so every generated request would be refused too"
-            )
-            results = [r.skipped_because(KEY_CHECK, reason) for r in skipped_property_layer(config, reason)]
+        blocked = _generated_blocked(runner, "request")
+        if blocked is not None:
+            results = _unsent(skipped_property_layer(config, blocked[0]), *blocked)
         else:
             say("property layer: schemathesis")
             layer = run_property(config, api_key, only=options.checks, progress=say)
@@ -882,6 +875,27 @@ def run_contract(
     run.finished_at = time.time()
     # Every key of the run, in every encoding, out of everything recorded (a target may echo them).
     return redact_run(run, [*config.secret_values(), *runner.issued_keys])
+
+
+def _generated_blocked(runner: _ScenarioRun, what: str) -> tuple[str, str | None] | None:
+    """(reason, the check whose failure it is) when generated requests must not be sent at all.
+
+    A target that stopped answering gets nothing more; one that refuses the configured key would
+    refuse every generated ``what`` too: one root cause, already reported by the scenarios.
+    """
+    if runner.gave_up:
+        return f"not run: the target stopped answering (last: {runner.last_transport_error})", None
+    if runner.key_refused_on is not None:
+        return (
+            f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
+            f"the configured key, so every generated {what} would be refused too"
+        ), KEY_CHECK
+    return None
+
+
+def _unsent(results: list[CheckResult], reason: str, because: str | None) -> list[CheckResult]:
+    """A generated layer's results when it was not sent: errors, or skipped because ``because``."""
+    return results if because is None else [r.skipped_because(because, reason) for r in results]
 
 
 def _property_names() -> frozenset[str]:
@@ -911,15 +925,9 @@ def _conversation_layer(
         skipped_conversations,
     )
 
-    if runner.gave_up:
-        reason = f"not run: the target stopped answering (last: {runner.last_transport_error})"
-        results = skipped_conversations(config, reason)
-    elif runner.key_refused_on is not None:
-        reason = (
-            f"skipped because {KEY_CHECK} failed ({runner.key_refused_on}): the target refuses "
-            "the configured key, so every generated conversation would be refused too"
-        )
-        results = [r.skipped_because(KEY_CHECK, reason) for r in skipped_conversations(config, reason)]
+    blocked = _generated_blocked(runner, "conversation")
+    if blocked is not None:
+        results = _unsent(skipped_conversations(config, blocked[0]), *blocked)
     else:
         say("property layer: generated conversations")
         started = time.monotonic()

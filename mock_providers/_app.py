@@ -68,6 +68,12 @@ def create_app(config: MockConfig | None = None, dialects: Sequence[Dialect] = D
             for static in dialect.static_routes(config.catalogue)
         )
     routes.extend(control_routes(journal))
+    # an unknown path under a dialect's prefix gets that provider's 404, anything else the first's
+    routes.extend(
+        Route(dialect.prefix + "/{path:path}", UnknownRoute(dialect, journal))
+        for dialect in dialects
+        if dialect.prefix
+    )
     routes.append(Route("/{path:path}", UnknownRoute(dialects[0], journal)))
     app = MockApp(routes=routes, direct=direct)
     app.state.journal = journal

@@ -61,6 +61,9 @@ class Dialect(Protocol):
 
     #: short name, recorded in the journal (``openai``, ``anthropic``, ...)
     name: str
+    #: the path prefix every route of the dialect lives under ("" at the root): an unknown path
+    #: under it is answered in this dialect's error envelope
+    prefix: str
     #: Starlette path patterns of the POST routes that generate answers
     generation_paths: tuple[str, ...]
 

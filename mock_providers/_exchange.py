@@ -243,7 +243,7 @@ class StaticEndpoint:
 
 
 class UnknownRoute:
-    """Catch-all: a 404 in the first dialect's envelope, journaled like any request."""
+    """Catch-all: a 404 in the envelope of the dialect whose prefix the path is under, journaled like any request."""
 
     def __init__(self, dialect: Dialect, journal: Journal) -> None:
         self.dialect = dialect

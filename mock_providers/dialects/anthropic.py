@@ -546,6 +546,7 @@ class AnthropicDialect:
     """Renders scenarios as Anthropic Messages, under ``PREFIX``."""
 
     name: str = "anthropic"
+    prefix: str = PREFIX
     generation_paths: tuple[str, ...] = (PREFIX + "/v1/messages",)
 
     def __init__(self, catalogue: Catalogue = ANTHROPIC_CATALOGUE) -> None:

@@ -549,6 +549,7 @@ class GeminiDialect:
     """Renders scenarios as Gemini ``GenerateContentResponse`` objects."""
 
     name: str = "gemini"
+    prefix: str = GEMINI_PREFIX
     generation_paths: tuple[str, ...] = tuple(_models_path(v) + "/{call:path}" for v in API_VERSIONS)
 
     # -- requests -----------------------------------------------------------------

@@ -147,6 +147,7 @@ class OpenAIDialect:
     """Renders scenarios as OpenAI chat completions."""
 
     name: str = "openai"
+    prefix: str = ""
     generation_paths: tuple[str, ...] = ("/v1/chat/completions",)
 
     # -- requests -----------------------------------------------------------------

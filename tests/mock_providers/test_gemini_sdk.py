@@ -408,3 +408,14 @@ def test_context_window_is_the_input_limit() -> None:
     refusal = dialect.context_exceeded(request, 1_048_577, True)
     assert refusal is not None and refusal.status == 400
     assert refusal.message.startswith("The input token count (1048577) exceeds the maximum")
+
+
+def test_an_unknown_path_under_a_dialect_is_that_providers_404(http: httpx.Client) -> None:
+    """A gateway that builds a wrong URL for a provider gets that provider's own error, as it would live."""
+    gemini = http.post("/gemini/models/gemini-2.5-flash:generateContent", json=HELLO)
+    assert gemini.status_code == 404 and gemini.json()["error"]["status"] == "NOT_FOUND"
+    anthropic = http.post("/anthropic/v1/complete", json={})
+    assert anthropic.status_code == 404 and anthropic.json()["type"] == "error"
+    assert anthropic.json()["error"]["type"] == "not_found_error"
+    openai = http.post("/v1/nope", json={})
+    assert openai.status_code == 404 and "type" in openai.json()["error"]

@@ -538,3 +538,13 @@ def test_a_served_record_round_trips_to_the_intent_the_dialect_read() -> None:
     assert gemini_intent == Intent(
         model="gemini-2.5-flash", stream=True, system=(SYSTEM,), parts=(Part("user", "text", text="hi"),)
     )
+
+
+def test_the_dialect_names_the_suite_knows_are_the_mock_dialects_and_the_stack_routes() -> None:
+    """``openapi.DIALECT_NAMES`` (what a config's providers may name) is what the mock mounts and the stack wires."""
+    from gateproof.cli.launch import STACK_PROVIDERS, UPSTREAMS
+    from gateproof.mock_providers.dialects import DIALECTS
+    from gateproof.openapi import DIALECT_NAMES
+
+    assert tuple(dialect.name for dialect in DIALECTS) == DIALECT_NAMES
+    assert set(STACK_PROVIDERS) == set(DIALECT_NAMES) == {upstream.dialect for upstream in UPSTREAMS}

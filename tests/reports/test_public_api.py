@@ -16,6 +16,7 @@ def test_exported_names() -> None:
         "ReportFiles",
         "Verdict",
         "VerdictStatus",
+        "provider_headline",
         "render_compression_plot",
         "render_html",
         "render_junit",

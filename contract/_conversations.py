@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import string
 import time
@@ -498,8 +499,41 @@ def _survey(route: _Route, examples: int, route_seed: int) -> list[_Verdict]:
     return verdicts
 
 
-def _shrink(route: _Route, examples: int, route_seed: int, check: str, found: _Verdict) -> _Verdict:
-    """The smallest example that still fails ``check``: the survey replayed with shrinking on.
+def _cause(verdict: _Verdict, check: str) -> str:
+    """What a failure of ``check`` says, without the example's particulars (numbers, quoted values).
+
+    Failures with the same cause are one finding; different causes (a provider's 400 and a
+    usage chunk with a choice, say) are reported apart, so a small harmless one cannot hide a
+    serious one behind its shrunk counterexample.
+    """
+    observed = verdict.observed
+    if observed is not None and observed.status != 200:
+        # an error answer: its status and the error's kind, whatever its message quotes
+        try:
+            error = loads_bounded(observed.body).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        kind = (
+            [str(error.get(key)) for key in ("type", "code") if error.get(key)]
+            if isinstance(error, dict)
+            else []
+        )
+        return f"HTTP {observed.status} {'/'.join(kind)}".strip()
+    reason = verdict.failures[check].reason
+    # quoted values (also one cut short by the excerpt's length) and numbers are the example's own
+    reason = re.sub(r"\"[^\"]*(?:\"|$)|(?<!\w)'[^']*(?:'|$)", "…", reason)
+    return re.sub(r"\d+", "N", reason)[:100]
+
+
+def _broken(verdict: _Verdict) -> bool:
+    """The example got no answer, or not a 200: a client saw an error, not a deviation in an answer."""
+    return verdict.observed is None or verdict.observed.status != 200
+
+
+def _shrink(
+    route: _Route, examples: int, route_seed: int, check: str, found: _Verdict, cause: str | None = None
+) -> _Verdict:
+    """The smallest example that still fails ``check`` (for ``cause``, when given): the survey replayed with shrinking on.
 
     The same seed generates the same examples, so the search meets the survey's failure again
     and shrinks from it. The smallest failing example seen is kept (hypothesis' own last replay
@@ -520,7 +554,7 @@ def _shrink(route: _Route, examples: int, route_seed: int, check: str, found: _V
             return  # out of budget: every further candidate "passes", so the shrinker stops
         calls += 1
         verdict = route.judge(body, ask)
-        if check in verdict.failures:
+        if check in verdict.failures and (cause is None or _cause(verdict, check) == cause):
             if _size(verdict.body) < _size(smallest.body):
                 smallest = verdict
             raise _Fails(check)
@@ -630,11 +664,22 @@ def _judged(
                 )
             )
             continue
-        first = min(failing, key=lambda v: _size(v.body))
-        shrunk = _shrink(route, examples, route_seed, check, failing[0])
+        causes: dict[str, list[_Verdict]] = {}
+        for verdict in failing:
+            causes.setdefault(_cause(verdict, check), []).append(verdict)
+        # the cause to shrink: one a client met as an error first, else the most frequent
+        primary = max(causes, key=lambda c: (any(_broken(v) for v in causes[c]), len(causes[c])))
+        first = min(causes[primary], key=lambda v: _size(v.body))
+        shrunk = _shrink(route, examples, route_seed, check, causes[primary][0], primary)
         if _size(first.body) < _size(shrunk.body):
             shrunk = first
         failure = shrunk.failures[check]
+        others = [
+            f"{min(group, key=lambda v: _size(v.body)).failures[check].reason[:200]} "
+            f"({len(group)} of {len(judged)})"
+            for cause, group in causes.items()
+            if cause != primary
+        ]
         messages = len(shrunk.body.get("messages", []))
         request = json.dumps(shrunk.body, ensure_ascii=False)
         kind = (
@@ -643,9 +688,11 @@ def _judged(
             else "shrunk counterexample"
         )
         reason = (
-            f"{failure.reason}; failed on {len(failing)} of {len(judged)} conversations; "
+            f"{failure.reason}; failed on {len(causes[primary])} of {len(judged)} conversations; "
             f"{kind} ({messages} message(s)): {request}"
         )
+        if others:
+            reason += f"; {len(others)} other cause(s) on this route: " + "; ".join(others)
         results.append(
             _result(
                 config,

@@ -605,6 +605,39 @@ _TRANSLATION_SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="multi_turn_identical_tool_calls",
+        per_provider=True,
+        description=(
+            "The model called the same tool twice with the same arguments (two ids): both calls and "
+            "both results reach the provider, or it refuses the unequal counts."
+        ),
+        body={
+            "messages": [
+                {"role": "user", "content": "Check the weather in Lima twice, please."},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": f"call_lima_{n}",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'},
+                        }
+                        for n in (1, 2)
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_lima_1", "content": '{"temp_c": 19}'},
+                {"role": "tool", "tool_call_id": "call_lima_2", "content": '{"temp_c": 19}'},
+                {"role": "user", "content": "Did they agree?"},
+            ],
+            "max_tokens": 32,
+            "tools": [WEATHER_TOOL],
+        },
+        mock={"scenario": "text", "tokens": 6},
+        expect=Expectation(finish_reason="stop"),
+        checks=(*_OK_NON_STREAM, "upstream_messages_intact", "upstream_tool_results_matched"),
+    ),
+    Scenario(
         name="tools_parallel_stream",
         per_provider=True,
         description="The model calls two tools at once, streamed: both calls arrive whole, by index.",

@@ -313,3 +313,29 @@ def test_the_profile_is_recorded(stack: LocalStack) -> None:
     results = run_conversations(config, config.api_key(), examples=3)
     assert {r.profile for r in results} == {Profile.OPENAI_CORE.value}
     assert all(r.outcome is Outcome.PASSED for r in results), [r.reason for r in results]
+
+
+def test_failures_are_grouped_by_cause_without_the_examples_particulars() -> None:
+    from gateproof.contract._conversations import _cause, _Verdict
+    from gateproof.contract.checks import CheckFailed, Observed
+
+    def verdict(reason: str, status: int = 200, body: bytes = b"") -> _Verdict:
+        observed = Observed(status=status, headers={}, body=body)
+        return _Verdict(body={}, sent=None, observed=observed, failures={RESPONSE_VALID: CheckFailed(reason)})  # type: ignore[arg-type]
+
+    refused = [
+        b'{"error": {"message": "tool ids call_1, call_2 have no result", "type": "invalid_request_error"}}',
+        b'{"error": {"message": "tool id call_7 has no result", "type": "invalid_request_error"}}',
+    ]
+    a, b = (_cause(verdict("HTTP 400", 400, body), RESPONSE_VALID) for body in refused)
+    assert a == b == "HTTP 400 invalid_request_error"
+    chunks = [
+        "the stream breaks usage_chunk_empty_choices (event 3): the usage chunk has 1 choice(s)",
+        "the stream breaks usage_chunk_empty_choices (event 12): the usage chunk has 2 choice(s)",
+    ]
+    assert _cause(verdict(chunks[0]), RESPONSE_VALID) == _cause(verdict(chunks[1]), RESPONSE_VALID) != a
+    dropped = [
+        "conversation: the provider did not receive the client's assistant text \"0\"",
+        "conversation: the provider did not receive the client's assistant text \"Sb V-GIeA' 4nT\"",
+    ]
+    assert _cause(verdict(dropped[0]), RESPONSE_VALID) == _cause(verdict(dropped[1]), RESPONSE_VALID)

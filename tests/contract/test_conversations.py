@@ -335,7 +335,7 @@ def test_failures_are_grouped_by_cause_without_the_examples_particulars() -> Non
     ]
     assert _cause(verdict(chunks[0]), RESPONSE_VALID) == _cause(verdict(chunks[1]), RESPONSE_VALID) != a
     dropped = [
-        "conversation: the provider did not receive the client's assistant text \"0\"",
+        'conversation: the provider did not receive the client\'s assistant text "0"',
         "conversation: the provider did not receive the client's assistant text \"Sb V-GIeA' 4nT\"",
     ]
     assert _cause(verdict(dropped[0]), RESPONSE_VALID) == _cause(verdict(dropped[1]), RESPONSE_VALID)

@@ -381,7 +381,14 @@ def _start_and_run(fault: str, mock_url: str, logs: Path, property_turn: threadi
     server = _start_faulty_gateway(fault, mock_url, logs)
     run = FaultRun(server, [])
     try:
-        config = dataclasses.replace(_config(server, mock_url), request_log=str(_request_log(logs, fault)))
+        # the provider routes only for a fault whose pairs name one (or the conversations, which run on
+        # every route): the others are caught on the primary route, as their plain names say
+        routed = any("[" in scenario or scenario == CONVERSATIONS for _, scenario in CAUGHT_BY[fault])
+        config = dataclasses.replace(
+            _config(server, mock_url),
+            request_log=str(_request_log(logs, fault)),
+            providers=dict(STACK_PROVIDERS) if routed else {},
+        )
         run_id = f"selftest-{fault}-{secrets.token_hex(3)}"
         scenarios = _scenarios(fault)
         if scenarios:

@@ -184,6 +184,10 @@ class CheckResult:
     failed_cases: int = 0
     #: the provider route (the mock dialect, e.g. ``anthropic``) a per-provider scenario ran on; "" otherwise
     provider: str = ""
+    #: the failure-matrix row (a provider fault of D48, e.g. ``429 persistent``) a bad-day scenario played
+    fault: str = ""
+    #: of a failure-matrix result: ``stream`` or ``non-stream``; "" otherwise
+    mode: str = ""
     #: in memory only, until impact is measured (see RawResponse)
     raw: RawResponse | None = field(default=None, compare=False, repr=False)
 

@@ -28,6 +28,8 @@ from gateproof.openapi._edgee_headers import (
     BOOLEAN_HEADERS,
     COMPRESSION_HEADER,
     DEBUG_HEADER,
+    FALLBACK_HEADER,
+    FALLBACK_USED_VALUES,
     PROVIDER_HEADER,
     TAGS_HEADER,
 )
@@ -74,6 +76,8 @@ __all__ = [
     "EDGE_GENERATE_UUID",
     "EDGE_TOOL_NAMES",
     "ENCODING_NAME",
+    "FALLBACK_HEADER",
+    "FALLBACK_USED_VALUES",
     "HEALTH_PATH",
     "JOURNAL_PATH",
     "MAX_EDGE_ROUNDS",

@@ -12,16 +12,24 @@ from typing import Any
 
 from gateproof.openapi._spec import load_spec
 
-__all__ = ["BOOLEAN_HEADERS", "COMPRESSION_HEADER", "DEBUG_HEADER", "PROVIDER_HEADER", "TAGS_HEADER"]
+__all__ = [
+    "BOOLEAN_HEADERS",
+    "COMPRESSION_HEADER",
+    "DEBUG_HEADER",
+    "FALLBACK_HEADER",
+    "FALLBACK_USED_VALUES",
+    "PROVIDER_HEADER",
+    "TAGS_HEADER",
+]
 
 
 def _parameter(spec: dict[str, Any], name: str) -> str:
     return str(spec["components"]["parameters"][name]["name"])
 
 
-def _provider_header(spec: dict[str, Any]) -> str:
-    """The response header whose schema is the spec's ``XEdgeeProviderRequired``."""
-    wanted = "#/components/headers/XEdgeeProviderRequired"
+def _provider_header(spec: dict[str, Any], component: str = "XEdgeeProviderRequired") -> str:
+    """The response header whose schema is the spec's header component ``component``."""
+    wanted = f"#/components/headers/{component}"
     for item in spec["paths"].values():
         for operation in item.values():
             for response in (
@@ -30,7 +38,7 @@ def _provider_header(spec: dict[str, Any]) -> str:
                 for header, value in (response.get("headers") or {}).items():
                     if isinstance(value, dict) and value.get("$ref") == wanted:
                         return str(header)
-    raise LookupError("the spec names no response header XEdgeeProviderRequired")
+    raise LookupError(f"the spec names no response header {component}")
 
 
 _SPEC = load_spec()
@@ -42,6 +50,10 @@ DEBUG_HEADER = _parameter(_SPEC, "DebugHeader")
 TAGS_HEADER = _parameter(_SPEC, "TagsHeader")
 #: names the provider that served the request (D20)
 PROVIDER_HEADER = _provider_header(_SPEC)
+#: says a fallback route answered (D44)
+FALLBACK_HEADER = _provider_header(_SPEC, "XEdgeeFallbackUsed")
+#: the values of ``FALLBACK_HEADER`` that mean "a fallback answered" (the public spec and docs differ)
+FALLBACK_USED_VALUES = ("true", "1")
 #: the switch headers with the boolean spellings of D7
 BOOLEAN_HEADERS = (DEBUG_HEADER, COMPRESSION_HEADER)
 del _SPEC

@@ -49,6 +49,10 @@ class JournalRecord:
     outcome: str = "pending"
     chunks_sent: int | None = None
     finished_at: float | None = None
+    #: the provider fault the mock served on this request (``fault=`` or the seeded chaos); None: none
+    fault: str | None = None
+    #: which request with this ``cid`` this was (1 for the first): a gateway's retries and fallbacks
+    attempt: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as the journal endpoint serves it."""
@@ -109,6 +113,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "outcome": (str,),
     "chunks_sent": (int, type(None)),
     "finished_at": (int, float, type(None)),
+    "fault": (str, type(None)),
+    "attempt": (int, type(None)),
 }
 
 

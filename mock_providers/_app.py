@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateproof.mock_providers._chaos import Chaos
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._control import control_routes
 from gateproof.mock_providers._dialect import Dialect
@@ -55,10 +56,11 @@ def create_app(config: MockConfig | None = None, dialects: Sequence[Dialect] = D
     vocabulary()
     openers()
     journal = Journal(config.journal_size)
+    chaos = Chaos(config.chaos) if config.chaos is not None else None
     routes: list[BaseRoute] = []
     direct: dict[str, ASGIApp] = {}
     for dialect in dialects:
-        endpoint = GenerationEndpoint(dialect, config, journal)
+        endpoint = GenerationEndpoint(dialect, config, journal, chaos)
         for path in dialect.generation_paths:
             routes.append(Route(path, endpoint, methods=["POST"]))
             if "{" not in path:

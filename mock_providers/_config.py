@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue
+from gateproof.mock_providers._chaos import ChaosPolicy
 from gateproof.mock_providers._credentials import KeyPolicy
 
 __all__ = ["MockConfig"]
@@ -18,7 +19,8 @@ class MockConfig:
     ``tokens`` is the length of an answer nobody asked a length for. ``auth`` is
     the set of API keys it accepts (none by default: every request is 401, as a
     provider answers a key it never issued) and ``catalogue`` the models it serves
-    with their limits.
+    with their limits. ``chaos`` is the seeded fault injection of load runs
+    (``--chaos-rate``/``--chaos-faults``/``--chaos-seed``; None: off).
     """
 
     ttft_ms: int = 0
@@ -30,3 +32,4 @@ class MockConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     auth: KeyPolicy = field(default_factory=KeyPolicy)
     catalogue: Catalogue = DEFAULT_CATALOGUE
+    chaos: ChaosPolicy | None = None

@@ -8,17 +8,33 @@ While anything is still to wait for, a watcher reads ``receive()``: an
 ``http.disconnect`` cancels the writing at once, so an abandoned stream stops
 generating and leaves no task behind. Replies with nothing to wait for are
 written straight away without the watcher, which keeps the zero-delay hot path
-cheap.
+cheap; a client that leaves during such a write (a long stream held up by a client
+that stopped reading) is seen afterwards from the server's own flag (uvicorn's
+request cycle says ``disconnected``), whose later writes it dropped.
 
 A reply with ``abort`` ends by raising ``ConnectionDropped`` (after the journal
 has been updated, see the exchange): the server then closes the connection
 without ending the body, which is how an ASGI app cuts a response short.
+
+A reply with ``reset`` (``fault=reset``) must not get even a status line, and an
+exception raised before the response started makes the server answer 500 in the
+app's place. So the connection itself is reset: the server's transport is reached
+through the ``receive`` callable it handed the app (uvicorn's is a bound method of
+the request cycle, which holds it), ``SO_LINGER`` 0 makes the close a TCP RST, and
+the app waits (at most ``_RESET_WAIT`` s) until the server has seen the connection
+go, so it does not answer for the app. On a server that hides its transport the
+mock falls back to ``ConnectionDropped`` and logs that the reset was not possible.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import socket
+import struct
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Message, Receive, Send
 
@@ -32,6 +48,9 @@ __all__ = ["ConnectionDropped", "Delivery", "deliver"]
 _SAME_TIME = 0.0002
 #: at most this many frames per write (a 100k-token answer with no gap is not one 30 MB write)
 _MAX_GROUP = 256
+#: how long a reset waits for the server to notice the connection is gone
+_RESET_WAIT = 1.0
+_log = logging.getLogger("gateproof.mock")
 
 
 class ConnectionDropped(Exception):
@@ -45,14 +64,49 @@ class Delivery:
     outcome: Outcome
     #: content frames written before the answer ended
     chunks_sent: int
+    #: the delivery itself closed the connection (a reset): nothing is left for the server to drop
+    closed: bool = False
 
 
 def _start(reply: Reply) -> Message:
     return {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
 
 
-async def _write(reply: Reply, t0: float, send: Send, progress: Delivery) -> None:
+def _client_gone(receive: Receive) -> bool:
+    """Whether the server saw the client leave before the response was complete."""
+    return getattr(getattr(receive, "__self__", None), "disconnected", False) is True
+
+
+def _transport(receive: Receive) -> Any:
+    """The server's transport behind ``receive``, when the server lets it be reached."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    return transport if callable(getattr(transport, "abort", None)) else None
+
+
+async def _reset(receive: Receive) -> bool:
+    """Reset the connection before any response byte; False when the transport is out of reach."""
+    transport = _transport(receive)
+    if transport is None:
+        _log.warning(
+            "gateproof mock: the server hides its transport; fault=reset drops the connection instead"
+        )
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(receive(), _RESET_WAIT)
+    return True
+
+
+async def _write(reply: Reply, t0: float, receive: Receive, send: Send, progress: Delivery) -> None:
     frames = reply.frames
+    if reply.reset:
+        await sleep_until(t0 + reply.header_delay)
+        progress.closed = await _reset(receive)
+        return
     if not reply.streamed:
         due = max([reply.header_delay, *(frame.at for frame in frames)])
         await sleep_until(t0 + due)
@@ -88,10 +142,12 @@ async def _write(reply: Reply, t0: float, send: Send, progress: Delivery) -> Non
 async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Delivery:
     """Write ``reply`` (``t0`` = the request's arrival on the loop clock); say how it ended."""
     loop = asyncio.get_running_loop()
-    progress = Delivery(Outcome.ABORTED if reply.abort else Outcome.COMPLETE, 0)
+    progress = Delivery(Outcome.ABORTED if reply.abort or reply.reset else Outcome.COMPLETE, 0)
     last_due = max([reply.header_delay, *(frame.at for frame in reply.frames)])
     if t0 + last_due <= loop.time():
-        await _write(reply, t0, send, progress)
+        await _write(reply, t0, receive, send, progress)
+        if not progress.closed and _client_gone(receive):
+            progress.outcome = Outcome.DISCONNECTED
         return progress
 
     writer = asyncio.current_task()
@@ -109,7 +165,7 @@ async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Deli
 
     watcher = loop.create_task(watch())
     try:
-        await _write(reply, t0, send, progress)
+        await _write(reply, t0, receive, send, progress)
         state["writing"] = False
     except asyncio.CancelledError:
         if not state["gone"]:

@@ -66,6 +66,8 @@ class Dialect(Protocol):
     prefix: str
     #: Starlette path patterns of the POST routes that generate answers
     generation_paths: tuple[str, ...]
+    #: the HTTP status the provider answers when overloaded (Anthropic 529, 503 elsewhere)
+    overload_status: int
 
     def credential(self, incoming: Incoming) -> str | None:
         """The API key the request carries, where this provider expects it (``None``: no key)."""

@@ -25,9 +25,17 @@ retry_after    seconds for the ``Retry-After`` header of an error (default 1 on 
 ttft_ms        time to the first content chunk (0..600000; default --ttft-ms)
 itl_ms         gap between content chunks (0..600000; default --itl-ms)
 cid            correlation id for the journal ([A-Za-z0-9._:-], at most 128 characters)
-fault          a provider fault by name (see ``gateproof.mock_providers.FAULTS``)
+fault          a provider fault by name: ``mid_stream_error``, ``no_done``, ``cut``,
+               ``truncate``, ``reset``, ``malformed_chunk``, ``slow_headers``, ``stall``,
+               ``drip`` (``gateproof.mock_providers.FAULTS``), or an error before the
+               stream: ``status_<400..599>`` (same as ``status=``) or ``overload`` (the
+               provider's own overload status: Anthropic 529, 503 elsewhere)
 fault_after    content chunks sent before the fault strikes (default: half of them)
-fault_ms       delay used by waiting faults such as ``slow_headers`` (default 1000)
+fault_ms       delay of waiting faults: ``slow_headers`` and ``stall`` (default 1000),
+               the time one frame takes under ``drip`` (default 200)
+fail_first     1..100: the fault or error (``fault``, ``status``, ``scenario=error``)
+               applies only to the first N requests with this ``cid`` (which is then
+               required); later ones are answered as if those keys were absent
 seed           any non-negative integer; changes the generated text, ids and arguments
 cached         prompt tokens read from the provider's cache (0..10000000, clamped to the
                prompt; default 0): the prompt count is unchanged, the dialect reports the
@@ -52,7 +60,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from gateproof.mock_providers._errors import DirectiveError
-from gateproof.mock_providers._faults import FAULTS
+from gateproof.mock_providers._faults import FAULTS, OVERLOAD, is_fault_name
 from gateproof.openapi import CORRELATION_HEADER
 from gateproof.openapi._directive import DIRECTIVE_MARKER, DIRECTIVE_PATTERN
 
@@ -87,6 +95,7 @@ class Directive:
     fault_ms: int | None = None
     seed: int | None = None
     cached: int | None = None
+    fail_first: int | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys that were set, as a JSON-ready mapping (what the journal records)."""
@@ -139,9 +148,11 @@ def _script(key: str, raw: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _fault(key: str, raw: str) -> str:
-    if raw in FAULTS:
+    if is_fault_name(raw):
         return raw
-    raise ValueError(f"unknown fault {raw!r}; known faults: {', '.join(FAULTS)}")
+    raise ValueError(
+        f"unknown fault {raw!r}; known faults: {', '.join(FAULTS)}, {OVERLOAD}, status_400..status_599"
+    )
 
 
 _MS = _integer(0, 600_000)
@@ -162,6 +173,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "fault_ms": _MS,
     "seed": _integer(0, 2**63 - 1),
     "cached": _integer(0, 10_000_000),
+    "fail_first": _integer(1, 100),
 }
 
 
@@ -230,7 +242,9 @@ def directive_help() -> str:
         f"  scenario = {' | '.join(SCENARIOS)}; tokens = answer length; tool/calls = tool calls;\n"
         "  script = tool calls per turn (a;b+c: first turn a, second turn b and c);\n"
         "  status/retry_after = error answer; ttft_ms/itl_ms = timing; cid = correlation id;\n"
-        f"  fault = {' | '.join(FAULTS)} (fault_after = content chunks first, fault_ms = delay);\n"
+        f"  fault = {' | '.join(FAULTS)} | {OVERLOAD} | status_NNN\n"
+        "    (fault_after = content chunks first, fault_ms = delay);\n"
+        "  fail_first = N: the fault/error only on the first N requests with this cid;\n"
         "  seed = vary the deterministic output; cached = prompt tokens read from the provider's cache.\n"
         "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
         f"also come from the {CORRELATION_HEADER} header (the directive wins)."

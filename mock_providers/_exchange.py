@@ -12,8 +12,10 @@ runs the same pipeline for every dialect:
    against the model's context window, so it never stalls other requests;
 4. the directive is read from the last user message; the correlation id comes from
    the directive, else from the ``X-Gateproof-Correlation-Id`` header;
-5. the planner makes the ``Scenario``; the dialect renders it; the fault, if any,
-   rewrites the reply;
+5. the request is counted among those of its cid (the journal's ``attempt``);
+   ``fail_first``, the seeded chaos and error faults decide the directive planned
+   with (``_chaos``); the planner makes the ``Scenario``; the dialect renders it; the
+   fault, if any, rewrites the reply (the journal's ``fault`` names what was served);
 6. the reply is delivered on its deadlines, and the journal learns how it ended.
 
 Any ``RequestRejected`` on the way becomes an immediate error reply in the
@@ -33,12 +35,13 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from gateproof.mock_providers._chaos import Chaos, planned_directive
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._delivery import ConnectionDropped, deliver
 from gateproof.mock_providers._dialect import Dialect, Incoming, StaticRoute
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
-from gateproof.mock_providers._faults import FaultContext
+from gateproof.mock_providers._faults import FaultContext, status_fault_name
 from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, plan_scenario
@@ -111,23 +114,31 @@ def _record(
     )
 
 
-async def _finish(entry: JournalEntry, reply: Reply, t0: float, receive: Receive, send: Send) -> None:
-    entry.status = reply.status
+async def _finish(
+    journal: Journal, entry: JournalEntry, reply: Reply, t0: float, receive: Receive, send: Send
+) -> None:
+    journal.count_attempt(entry)
+    # a reset sends no status line at all
+    entry.status = None if reply.reset else reply.status
     delivery = await deliver(reply, t0, receive, send)
     entry.outcome = delivery.outcome
     entry.chunks_sent = delivery.chunks_sent
     entry.finished_at = time.time()
-    if delivery.outcome is Outcome.ABORTED:
+    if delivery.outcome is Outcome.ABORTED and not delivery.closed:
         raise ConnectionDropped(f"dropped on purpose (journal seq {entry.seq})")
 
 
 class GenerationEndpoint:
     """ASGI endpoint answering a dialect's generation route from scenarios."""
 
-    def __init__(self, dialect: Dialect, config: MockConfig, journal: Journal) -> None:
+    def __init__(
+        self, dialect: Dialect, config: MockConfig, journal: Journal, chaos: Chaos | None = None
+    ) -> None:
         self.dialect = dialect
         self.config = config
         self.journal = journal
+        #: the process's seeded chaos, shared by every dialect's endpoint (None: off)
+        self.chaos = chaos
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = asyncio.get_running_loop().time()
@@ -171,7 +182,7 @@ class GenerationEndpoint:
                 500, "The gateproof mock failed to answer (see its log).", code="mock_failure"
             )
             reply = self.dialect.render_error(error)
-        await _finish(entry, reply, t0, receive, send)
+        await _finish(self.journal, entry, reply, t0, receive, send)
 
     async def _counted(self, request: ChatRequest) -> ChatRequest:
         """The request with its prompt counted, refused if it does not fit the model's window.
@@ -199,11 +210,21 @@ class GenerationEndpoint:
             entry.directive = directive.given()
             if directive.cid is not None:
                 entry.cid = directive.cid
-        scenario = plan_scenario(request, directive, self.config, entry.cid)
+        planned = planned_directive(
+            directive,
+            attempt=self.journal.count_attempt(entry),
+            stream=request.stream,
+            overload_status=dialect.overload_status,
+            chaos=self.chaos,
+        )
+        scenario = plan_scenario(request, planned, self.config, entry.cid)
         reply = dialect.render(scenario, request, int(time.time()))
         if scenario.fault is not None:
             context = FaultContext(dialect, after=scenario.fault_after, delay=scenario.fault_delay)
             reply = scenario.fault.apply(reply, context)
+            entry.fault = scenario.fault.name
+        elif scenario.error is not None:
+            entry.fault = status_fault_name(scenario.error.status)
         entry.scenario = scenario.name
         # the journal derives intent and usages from these when it is read, not now
         entry.reader = dialect
@@ -239,7 +260,7 @@ class StaticEndpoint:
             reply = self.route.answer(incoming)
         except RequestRejected as rejected:
             reply = self.dialect.render_error(rejected.error)
-        await _finish(entry, reply, t0, receive, send)
+        await _finish(self.journal, entry, reply, t0, receive, send)
 
 
 class UnknownRoute:
@@ -259,4 +280,4 @@ class UnknownRoute:
         error = ProviderError(
             404, f"Unknown request URL: {scope['method']} {scope['path']}.", code="unknown_url"
         )
-        await _finish(entry, self.dialect.render_error(error), t0, receive, send)
+        await _finish(self.journal, entry, self.dialect.render_error(error), t0, receive, send)

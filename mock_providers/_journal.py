@@ -28,6 +28,15 @@ after it). Each entry also lists the fingerprints by header in
 
 The journal is a ring buffer: when full, the oldest entry goes. Tests running at
 the same time each use their own correlation id and read only their entries.
+
+Each entry with a cid also has its ``attempt``: the 1-based number of requests the
+mock has received with that cid (``_attempts``: the last 10 000 cids are counted;
+clearing a cid's entries restarts its count), and ``fault``: the fault served on it
+(a registered fault's name, ``status_<NNN>`` for an error answer the directive or the
+chaos asked for, None for a clean answer or a refusal by the provider's rules).
+``outcome`` says how the answer ended: ``complete``, ``disconnected`` (the client
+left first: mid-stream, while a non-streamed answer or slow headers were still due),
+``aborted`` (the mock dropped or reset the connection on purpose).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from gateproof.mock_providers._attempts import AttemptCounter
 from gateproof.mock_providers._dialect import Dialect
 from gateproof.mock_providers._scenarios import Usage
 from gateproof.openapi import CORRELATION_HEADER, JournalRecord
@@ -76,7 +86,7 @@ class Outcome(enum.StrEnum):
     COMPLETE = "complete"
     #: the client went away before the answer was complete
     DISCONNECTED = "disconnected"
-    #: the mock dropped the connection on purpose (``fault=truncate``)
+    #: the mock dropped or reset the connection on purpose (``fault=truncate``, ``fault=reset``)
     ABORTED = "aborted"
 
 
@@ -152,6 +162,10 @@ class JournalEntry:
     #: content chunks actually written (less than planned when a stream was cut short)
     chunks_sent: int | None = None
     finished_at: float | None = None
+    #: the fault served (``FAULTS`` name or ``status_<NNN>``); None: a clean answer
+    fault: str | None = None
+    #: the 1-based number of requests received with this cid (None without a cid)
+    attempt: int | None = None
 
     @property
     def body(self) -> Any:
@@ -219,6 +233,8 @@ class JournalEntry:
             outcome=self.outcome.value,
             chunks_sent=self.chunks_sent,
             finished_at=self.finished_at,
+            fault=self.fault,
+            attempt=self.attempt,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -233,6 +249,13 @@ class Journal:
             raise ValueError("journal size must be at least 1")
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = itertools.count(1)
+        self._attempts = AttemptCounter()
+
+    def count_attempt(self, entry: JournalEntry) -> int | None:
+        """Number ``entry`` among the requests of its cid (once; None without a cid)."""
+        if entry.attempt is None and entry.cid is not None:
+            entry.attempt = self._attempts.next(entry.cid)
+        return entry.attempt
 
     @property
     def size(self) -> int:
@@ -281,6 +304,7 @@ class Journal:
     def clear(self, cid: str | None = None) -> int:
         """Forget every entry (or only those of ``cid``); return how many were dropped."""
         before = len(self._entries)
+        self._attempts.forget(cid)
         if cid is None:
             self._entries.clear()
         else:

@@ -35,6 +35,8 @@ class FrameRole(enum.Enum):
     MALFORMED = "malformed"
     #: the whole body of a non-streamed answer
     BODY = "body"
+    #: a leading piece of a frame sent in several writes (``fault=drip``); the last piece keeps the role
+    PARTIAL = "partial"
 
 
 class Frame(NamedTuple):
@@ -56,7 +58,8 @@ class Reply:
     Streamed replies send their headers at ``header_delay`` and each frame at its
     own time; other replies send headers and body together when the (single) body
     frame is due. With ``abort`` the connection is dropped after the last frame
-    instead of the body being ended properly.
+    instead of the body being ended properly; with ``reset`` it is reset at
+    ``header_delay`` before anything, not even the status line, was written.
     """
 
     status: int
@@ -65,5 +68,6 @@ class Reply:
     streamed: bool = False
     header_delay: float = 0.0
     abort: bool = False
+    reset: bool = False
     #: how many content pieces the answer holds (what the pacing counted)
     pieces: int = 0

@@ -12,6 +12,7 @@ import uvicorn
 
 from gateproof.mock_providers._app import create_app
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueError, load_catalogue
+from gateproof.mock_providers._chaos import ChaosPolicy, parse_chaos_faults
 from gateproof.mock_providers._config import MockConfig
 from gateproof.mock_providers._credentials import KeyPolicy
 from gateproof.mock_providers._delivery import ConnectionDropped
@@ -32,7 +33,17 @@ DESCRIPTION = (
     f"  GET {HEALTH_PATH}\n\n"
     + directive_help()
     + "\n\nfaults:\n"
-    + "\n".join(f"  {name:<17} {fault.summary}" for name, fault in FAULTS.items())
+    + "\n".join(
+        f"  {name:<17} {'(stream) ' if fault.streams_only else ''}{fault.summary}"
+        for name, fault in FAULTS.items()
+    )
+    + f"\n  {'overload':<17} the provider's overload error (Anthropic 529, 503 elsewhere)"
+    + f"\n  {'status_NNN':<17} an error answer with HTTP status NNN (400..599) in the dialect's envelope"
+    + "\n\nchaos for load runs: --chaos-rate R --chaos-faults a,b[,c] [--chaos-seed S] gives each\n"
+    "request without a fault or error of its own, with probability R, one of the listed faults\n"
+    "(any name above), the same ones for the same seed and order of requests; a stream-only\n"
+    "fault drawn for a request that does not stream is skipped. The journal's 'fault' names\n"
+    "what was served, 'attempt' counts the requests of each cid.\n"
     + "\n\nAPI keys: requests must carry 'Authorization: Bearer KEY' with a key named by\n"
     "--api-key-env (one environment variable per key; give it several times for several\n"
     "keys). Without one, every request is 401, as a provider answers a key it never issued;\n"
@@ -82,6 +93,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve model ids the catalogue does not list, with gpt-4o's limits (off by default)",
     )
     parser.add_argument(
+        "--chaos-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="probability (0..1) that a request without a fault of its own gets a chaos fault (default: 0)",
+    )
+    parser.add_argument(
+        "--chaos-faults",
+        default="",
+        metavar="A,B",
+        help="comma-separated faults the chaos draws from (e.g. status_429,status_503,mid_stream_error,reset)",
+    )
+    parser.add_argument(
+        "--chaos-seed", type=int, default=0, metavar="S", help="seed of the chaos draws (default: 0)"
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -102,6 +129,22 @@ def _key_policy(variables: list[str], no_auth: bool) -> KeyPolicy:
             raise ValueError(f"--api-key-env {name}: the variable is unset or empty")
         keys.add(value.strip())
     return KeyPolicy(keys=frozenset(keys))
+
+
+def _chaos(rate: float, faults: str, seed: int) -> ChaosPolicy | None:
+    """The chaos policy of the options (None when off); ``ValueError`` naming a bad option."""
+    names = parse_chaos_faults(faults)
+    if rate != rate or not 0.0 <= rate <= 1.0:  # NaN included
+        raise ValueError(f"--chaos-rate must be from 0 to 1, got {rate}")
+    if rate > 0 and not names:
+        raise ValueError("--chaos-rate needs --chaos-faults (which faults to draw)")
+    if not names:
+        return None
+    try:
+        policy = ChaosPolicy(rate=rate, faults=names, seed=seed)
+    except ValueError as exc:
+        raise ValueError(f"--chaos-faults/--chaos-seed: {exc}") from None
+    return policy if rate > 0 else None  # rate 0 turns a configured chaos off
 
 
 def _catalogue(path: str | None, any_model: bool) -> Catalogue:
@@ -133,6 +176,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         auth = _key_policy(args.api_key_env, args.no_auth)
         catalogue = _catalogue(args.models, args.any_model)
+        chaos = _chaos(args.chaos_rate, args.chaos_faults, args.chaos_seed)
     except ValueError as exc:
         print(f"gateproof mock: {exc}", file=sys.stderr)
         return 2
@@ -155,6 +199,7 @@ def main(args: argparse.Namespace) -> int:
         journal_size=max(args.journal_size, 1),
         auth=auth,
         catalogue=catalogue,
+        chaos=chaos,
     )
     server = uvicorn.Server(
         uvicorn.Config(

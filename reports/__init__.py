@@ -9,12 +9,16 @@ The verdict (PASS, NEEDS ATTENTION, FAIL) has one definition, ``verdict_of`` in
 ``verdict``: the HTML banner, the Markdown headline, the JUnit document and the exit
 code of ``gateproof run`` all read it.
 
+The failure matrix (provider fault by stream mode, ``FailureMatrix``) has one model, read by the
+HTML page, ``summary.md`` and the terminal line (``failure_matrix_headline``).
+
 Every renderer scrubs credentials again before rendering (see ``_redact``), even
 though the producers already did.
 """
 
 from __future__ import annotations
 
+from gateproof.reports._failure_matrix import FailureMatrix, failure_matrix_headline
 from gateproof.reports._files import ReportFiles, write_report
 from gateproof.reports._view import provider_headline
 from gateproof.reports.html import render_html
@@ -24,9 +28,11 @@ from gateproof.reports.plots import render_compression_plot, render_timeline_plo
 from gateproof.reports.verdict import Verdict, VerdictStatus, verdict_of
 
 __all__ = [
+    "FailureMatrix",
     "ReportFiles",
     "Verdict",
     "VerdictStatus",
+    "failure_matrix_headline",
     "provider_headline",
     "render_compression_plot",
     "render_html",

@@ -10,7 +10,9 @@ ATTENTION or FAIL, load failures included) with every reason; the summary counts
 causes and lists the failures grouped by them, each with its severity and what the
 official client made of the answer. When scenarios ran on two or more provider routes, a
 "Provider routes" table (scenario by route, coloured like the outcome badges) follows the
-summary, each failing cell linking to its first failure. The time column is the request's latency.
+summary, each failing cell linking to its first failure. When the run played the provider faults of
+D48, a "Failure matrix" (fault by stream mode, each deviation with what was owed, what came and the
+exception the official client raised) follows it. The time column is the request's latency.
 
 The template renders lists of run and load views, so a page comparing several runs
 only needs a new section in the template, not a new renderer.
@@ -26,6 +28,7 @@ import jinja2
 
 from gateproof.contract.results import RESULTS_SCHEMA_VERSION, Outcome, RunResult
 from gateproof.load.results import LoadResult
+from gateproof.reports._failure_matrix import FailureMatrix
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import COMPRESSION_COLUMNS, OUTCOME_ORDER, LoadView, RunView, outcome_label
 from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
@@ -103,4 +106,7 @@ def render_html(
             )
     template = _environment().get_template("report.html.j2")
     verdict = verdict_of(clean_run, clean_load)
-    return template.render(title=title, runs=runs, loads=loads, images=images, verdict=verdict)
+    matrices = {view.key: FailureMatrix.from_view(view) for view in runs}
+    return template.render(
+        title=title, runs=runs, loads=loads, images=images, verdict=verdict, matrices=matrices
+    )

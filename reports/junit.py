@@ -15,6 +15,8 @@ Azure) agree on:
   provider routes, the name also carries the dialect on every route, the primary one included
   (``chat_basic[openai] [POST /v1/chat/completions]`` beside ``chat_basic[anthropic] [...]``),
   so the routes read side by side in a test tab; a one-route run keeps its plain names.
+  A result of the failure matrix (a provider fault of D48 played through the gateway) carries
+  ``<property name="fault" value="<fault>"/>`` and ``<property name="mode" value="stream|non-stream"/>``.
 - ``time`` is what the requests took, never the time a check took to evaluate: a scenario,
   stream or load-layer case carries the latency of the request it judged
   (``exchange.elapsed_ms``; 0 without one), and a suite counts each request once, however many
@@ -210,6 +212,9 @@ def _result_case(
     )
     if result.provider:
         ET.SubElement(_properties(case), "property", {"name": "provider", "value": _clean(result.provider)})
+    for name, value in (("fault", result.fault), ("mode", result.mode)):
+        if result.fault and value:
+            ET.SubElement(_properties(case), "property", {"name": name, "value": _clean(value)})
     reason = _clean(result.reason.splitlines()[0] if result.reason else "")
     if result.outcome is Outcome.FAILED:
         severity = severity_of(result) or Severity.ERROR

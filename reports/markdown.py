@@ -6,7 +6,8 @@ causes first) and one line per reason; then the failures grouped by root cause (
 what the official client made of the answer, the scenarios, ``N of M cases`` for property
 results), the results that could not be evaluated, the skipped ones (``because`` the check
 that failed first), the provider routes (a scenario by route table, when scenarios ran on two
-or more), per-layer counts, the load figures, and where the full report is. The detail
+or more), the failure matrix (provider fault by mode, each deviation with what the official client
+raised; when the run played D48's faults), per-layer counts, the load figures, and where the full report is. The detail
 (requests, responses, every passing case) belongs to the HTML report.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
+from gateproof.reports._failure_matrix import FailureMatrix
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import (
     COMPRESSION_COLUMNS,
@@ -102,6 +104,36 @@ def _provider_lines(matrix: ProviderMatrix) -> list[str]:
     return lines
 
 
+def _failure_matrix_lines(matrix: FailureMatrix) -> list[str]:
+    """The failure matrix: one row per provider fault, one column per mode (and route), then each deviation."""
+    lines = [
+        "### Failure matrix",
+        "",
+        _cell(matrix.headline, 600),
+        "",
+        "| provider fault | " + " | ".join(_cell(column.label, 60) for column in matrix.columns) + " |",
+        "| --- | " + " | ".join("---" for _ in matrix.columns) + " |",
+    ]
+    for row in matrix.rows:
+        cells = " | ".join(_cell(cell.text, 80) for cell in row.cells)
+        lines.append(f"| {_cell(row.fault, 80)} | {cells} |")
+    lines.append("")
+    groups = [(cell, group) for cell in matrix.cells for group in cell.groups]
+    if groups:
+        lines += ["Deviations:", ""]
+        for cell, group in groups[:MAX_FAILURE_ROWS]:
+            finding = group.first
+            tag = finding.severity or finding.outcome.replace("_", " ")
+            lines.append(
+                f"- **{_cell(f'{cell.fault} · {cell.column.label}', 120)}** ({tag}) · {_cell(group.summary)}"
+            )
+            lines += [f"  - client: {_cell(text, 200)}" for text in group.impacts[:2]]
+        if len(groups) > MAX_FAILURE_ROWS:
+            lines.append(f"- … {len(groups) - MAX_FAILURE_ROWS} more: see the HTML report")
+        lines.append("")
+    return lines
+
+
 def _run_lines(view: RunView, verdict: Verdict) -> list[str]:
     run = view.run
     strict = " · strict (warnings fail)" if run.strict else ""
@@ -147,6 +179,9 @@ def _run_lines(view: RunView, verdict: Verdict) -> list[str]:
         lines.append("")
     if view.providers is not None:
         lines += _provider_lines(view.providers)
+    matrix = FailureMatrix.from_view(view)
+    if matrix is not None:
+        lines += _failure_matrix_lines(matrix)
     if view.groups:
         lines += [
             "### By layer",

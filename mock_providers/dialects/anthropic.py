@@ -548,6 +548,8 @@ class AnthropicDialect:
     name: str = "anthropic"
     prefix: str = PREFIX
     generation_paths: tuple[str, ...] = (PREFIX + "/v1/messages",)
+    #: Anthropic answers an overload with its own 529 ``overloaded_error`` (fault ``overload``)
+    overload_status: int = 529
 
     def __init__(self, catalogue: Catalogue = ANTHROPIC_CATALOGUE) -> None:
         #: the Anthropic models (the mock's ``--models`` file extends the OpenAI catalogue only)

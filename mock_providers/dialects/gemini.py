@@ -551,6 +551,8 @@ class GeminiDialect:
     name: str = "gemini"
     prefix: str = GEMINI_PREFIX
     generation_paths: tuple[str, ...] = tuple(_models_path(v) + "/{call:path}" for v in API_VERSIONS)
+    #: Google answers an overloaded model with 503 ``UNAVAILABLE`` (fault ``overload``)
+    overload_status: int = 503
 
     # -- requests -----------------------------------------------------------------
 

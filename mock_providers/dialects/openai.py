@@ -149,6 +149,8 @@ class OpenAIDialect:
     name: str = "openai"
     prefix: str = ""
     generation_paths: tuple[str, ...] = ("/v1/chat/completions",)
+    #: OpenAI answers an overload with 503 (fault ``overload``)
+    overload_status: int = 503
 
     # -- requests -----------------------------------------------------------------
 

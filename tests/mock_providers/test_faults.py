@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -11,7 +12,16 @@ import httpx
 import pytest
 
 from gateproof.cli.launch import LocalServer
-from gateproof.mock_providers import FAULTS, FaultContext, FrameRole, Incoming, MockConfig, plan_scenario
+from gateproof.mock_providers import (
+    FAULTS,
+    FaultContext,
+    FrameRole,
+    Incoming,
+    MockConfig,
+    error_fault_status,
+    is_fault_name,
+    plan_scenario,
+)
 from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers.dialects import OpenAIDialect
 
@@ -37,8 +47,42 @@ def _content(events: Events) -> list[str]:
 
 
 def test_registry_lists_the_required_faults() -> None:
-    assert {"mid_stream_error", "no_done", "truncate", "malformed_chunk", "slow_headers"} <= set(FAULTS)
+    required = {"mid_stream_error", "no_done", "truncate", "malformed_chunk", "slow_headers"}
+    assert required | {"reset", "cut", "stall", "drip"} <= set(FAULTS)
     assert all(fault.summary for fault in FAULTS.values())
+
+
+def test_error_fault_names() -> None:
+    assert error_fault_status("status_429", 503) == 429
+    assert error_fault_status("overload", 529) == 529
+    assert error_fault_status("status_600", 503) is None and error_fault_status("reset", 503) is None
+    assert all(is_fault_name(name) for name in [*FAULTS, "overload", "status_400", "status_599"])
+    assert not is_fault_name("status_399") and not is_fault_name("gremlins")
+
+
+def test_timing_faults_keep_every_frame_and_its_role() -> None:
+    dialect = OpenAIDialect()
+    request = dialect.parse(_chat("[[gateproof tokens=6]]"), Incoming("/v1/chat/completions", {}, "", []))
+    reply = dialect.render(
+        plan_scenario(request, parse_directive("[[gateproof tokens=6]]"), MockConfig()), request, 0
+    )
+    stalled = FAULTS["stall"].apply(reply, FaultContext(dialect, after=2, delay=0.5))
+    assert [f.data for f in stalled.frames] == [f.data for f in reply.frames]
+    assert [round(f.at - g.at, 6) for f, g in zip(stalled.frames, reply.frames, strict=True)] == [0.0] * 3 + [
+        0.5
+    ] * (len(reply.frames) - 3)
+    dripped = FAULTS["drip"].apply(reply, FaultContext(dialect, delay=0.2))
+    assert b"".join(f.data for f in dripped.frames) == b"".join(f.data for f in reply.frames)
+    whole = [f.role for f in dripped.frames if f.role is not FrameRole.PARTIAL]
+    assert whole == [f.role for f in reply.frames]  # each frame's last piece keeps its role
+    times = [f.at for f in dripped.frames]
+    assert all(0 < b - a <= 0.05 + 1e-9 for a, b in itertools.pairwise(times))
+    assert times[-1] >= 0.2 * len(reply.frames) - 1e-9
+    cut = FAULTS["cut"].apply(reply, FaultContext(dialect, after=2))
+    assert [f.role for f in cut.frames] == [FrameRole.OPEN, FrameRole.CONTENT, FrameRole.CONTENT]
+    assert not cut.abort and not cut.reset
+    reset = FAULTS["reset"].apply(reply, FaultContext(dialect))
+    assert reset.reset and reset.frames == ()
 
 
 def test_faults_rewrite_by_frame_role_only() -> None:

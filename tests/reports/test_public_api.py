@@ -13,9 +13,11 @@ ALLOWED = {"gateproof.contract.results", "gateproof.load.results"}
 
 def test_exported_names() -> None:
     assert sorted(reports.__all__) == [
+        "FailureMatrix",
         "ReportFiles",
         "Verdict",
         "VerdictStatus",
+        "failure_matrix_headline",
         "provider_headline",
         "render_compression_plot",
         "render_html",
@@ -46,3 +48,4 @@ def test_reports_import_only_the_results_models() -> None:
 
 def test_template_ships_with_the_package() -> None:
     assert (REPORTS_DIR / "templates" / "report.html.j2").is_file()
+    assert (REPORTS_DIR / "templates" / "_failure_matrix.html.j2").is_file()

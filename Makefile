@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PARTS := cli openapi mock_providers reference_gateway contract load reports
+PARTS := cli openapi mock_providers reference_gateway contract load reports selftest
 TYPECHECK_ROOT := build/typecheck
 
 .PHONY: run test lint typecheck unit venv browser bench lock clean

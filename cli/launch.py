@@ -42,7 +42,12 @@ __all__ = [
     "INSTANCE_ENV",
     "KEY_ENVS",
     "REQUEST_LOG_FILE",
+    "STACK_FALLBACK_MODEL",
+    "STACK_FIRST_BYTE_TIMEOUT_S",
+    "STACK_LIMITS",
     "STACK_PROVIDERS",
+    "STACK_STREAM_IDLE_TIMEOUT_S",
+    "STACK_TIMEOUTS",
     "UPSTREAMS",
     "UPSTREAM_KEY_ENV",
     "UPSTREAM_KEY_ENVS",
@@ -280,13 +285,14 @@ class LocalStack:
 #: environment variables that carry the gateway's API keys to the child, by role:
 #: ``default`` may use every model, ``inactive`` is switched off (403), ``restricted``
 #: may use only some models (403 on the others), ``compressing`` has token compression on by
-#: default (D30). See reference_gateway/default.yaml.
+#: default (D30), ``limited`` may have 2 requests in flight (D47). See reference_gateway/default.yaml.
 API_KEY_ENV = "GATEPROOF_API_KEY"
 KEY_ENVS: dict[str, str] = {
     "default": API_KEY_ENV,
     "inactive": "GATEPROOF_INACTIVE_API_KEY",
     "restricted": "GATEPROOF_RESTRICTED_API_KEY",
     "compressing": "GATEPROOF_COMPRESSING_API_KEY",
+    "limited": "GATEPROOF_LIMITED_API_KEY",
 }
 #: the key the reference gateway sends to the mock as its OpenAI provider (reference_gateway/default.yaml);
 #: the stack's mock accepts only the upstream keys (``gateproof mock --api-key-env``), as a real provider would
@@ -340,6 +346,25 @@ STACK_PROVIDERS: dict[str, str] = {upstream.dialect: upstream.model for upstream
 UPSTREAM_KEY_ENVS: tuple[str, ...] = tuple(upstream.key_env for upstream in UPSTREAMS)
 #: the stack's gateway writes its request log (``--request-log``) to this file in the log folder
 REQUEST_LOG_FILE = "gateway-requests.jsonl"
+#: the stack's gateway gives up on a provider this fast (D46), so the suite's stall and slow-header
+#: faults (one second longer than these) end in seconds; a suite target declares the same values
+#: as ``timeouts: {first_byte_s, stream_idle_s}``
+STACK_FIRST_BYTE_TIMEOUT_S = 2
+STACK_STREAM_IDLE_TIMEOUT_S = 2
+STACK_LIMITS: tuple[str, ...] = (
+    "--limit",
+    f"first_byte_timeout_s={STACK_FIRST_BYTE_TIMEOUT_S}",
+    "--limit",
+    f"stream_idle_timeout_s={STACK_STREAM_IDLE_TIMEOUT_S}",
+)
+#: the same two timeouts as a suite target declares them (``TargetConfig.timeouts``)
+STACK_TIMEOUTS: dict[str, float] = {
+    "first_byte_s": float(STACK_FIRST_BYTE_TIMEOUT_S),
+    "stream_idle_s": float(STACK_STREAM_IDLE_TIMEOUT_S),
+}
+#: the model of reference_gateway/default.yaml with a fallback route (D44); a suite target declares
+#: it as ``fallback_model``
+STACK_FALLBACK_MODEL = "openai/gpt-4.1"
 
 
 @contextlib.contextmanager
@@ -388,6 +413,7 @@ def local_stack(
                 *(arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={mock.url}{up.prefix}")),
                 "--request-log",
                 str(log_dir / REQUEST_LOG_FILE),
+                *STACK_LIMITS,
                 *gateway_args,
             ],
             env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, **upstream_env},

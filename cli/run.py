@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING
 from gateproof.cli.launch import (
     API_KEY_ENV,
     KEY_ENVS,
+    STACK_FALLBACK_MODEL,
     STACK_PROVIDERS,
+    STACK_TIMEOUTS,
     UPSTREAM_KEY_ENV,
     UPSTREAM_KEY_ENVS,
     LaunchError,
@@ -117,11 +119,14 @@ def _print_verdict(
         headline = f": {run_headline(run)} ({run.profile} profile, {run.finished_at - run.started_at:.1f} s)"
     print(f"{verdict.label}{headline}", file=out)
     if run is not None:
-        from gateproof.reports import provider_headline
+        from gateproof.reports import failure_matrix_headline, provider_headline
 
         routes = provider_headline(run.results)
         if routes:
             print(f"  {routes}", file=out)
+        matrix = failure_matrix_headline(run.results)
+        if matrix:
+            print(f"  {scrub(matrix)}", file=out)
     for line in verdict.failures:
         print(f"  FAIL  {scrub(line)}", file=out)
     for line in verdict.notes:
@@ -265,6 +270,9 @@ def main(args: argparse.Namespace) -> int:
                 request_log=str(stack.request_log),
                 property_examples=args.max_examples,
                 providers=dict(STACK_PROVIDERS),
+                # what the stack's gateway declares for the failure matrix (D46, D44)
+                timeouts=dict(STACK_TIMEOUTS),
+                fallback_model=STACK_FALLBACK_MODEL,
             ).validate()
             run = run_contract(config, progress=progress)
             run.run_id = run_id

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gateproof.contract._bad_days import BAD_DAY_ROWS, BadDay
     from gateproof.contract._config import ConfigError, TargetConfig, is_loopback_url, load_target_config
     from gateproof.contract._runner import Layers, RunOptions, describe_checks, run_contract
     from gateproof.contract._scenarios import SCENARIOS, Scenario
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from gateproof.contract.results import CheckResult, Exchange, Layer, Outcome, RunResult
 
 _EXPORTS: dict[str, str] = {
+    "BAD_DAY_ROWS": "gateproof.contract._bad_days",
+    "BadDay": "gateproof.contract._bad_days",
     "ConfigError": "gateproof.contract._config",
     "TargetConfig": "gateproof.contract._config",
     "is_loopback_url": "gateproof.contract._config",
@@ -61,11 +64,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "BAD_DAY_ROWS",
     "CHECKS",
     "MAX_HEADER_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_RESPONSE_BYTES",
     "SCENARIOS",
+    "BadDay",
     "CheckContext",
     "CheckFailed",
     "CheckResult",

@@ -28,6 +28,7 @@ from gateproof.contract.checks import Profile, Requirement
 from gateproof.openapi import CORRELATION_HEADER, DIALECT_NAMES
 
 __all__ = [
+    "TIMEOUT_NAMES",
     "ConfigError",
     "TargetConfig",
     "is_loopback_url",
@@ -94,6 +95,14 @@ class TargetConfig:
     #: can read): the tags checks find each request's line in it; None: the checks are not applicable
     request_log: str | None = None
     timeout_s: float = 30.0
+    #: the provider timeouts the target declares (D46), by name (``TIMEOUT_NAMES``): the failure
+    #: matrix stalls the provider one second longer than each; a row whose timeout is not declared
+    #: is not applicable (a gateway that waits 60 s for a first byte must not cost CI 61 s)
+    timeouts: dict[str, float] = field(default_factory=dict)
+    #: a model id the target serves with a fallback route (``models[].fallbacks``, D44): the failure
+    #: matrix fails its primary route and expects the fallback's answer; None: those cells are not
+    #: applicable
+    fallback_model: str | None = None
     #: examples per operation and generation mode in the property layer
     property_examples: int = 100
     seed: int = 20261125
@@ -201,6 +210,22 @@ class TargetConfig:
                 )
         if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise ConfigError("timeout_s must be a positive number of seconds")
+        for name, seconds in self.timeouts.items():
+            if name not in TIMEOUT_NAMES:
+                raise ConfigError(f"timeouts: unknown timeout {name!r} (known: {', '.join(TIMEOUT_NAMES)})")
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not 0 < seconds < math.inf
+            ):
+                raise ConfigError(f"timeouts: {name} must be a positive number of seconds")
+            if seconds + 1 >= self.timeout_s:
+                raise ConfigError(
+                    f"timeouts: {name} ({seconds:g} s) plus the one second the suite stalls beyond it must "
+                    f"stay under timeout_s ({self.timeout_s:g} s)"
+                )
+        if self.fallback_model is not None and not self.fallback_model.strip():
+            raise ConfigError("fallback_model must be a model id")
         if self.property_examples < 1:
             raise ConfigError("property.max_examples must be at least 1")
         return self
@@ -215,6 +240,9 @@ _OWN_HEADERS: Final = frozenset(
     {"authorization", "content-type", "content-length", "host", CORRELATION_HEADER}
 )
 _DEFAULT_MODEL: Final = "openai/gpt-4o"
+#: the timeouts a target may declare (``timeouts:``, D46): to the provider's status line and headers,
+#: and between two events of a stream
+TIMEOUT_NAMES: Final = ("first_byte_s", "stream_idle_s")
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -276,6 +304,8 @@ _KEYS: Final = (
     _Key(("upstream_models",), "upstream_models", "strings"),
     _Key(("providers",), "providers", "strings"),
     _Key(("input_prices",), "input_prices", "numbers"),
+    _Key(("timeouts",), "timeouts", "numbers"),
+    _Key(("fallback_model",), "fallback_model", "str"),
 )
 _SECTIONS: Final = frozenset(key.path[0] for key in _KEYS if len(key.path) > 1)
 _KINDS: Final = {

@@ -27,12 +27,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import httpx
 
+from gateproof.contract._bad_days import MATRIX_WORKERS, played, unplayable
 from gateproof.contract._config import ConfigError, TargetConfig
 from gateproof.contract._exchange import (
     DEADLINE_EXTENSION,
@@ -42,6 +44,7 @@ from gateproof.contract._exchange import (
     parse_chunks,
     send,
 )
+from gateproof.contract._leave import send_and_leave
 from gateproof.contract._profiles import validators_for
 from gateproof.contract._redaction import redact_headers
 from gateproof.contract._scenarios import CHAT, FIRST, SCENARIOS, Auth, Scenario, for_providers
@@ -58,6 +61,7 @@ from gateproof.contract.checks import (
     Requirement,
     load_all_checks,
 )
+from gateproof.contract.checks.bad_days import CANCEL_WITHIN_S
 from gateproof.contract.results import (
     CheckResult,
     Exchange,
@@ -113,6 +117,12 @@ _KEY_SWAP = {"client_key_not_forwarded": "client_key_forwarded_unchanged"}
 _ROUTED = "routed_to_declared_provider"
 #: how long the mock's health probe waits
 _MOCK_PROBE_S = 3.0
+#: how long after a client left the runner waits for the provider's request to end (the judged
+#: bound, ``CANCEL_WITHIN_S``, plus a margin: a later end is reported with its time, not missed)
+_SETTLE_S = CANCEL_WITHIN_S + 1.0
+#: the checks a failure-matrix cell is still judged by when no answer reached the client: they read
+#: the provider's side only (a gateway retrying without end is named by its attempts)
+_JUDGED_UNANSWERED = frozenset({"upstream_attempts_bounded"})
 #: one client-impact replay at a time per process (see run_contract)
 _ASSESS_TURN = threading.Lock()
 
@@ -199,6 +209,8 @@ class _ScenarioRun:
     def _model_for(self, scenario: Scenario) -> str:
         if scenario.auth is Auth.RESTRICTED and self.config.restricted_model:
             return self.config.restricted_model
+        if scenario.bad_day is not None and scenario.bad_day.needs_fallback and self.config.fallback_model:
+            return self.config.fallback_model
         if scenario.provider_model is not None and (
             scenario.name != scenario.family or scenario.family not in self.config.models
         ):
@@ -254,14 +266,18 @@ class _ScenarioRun:
             missing |= {Requirement.FORBIDDEN_KEY}
         if missing:
             return "needs " + ", ".join(sorted(m.value for m in missing))
-        return None
+        return unplayable(scenario, self.config.timeouts, self.config.fallback_model)
 
     def check_names(self, scenario: Scenario) -> list[str]:
         names = list(scenario.checks_for(self.config.profile))
         if self.config.key_passthrough:
             names = [_KEY_SWAP.get(name, name) for name in names]
         expects_clean_stream = (
-            scenario.stream and scenario.expect.status == 200 and "stream_error_propagated" not in names
+            scenario.stream
+            and scenario.expect.status == 200
+            and "stream_error_propagated" not in names
+            # a bad day that breaks the stream on purpose is judged by its row's own check
+            and not (scenario.bad_day is not None and scenario.bad_day.judges_stream)
         )
         if expects_clean_stream:
             names += [rule for rule in RULES if rule not in names]
@@ -298,6 +314,8 @@ class _ScenarioRun:
 
     def run(self, scenario: Scenario, selected: frozenset[str] | None) -> list[CheckResult]:
         cid = f"{self.run_id}-{scenario.correlation_name}"
+        # a failure-matrix cell's stall or delay is sized to the timeouts the target declares
+        scenario = played(scenario, self.config.timeouts)
         checks = [CHECKS.get(name) for name in self.check_names(scenario)]
         if selected is not None:
             checks = [c for c in checks if c.name in selected]
@@ -341,8 +359,13 @@ class _ScenarioRun:
                 for c in runnable
             ]
         started = time.perf_counter()
+        left_at: float | None = None
         try:
-            observed, report = send(self.client, sent)
+            if scenario.bad_day is not None and scenario.bad_day.client_leaves:
+                observed, left_at = send_and_leave(self.client, sent)
+                report = None
+            else:
+                observed, report = send(self.client, sent)
         except httpx.HTTPError as exc:
             # no complete answer (deadline, body too large, redirect, reset, ...): no check judges
             # part of one, and a redirect is not the answer either, so every check is an error
@@ -353,14 +376,19 @@ class _ScenarioRun:
             broken = dataclasses.replace(
                 exchange_base, status=status, elapsed_ms=(time.perf_counter() - started) * 1000.0
             )
-            return results + [
+            errors = [
                 self._result(scenario, c, Outcome.ERROR, reason=reason, exchange=broken) for c in runnable
             ]
+            if scenario.bad_day is not None and Requirement.MOCK_JOURNAL in self.satisfied:
+                errors = self._judged_unanswered(scenario, cid, runnable, errors, broken, reason)
+            return results + errors
         self.transport_failures = 0
         if report is not None:
             observed.chunks = parse_chunks(observed.body)
         companion = self._companion(scenario, sent) if scenario.companion else None
         journal = self._journal(cid) if Requirement.MOCK_JOURNAL in self.satisfied else None
+        if left_at is not None and journal is not None:
+            journal = self._journal_settled(cid, left_at) or journal
         steps = self._steps(scenario, sent, parsed, observed, cid, journal)
         exchange = Exchange(
             method=sent.method,
@@ -396,6 +424,7 @@ class _ScenarioRun:
             ),
             route=scenario.provider,
             route_model=sent_model if isinstance(sent_model, str) else scenario.provider_model,
+            client_left_at=left_at,
         )
         raw = RawResponse(
             status=observed.status,
@@ -513,6 +542,8 @@ class _ScenarioRun:
             because=because,
             failed_cases=1 if failed else 0,
             raw=raw if failed else None,
+            fault=scenario.bad_day.row if scenario.bad_day is not None else "",
+            mode=scenario.bad_day.mode(scenario.stream) if scenario.bad_day is not None else "",
         )
 
     def _companion(self, scenario: Scenario, sent: Sent) -> Observed | None:
@@ -584,6 +615,70 @@ class _ScenarioRun:
                 done.journals[step.name] = now[seen:]
                 seen = len(now)
         return done
+
+    def _judged_unanswered(
+        self,
+        scenario: Scenario,
+        cid: str,
+        runnable: list[Check],
+        errors: list[CheckResult],
+        exchange: Exchange,
+        reason: str,
+    ) -> list[CheckResult]:
+        """A bad day the client got no answer to, judged on what the provider's side saw.
+
+        A gateway that retries without end keeps its client waiting until the deadline; the
+        journal still counts its attempts, so the failure is named (``upstream_attempts_bounded``)
+        instead of being only the client's deadline. Every other check stays an error.
+        """
+        journal = self._journal(cid)
+        if not journal:
+            return errors
+        ctx = CheckContext(
+            scenario=scenario,
+            profile=self.config.profile,
+            validators=self.validators,
+            observed=Observed(status=0, headers={}, body=b""),
+            journal=journal,
+            client_key=self.api_key,
+        )
+        judged: list[CheckResult] = []
+        for item, error in zip(runnable, errors, strict=True):
+            if item.name not in _JUDGED_UNANSWERED:
+                judged.append(error)
+                continue
+            try:
+                item.function(ctx)
+            except CheckFailed as failure:
+                error = self._result(
+                    scenario,
+                    item,
+                    Outcome.FAILED,
+                    reason=f"{failure.reason}; and no answer reached the client ({reason})",
+                    expected=failure.expected,
+                    actual=failure.actual,
+                    exchange=exchange,
+                )
+            except (NotApplicable, Redundant):
+                pass
+            judged.append(error)
+        return judged
+
+    def _journal_settled(self, cid: str, left_at: float) -> list[JournalRecord] | None:
+        """The journal once the first provider request has ended, waited for a bounded time.
+
+        A client that left asks whether the gateway closed its provider request: the journal is
+        read until that request is no longer pending, or until the judged bound (plus a margin
+        for the mock to notice) has passed.
+        """
+        deadline = left_at + _SETTLE_S
+        while True:
+            records = self._journal(cid)
+            if records and records[0].outcome != "pending":
+                return records
+            if time.time() >= deadline:
+                return records
+            time.sleep(0.05)
 
     def _journal(self, cid: str) -> list[JournalRecord] | None:
         assert self.config.mock_url is not None
@@ -840,10 +935,18 @@ def run_contract(
                 scenarios = [
                     s for s in scenarios if s.name in options.scenarios or s.family in options.scenarios
                 ]
-            chosen = list(scenarios)
+            chosen = [s for s in scenarios if s.bad_day is None]
+            matrix = [s for s in scenarios if s.bad_day is not None]
             for number, scenario in enumerate(chosen, start=1):
                 say(f"scenario {number}/{len(chosen)}: {scenario.name}")
                 run.results.extend(runner.run(scenario, options.checks))
+            if matrix:
+                # the failure matrix's cells are mostly waits (a Retry-After, a stall, a timeout):
+                # played side by side, each on its own correlation id, results kept in order
+                say(f"failure matrix: {len(matrix)} cells, {MATRIX_WORKERS} at a time")
+                with ThreadPoolExecutor(MATRIX_WORKERS, thread_name_prefix="gateproof-matrix") as pool:
+                    for results in pool.map(lambda s: runner.run(s, options.checks), matrix):
+                        run.results.extend(results)
     if Layers.PROPERTY in options.layers and (options.checks is None or options.checks & _property_names()):
         from gateproof.contract._property import run_property, skipped_property_layer
 

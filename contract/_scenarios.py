@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from gateproof.contract._bad_days import BadDay, bad_day_scenarios
 from gateproof.contract.checks import Profile, Requirement
 from gateproof.contract.checks._extras import compression_header, debug_header, tags_header
 from gateproof.contract.checks.compression import BASELINE_STEP, COMPRESS_STEP
@@ -169,6 +170,9 @@ class Scenario:
     provider_model: str | None = None
     #: the scenario's name without its route (``chat_basic`` for ``chat_basic[anthropic]``)
     base_name: str = ""
+    #: the failure-matrix cell (D48) the scenario plays: its row, and what the row owes (see
+    #: ``gateproof.contract._bad_days``); None for every other scenario
+    bad_day: BadDay | None = None
 
     @property
     def family(self) -> str:
@@ -698,17 +702,6 @@ _TRANSLATION_SCENARIOS: tuple[Scenario, ...] = (
         checks=(*_OK_STREAM, "usage_matches_provider"),
         requires=_MOCK,
     ),
-    Scenario(
-        name="upstream_overloaded",
-        per_provider=True,
-        description="The provider is overloaded (Anthropic's 529, a 503 elsewhere): an upstream failure, 502.",
-        body={"messages": _user("hi"), "max_tokens": 8},
-        mock={"scenario": "error", "status": 503},
-        provider_mock={"anthropic": {"status": 529}},
-        expect=Expectation(status=502, core_statuses=frozenset({500, 502, 503}), error_code="provider_error"),
-        checks=_ERROR,
-        requires=_MOCK,
-    ),
 )
 
 
@@ -997,39 +990,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         checks=_ERROR,
         profiles=_EDGEE,
     ),
-    Scenario(
-        name="upstream_rate_limited",
-        per_provider=True,
-        description="The provider answers 429: the client gets 429 with Retry-After.",
-        body={"messages": _user("hi"), "max_tokens": 8},
-        mock={"scenario": "error", "status": 429},
-        expect=Expectation(status=429, error_code="provider_rate_limited"),
-        checks=(*_ERROR, "retry_after_passed_on"),
-        requires=_MOCK,
-    ),
-    Scenario(
-        name="upstream_server_error",
-        per_provider=True,
-        description="The provider answers 500: the client gets 502 provider_error.",
-        body={"messages": _user("hi"), "max_tokens": 8},
-        mock={"scenario": "error", "status": 500},
-        expect=Expectation(status=502, core_statuses=frozenset({500, 502, 503}), error_code="provider_error"),
-        checks=_ERROR,
-        requires=_MOCK,
-    ),
-    Scenario(
-        name="upstream_mid_stream_error",
-        per_provider=True,
-        description="The provider fails after the stream started: an error event, then the end, no [DONE].",
-        body={"messages": _user("Stream then fail."), "max_tokens": 64, "stream": True},
-        mock={"scenario": "text", "tokens": 12, "fault": "mid_stream_error"},
-        checks=(
-            "status_code_expected",
-            "content_type_matches_mode",
-            "stream_error_propagated",
-            "no_duplicate_json_keys",
-        ),
-        requires=_MOCK,
-    ),
     *_EXTENSION_SCENARIOS,
+    # the failure matrix (D48): the provider's bad days, upstream_rate_limited and the like
+    *bad_day_scenarios(),
 )

@@ -277,11 +277,14 @@ def print_summary(run: RunResult) -> None:
         f"({run.profile} profile, {run.finished_at - run.started_at:.1f} s)",
         file=out,
     )
-    from gateproof.reports import provider_headline
+    from gateproof.reports import failure_matrix_headline, provider_headline
 
     routes = provider_headline(run.results)
     if routes:
         print(f"  {routes}", file=out)
+    matrix = failure_matrix_headline(run.results)
+    if matrix:
+        print(f"  {matrix}", file=out)
     for result in run.results:
         if result.outcome in (Outcome.FAILED, Outcome.ERROR):
             label = result.outcome.value.upper()

@@ -385,6 +385,8 @@ def _redact_result(scrubber: Scrubber, result: CheckResult) -> CheckResult:
         target=scrubber.text(result.target),
         route=scrubber.text(result.route),
         provider=scrubber.text(result.provider),
+        fault=scrubber.text(result.fault),
+        mode=scrubber.text(result.mode),
         scenario=scrubber.text(result.scenario),
         description=scrubber.text(result.description),
         expected=scrubber.text(result.expected),

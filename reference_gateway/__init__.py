@@ -2,13 +2,13 @@
 
 It is the harness's default target and the proof that the conformance suite passes a
 correct gateway. It follows ``openapi/DECISIONS.md``, validates requests with the
-spec's own schemas, speaks to providers through adapters (``providers/``), relays
-streams without buffering, and can be told to break the contract in one named way
-(``--fault``) so the suite's checks can be shown to catch it.
+spec's own schemas, speaks to providers through adapters (``providers/``) and relays
+streams without buffering. Its core has one seam for the self-test (:class:`Hooks`): the
+faults that use it, and the wire-level ones that wrap the app, live in ``gateproof.selftest``,
+which the gateway never imports (``gateproof gateway --fault NAME`` wires them in).
 
     config = load_config().with_base_urls({"openai": "http://127.0.0.1:8081/v1"})
     app = create_app(config)                       # any ASGI server
-    app = create_app(config, fault="no_done")      # the same gateway, wrong in one way
 """
 
 from gateproof.reference_gateway._app import HEALTH_PATH, create_app
@@ -26,7 +26,7 @@ from gateproof.reference_gateway._config import (
     parse_config,
 )
 from gateproof.reference_gateway._errors import GatewayError
-from gateproof.reference_gateway._faults import FAULTS, NO_FAULT, Fault, Hook, UnknownFaultError, get_fault
+from gateproof.reference_gateway._hooks import NO_HOOKS, Hooks
 from gateproof.reference_gateway._loopback import (
     ListenError,
     is_loopback_host,
@@ -34,18 +34,19 @@ from gateproof.reference_gateway._loopback import (
     listen_socket,
     serve_on,
 )
+from gateproof.reference_gateway._resilience import CORRECT_RESILIENCE, FailureClass, ResilienceRules
 from gateproof.reference_gateway._usage import Usage
 
 __all__ = [
-    "FAULTS",
+    "CORRECT_RESILIENCE",
     "HEALTH_PATH",
-    "NO_FAULT",
+    "NO_HOOKS",
     "ChatCall",
     "ConfigError",
-    "Fault",
+    "FailureClass",
     "GatewayConfig",
     "GatewayError",
-    "Hook",
+    "Hooks",
     "KeyConfig",
     "Keyring",
     "Limits",
@@ -53,12 +54,11 @@ __all__ = [
     "ModelConfig",
     "Principal",
     "ProviderConfig",
-    "UnknownFaultError",
+    "ResilienceRules",
     "UpstreamRequest",
     "Usage",
     "create_app",
     "default_config_path",
-    "get_fault",
     "is_loopback_host",
     "is_loopback_url",
     "listen_socket",

@@ -1,7 +1,9 @@
 """The gateway's HTTP surface: routes, error rendering for everything, and the lifespan.
 
 ``create_app`` is the one way to get a gateway: the CLI serves it with uvicorn, and
-tests or embedders can mount it anywhere an ASGI app goes.
+tests or embedders can mount it anywhere an ASGI app goes. A self-test fault reaches it
+as :class:`Hooks` (the core's seam); its wire-level part, if any, wraps the app from
+outside (``gateproof.selftest``), so nothing here knows a fault by name.
 """
 
 from __future__ import annotations
@@ -19,39 +21,45 @@ from starlette.routing import Route
 from gateproof.openapi import HEALTH_PATH, Validators, validators
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._config import GatewayConfig
-from gateproof.reference_gateway._faults import Fault, get_fault
 from gateproof.reference_gateway._gateway import CHAT_PATH, COMPRESS_PATH, Gateway
+from gateproof.reference_gateway._hooks import NO_HOOKS, Hooks
+from gateproof.reference_gateway._resilience import CORRECT_RESILIENCE
 from gateproof.reference_gateway._validation import shipped_request_schema
 
 __all__ = ["HEALTH_PATH", "create_app"]
-
-#: answered 200 once the gateway is ready (the launcher polls it)
 
 
 def create_app(
     config: GatewayConfig,
     *,
-    fault: str | Fault | None = None,
+    hooks: Hooks = NO_HOOKS,
     request_validators: Validators | None = None,
 ) -> Starlette:
     """The reference gateway as an ASGI app.
 
     Parameters:
         config: providers, models, keys and limits (see ``load_config``).
-        fault: a fault name or :class:`Fault` to deviate from the contract in exactly
-            one way (the self-test); None for the correct gateway.
+        hooks: the core's part of a self-test fault (``gateproof.selftest``), to deviate from
+            the contract in exactly one way; the correct gateway by default.
         request_validators: validators for request bodies; the shipped spec's by default,
             which are backed by the same spec compiled with ``jsonschema_rs`` for speed.
             Validators built from another spec are used alone (correct, but ~1000x slower).
 
-    Raises ``ConfigError`` for a config it cannot serve and ``UnknownFaultError`` for
-    an unknown fault name, before anything listens.
+    Raises ``ConfigError`` for a config it cannot serve, before anything listens.
     """
-    active = fault if isinstance(fault, Fault) else get_fault(fault)
+    active = hooks
+    config = active.on_config(config)
+    resilience = active.on_resilience(CORRECT_RESILIENCE)
     if request_validators is None:
-        gateway = Gateway(config, fault=active, validators=validators(), compiled=shipped_request_schema())
+        gateway = Gateway(
+            config,
+            fault=active,
+            resilience=resilience,
+            validators=validators(),
+            compiled=shipped_request_schema(),
+        )
     else:
-        gateway = Gateway(config, fault=active, validators=request_validators)
+        gateway = Gateway(config, fault=active, resilience=resilience, validators=request_validators)
 
     async def models(request: Request) -> Response:
         """GET /v1/models (D10): no key needed; ``provider`` keeps the models it owns."""

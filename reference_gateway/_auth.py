@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gateproof.reference_gateway import _errors
 from gateproof.reference_gateway._config import KeyConfig
 
-__all__ = ["Keyring", "Principal"]
+__all__ = ["InFlight", "Keyring", "Principal", "Slot"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Principal:
     #: Edge Tools the key may ask for (None: every one) and those injected unasked (D35)
     edge_tools: frozenset[str] | None = None
     hydrated_edge_tools: tuple[str, ...] = ()
+    #: requests of this key served at once (D47); None: unlimited
+    max_concurrent: int | None = None
 
     def check_model(self, model_id: str) -> None:
         """Raise 403 when this key may not use ``model_id``."""
@@ -67,6 +69,7 @@ class Keyring:
             compression=key.compression,
             edge_tools=key.edge_tools,
             hydrated_edge_tools=key.hydrated_edge_tools,
+            max_concurrent=key.max_concurrent,
         )
 
     def _find(self, token: str) -> KeyConfig | None:
@@ -77,3 +80,40 @@ class Keyring:
             if hmac.compare_digest(presented, key.secret.encode()):
                 found = key
         return found
+
+
+class Slot:
+    """One request's place among its key's requests in flight; released once, however it ends."""
+
+    def __init__(self, counts: dict[str, int] | None, name: str) -> None:
+        self._counts = counts
+        self._name = name
+
+    def release(self) -> None:
+        counts, self._counts = self._counts, None
+        if counts is not None:
+            counts[self._name] -= 1
+            if not counts[self._name]:
+                del counts[self._name]
+
+
+class InFlight:
+    """How many requests each key has in progress, against its ``max_concurrent`` (D47).
+
+    One event loop serves the gateway, so plain counts are safe: nothing awaits between the
+    check and the increment.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def take(self, principal: Principal) -> Slot:
+        """A slot for one request of ``principal``, or 429 ``concurrency_limit_exceeded``."""
+        limit = principal.max_concurrent
+        if limit is None:
+            return Slot(None, principal.name)
+        held = self._counts.get(principal.name, 0)
+        if held >= limit:
+            raise _errors.concurrency_limit_exceeded(limit)
+        self._counts[principal.name] = held + 1
+        return Slot(self._counts, principal.name)

@@ -64,6 +64,10 @@ class Limits:
     max_messages: int = 10_000
     provider_timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
+    #: request sent -> the provider's status line and headers (D46)
+    first_byte_timeout_s: float = 60.0
+    #: one upstream stream event -> the next (D46)
+    stream_idle_timeout_s: float = 30.0
     max_upstream_connections: int = 512
 
 
@@ -88,6 +92,8 @@ class ModelConfig:
     owned_by: str
     input_price_per_mtok: float = 0.0
     output_price_per_mtok: float = 0.0
+    #: model ids tried, in order, when this model's route fails before the first byte (D44)
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class KeyConfig:
     edge_tools: frozenset[str] | None = None
     #: Edge Tools injected into every request of this key that names none (D35)
     hydrated_edge_tools: tuple[str, ...] = ()
+    #: requests of this key served at once; one more is 429 ``concurrency_limit_exceeded`` (D47)
+    max_concurrent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,21 @@ class GatewayConfig:
                 raise ConfigError(f"--upstream {name}=...: unknown provider {name!r} (configured: {known})")
             providers[name] = replace(providers[name], base_url=_check_url(url, f"--upstream {name}"))
         return replace(self, providers=providers)
+
+    def with_limits(self, overrides: Mapping[str, str]) -> GatewayConfig:
+        """A copy with some ``limits`` replaced (``--limit NAME=VALUE``), checked as the config's own are."""
+        if not overrides:
+            return self
+        entries: dict[str, Any] = {f: getattr(self.limits, f) for f in Limits.__dataclass_fields__}
+        for name, text in overrides.items():
+            if name not in entries:
+                known = ", ".join(sorted(entries))
+                raise ConfigError(f"--limit {name}=...: unknown limit {name!r} (known: {known})")
+            try:
+                entries[name] = yaml.safe_load(text)
+            except yaml.YAMLError:
+                entries[name] = text
+        return replace(self, limits=_limits(_Reader("--limit", ""), entries))
 
     def with_request_log(self, path: str | None) -> GatewayConfig:
         """A copy writing its request log to ``path`` (``--request-log``); None keeps the config's."""
@@ -195,6 +218,12 @@ def _limits(at: _Reader, raw: Any) -> Limits:
         connect_timeout_s=at.child("connect_timeout_s").number(
             entries.get("connect_timeout_s", default.connect_timeout_s), positive=True
         ),
+        first_byte_timeout_s=at.child("first_byte_timeout_s").number(
+            entries.get("first_byte_timeout_s", default.first_byte_timeout_s), positive=True
+        ),
+        stream_idle_timeout_s=at.child("stream_idle_timeout_s").number(
+            entries.get("stream_idle_timeout_s", default.stream_idle_timeout_s), positive=True
+        ),
         max_upstream_connections=at.child("max_upstream_connections").integer(
             entries.get("max_upstream_connections", default.max_upstream_connections), minimum=1
         ),
@@ -228,7 +257,8 @@ def _models(at: _Reader, raw: Any, providers: Mapping[str, ProviderConfig]) -> d
         raise at.error("is required (at least one model)")
     models: dict[str, ModelConfig] = {}
     allowed = {"id", "provider", "upstream_model", "created", "owned_by"}
-    allowed |= {"input_price_per_mtok", "output_price_per_mtok"}
+    allowed |= {"input_price_per_mtok", "output_price_per_mtok", "fallbacks"}
+    listed_fallbacks: dict[str, tuple[_Reader, list[Any]]] = {}
     for index, body in enumerate(at.sequence(raw)):
         here = at.item(index)
         fields = here.mapping(body, allowed=allowed)
@@ -255,9 +285,35 @@ def _models(at: _Reader, raw: Any, providers: Mapping[str, ProviderConfig]) -> d
                 fields.get("output_price_per_mtok", 0.0)
             ),
         )
+        if "fallbacks" in fields:
+            listed = here.child("fallbacks")
+            listed_fallbacks[model_id] = (listed, listed.sequence(fields["fallbacks"]))
     if not models:
         raise at.error("must list at least one model")
+    for model_id, (listed, values) in listed_fallbacks.items():
+        models[model_id] = replace(models[model_id], fallbacks=_fallbacks(listed, values, model_id, models))
     return models
+
+
+def _fallbacks(
+    at: _Reader, values: list[Any], model_id: str, models: Mapping[str, ModelConfig]
+) -> tuple[str, ...]:
+    """A model's fallbacks (D44): known model ids, not the model itself, each once.
+
+    The list is flat: a fallback's own ``fallbacks`` are not followed, so no chain or cycle
+    can form and one client request costs at most ``1 + len(fallbacks)`` routes.
+    """
+    read: list[str] = []
+    for i, value in enumerate(values):
+        fallback = at.item(i).string(value)
+        if fallback not in models:
+            raise at.item(i).error(f"unknown model {fallback!r}")
+        if fallback == model_id:
+            raise at.item(i).error(f"{model_id!r} cannot be its own fallback")
+        if fallback in read:
+            raise at.item(i).error(f"{fallback!r} is listed twice")
+        read.append(fallback)
+    return tuple(read)
 
 
 def _keys(
@@ -279,6 +335,7 @@ def _keys(
                 "compression",
                 "edge_tools",
                 "hydrated_edge_tools",
+                "max_concurrent",
             },
         )
         name = here.child("name").string(fields.get("name"))
@@ -291,6 +348,9 @@ def _keys(
         active = here.child("active").boolean(fields.get("active", True))
         compression = here.child("compression").boolean(fields.get("compression", False))
         edge_tools, hydrated = _edge_tools(here, fields)
+        max_concurrent: int | None = None
+        if "max_concurrent" in fields:
+            max_concurrent = here.child("max_concurrent").integer(fields["max_concurrent"], minimum=1)
         allowed_models: frozenset[str] | None = None
         if "allowed_models" in fields:
             listed = here.child("allowed_models")
@@ -315,6 +375,7 @@ def _keys(
                 compression=compression,
                 edge_tools=edge_tools,
                 hydrated_edge_tools=hydrated,
+                max_concurrent=max_concurrent,
             )
         )
     return tuple(keys)

@@ -22,20 +22,24 @@ def debug_builder(call: ChatCall, compressed: Compression | None) -> Callable[[U
 
     Always: ``request_id``, ``provider``, ``upstream_model``, ``timings_ms`` (``total``,
     ``upstream``, and ``compression`` when it ran), ``upstream_status`` (the provider's HTTP
-    status, of the last call when there were several) and ``edge_tool_rounds`` (0 when the
-    gateway ran no Edge Tool). When compression ran: ``compression`` with the engine's
+    status, of the last call when there were several), ``edge_tool_rounds`` (0 when the
+    gateway ran no Edge Tool) and ``upstream_attempts`` (every provider request, retries and
+    fallbacks included, D44); ``provider`` and ``upstream_model`` are those of the route that
+    answered. When compression ran: ``compression`` with the engine's
     ``strategies``, ``saved_tokens`` and ``changed_messages``.
     """
     trace = call.trace
-    route = call.route
 
     def build(usage: Usage) -> dict[str, Any]:
+        # the route that answered: a fallback's when one did (D44)
+        route = trace.served_by or call.route
         info: dict[str, Any] = {
             "request_id": trace.request_id,
             "provider": route.provider.name,
             "upstream_model": route.upstream_model,
             "timings_ms": trace.timings_ms(),
             "edge_tool_rounds": trace.edge_tool_rounds,
+            "upstream_attempts": trace.attempts,
         }
         if trace.upstream_status is not None:
             info["upstream_status"] = trace.upstream_status

@@ -17,6 +17,7 @@ __all__ = [
     "GatewayError",
     "bad_model_id",
     "body_too_large",
+    "concurrency_limit_exceeded",
     "forbidden",
     "internal_error",
     "invalid_edgee_pending_id",
@@ -138,6 +139,17 @@ def invalid_edgee_pending_id() -> GatewayError:
 def body_too_large(limit: int) -> GatewayError:
     return GatewayError(
         413, "invalid_request_error", "body_too_large", f"Request body exceeds the limit of {limit} bytes"
+    )
+
+
+def concurrency_limit_exceeded(limit: int) -> GatewayError:
+    """D47: the key already has ``limit`` requests in flight; refused before any provider is called."""
+    return GatewayError(
+        429,
+        "rate_limit_error",
+        "concurrency_limit_exceeded",
+        f"This API key already has {limit} requests in progress; retry when one has finished",
+        headers={"Retry-After": "1"},
     )
 
 

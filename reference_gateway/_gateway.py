@@ -9,11 +9,18 @@ The steps, in order, each able to stop the request with a :class:`GatewayError`:
 5. check the Edge Tool fields: the ids the key activated (D5, D35), a pending turn restored
    into the history (D4, D37);
    then compress the messages when the request or the key's default asks for it (D30, D31);
-6. call the provider through its adapter and map its failures (D16), dropping the call if the
-   client leaves before the provider answers (nobody would read it, so nobody is billed);
-   with Edge Tools in play, ``_edge_loop`` makes one such call per round (D36, D38);
+6. take one of the key's concurrency slots (D47: 429 ``concurrency_limit_exceeded`` when none
+   is free, before any provider call), then call the provider through its adapter and map its
+   failures (D16): until the first byte (the whole answer, or a stream's 200 headers) a failed
+   attempt is retried on the same route or the model's fallbacks are tried, as ``_resilience``
+   decides (D44), each attempt within the first-byte and whole-answer timeouts (D46); the call
+   is dropped if the client leaves before the provider answers (nobody would read it, so
+   nobody is billed); with Edge Tools in play, ``_edge_loop`` makes one such call per round
+   (D36, D38);
 7. answer with the translated response or relay the stream (D9, D19), with
-   ``X-Edgee-Provider`` on everything that reached the provider (D20).
+   ``X-Edgee-Provider`` on everything that reached the provider (D20) and
+   ``X-Edgee-Fallback-Used: true`` when a fallback answered (D44); after the first byte nothing
+   is retried, and any upstream failure is one in-band error event without ``[DONE]`` (D45).
 
 The Edgee per-request fields (``compression``, ``debug``, and the Edge Tool ones) are put on
 ``call.extras`` by the step that decides them and emitted once, at the end (D1). Every request
@@ -22,7 +29,7 @@ same ``request_id`` as its ``debug`` object.
 
 ``POST /v1/compress`` shares steps 1-3 and the compression step, and answers without a model call.
 
-The active fault (``_faults``) is consulted at each of its hooks; with no fault every
+The active hooks (``_hooks``: a self-test fault from ``gateproof.selftest``) are consulted at each seam; with none every
 hook is the identity.
 
 Steps 2 and 3 are CPU work proportional to the body; for a large body they run on a worker
@@ -35,7 +42,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -46,9 +53,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from gateproof.openapi import PROVIDER_HEADER, Validators, count_chat_prompt, is_edgee_header
+from gateproof.openapi import (
+    FALLBACK_HEADER,
+    PROVIDER_HEADER,
+    Validators,
+    count_chat_prompt,
+    is_edgee_header,
+)
 from gateproof.reference_gateway import _errors
-from gateproof.reference_gateway._auth import Keyring, Principal
+from gateproof.reference_gateway._auth import InFlight, Keyring, Principal, Slot
 from gateproof.reference_gateway._body import parse_body
 from gateproof.reference_gateway._call import ChatCall
 from gateproof.reference_gateway._compression_report import (
@@ -62,10 +75,19 @@ from gateproof.reference_gateway._debug import debug_builder
 from gateproof.reference_gateway._edge_loop import EdgeLoop, EdgeTools
 from gateproof.reference_gateway._edge_tools import CORRECT_RULES
 from gateproof.reference_gateway._errors import GatewayError
-from gateproof.reference_gateway._events import StreamItem, encode_json
-from gateproof.reference_gateway._faults import Fault
+from gateproof.reference_gateway._events import StreamFailure, StreamItem, encode_json
+from gateproof.reference_gateway._hooks import Hooks as Fault
 from gateproof.reference_gateway._request_log import RequestLog, RequestRecord, bounded_tags
-from gateproof.reference_gateway._routing import Router
+from gateproof.reference_gateway._resilience import (
+    CORRECT_RESILIENCE,
+    FailedAttempt,
+    FailureClass,
+    ResilienceRules,
+    classify_exception,
+    classify_status,
+    run_attempts,
+)
+from gateproof.reference_gateway._routing import Route, Router
 from gateproof.reference_gateway._streaming import EventStreamResponse, encode_stream, relay
 from gateproof.reference_gateway._trace import RequestTrace
 from gateproof.reference_gateway._usage import Usage
@@ -102,8 +124,54 @@ _PARSE_THREADS = 2
 #: the status logged when the client left before its answer was ready (nginx's "client closed request");
 #: the client never sees it
 CLIENT_CLOSED = 499
+#: ``X-Edgee-Fallback-Used`` on an answer a fallback served (D44: Edgee's docs spell it ``true``)
+FALLBACK_USED = "true"
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Connected:
+    """An upstream stream whose 200 headers arrived: the call that opened it (on its route), the
+    adapter of that route's provider, and the resources that close it."""
+
+    source: EventSource
+    adapter: ProviderAdapter
+    call: ChatCall
+    resources: AsyncExitStack
+
+
+def _served(call: ChatCall) -> Route:
+    """The route that answered ``call`` (a fallback's, D44), or the requested one."""
+    return call.trace.served_by or call.route
+
+
+def _answered_headers(call: ChatCall) -> dict[str, str]:
+    """D20 and D44: who answered (the last upstream call's provider), and whether a fallback answered
+    any of the request's upstream calls (the header is absent otherwise).
+
+    A stream's headers go out after its first upstream call, so there they tell of that call;
+    with Edge Tools a later round may still fall back, which the headers can no longer say.
+    """
+    headers = {PROVIDER_HEADER: _served(call).provider.name}
+    if call.trace.fallback_used:
+        headers[FALLBACK_HEADER] = FALLBACK_USED
+    return headers
+
+
+def _describe(route: Route) -> str:
+    return f"{route.served_model_id} via {route.provider.name}"
+
+
+def _timed_out(adapter: ProviderAdapter, seconds: float) -> FailedAttempt:
+    """No answer in time (D46): 504 ``provider_timeout``, and the next route is tried at once (D44)."""
+    return FailedAttempt(_errors.provider_timeout(adapter.name, seconds), FailureClass.FALLBACK)
+
+
+def _unreachable(adapter: ProviderAdapter, exc: httpx.HTTPError) -> FailedAttempt:
+    """The connection failed (refused, reset, cut short): 502, and usually worth one more try (D44)."""
+    error = _errors.provider_error(adapter.name, f"could not be reached ({type(exc).__name__})")
+    return FailedAttempt(error, classify_exception(exc))
 
 
 @dataclass
@@ -127,9 +195,13 @@ class Gateway:
         fault: Fault,
         validators: Validators,
         compiled: jsonschema_rs.Validator | None = None,
+        resilience: ResilienceRules = CORRECT_RESILIENCE,
     ) -> None:
         self.config = config
         self.fault = fault
+        #: the retry and fallback policy (D44-D46); a self-test fault may hand in another
+        self.resilience = resilience
+        self._in_flight = InFlight()
         self._limits = config.limits
         self._keyring = Keyring(config.keys)
         self._router = Router(config.models, config.providers)
@@ -151,8 +223,11 @@ class Gateway:
     async def start(self) -> None:
         """Open the one pooled upstream client this gateway uses for every provider."""
         limits = self._limits
+        # The first-byte, idle and whole-answer timeouts (D46) are enforced around each call; the
+        # read timeout here is only a backstop for any wait those do not cover.
+        backstop = max(limits.provider_timeout_s, limits.first_byte_timeout_s, limits.stream_idle_timeout_s)
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(limits.provider_timeout_s, connect=limits.connect_timeout_s),
+            timeout=httpx.Timeout(backstop, connect=limits.connect_timeout_s),
             limits=httpx.Limits(
                 max_connections=limits.max_upstream_connections,
                 max_keepalive_connections=limits.max_upstream_connections,
@@ -206,12 +281,23 @@ class Gateway:
                 trace=trace,
             )
             self._plan_extras(call, compressed)
-            adapter = self._adapters[route.provider.name]
-            provider = adapter.name
-            if call.stream:
-                return await self._stream(call, adapter, principal, request.receive)
-            return await self._complete(call, adapter, principal, request.receive)
+            # D47: a key over its concurrency is refused here, before any provider is called
+            slot = self._in_flight.take(principal)
+            try:
+                if call.stream:
+                    answer = await self._stream(call, principal, request.receive, slot)
+                else:
+                    answer = await self._complete(call, principal, request.receive)
+            except BaseException:
+                slot.release()
+                raise
+            if not isinstance(answer, EventStreamResponse):
+                slot.release()  # a stream releases it when it ends
+            return answer
         except GatewayError as error:
+            # the provider of the last upstream attempt, if one was made (D20)
+            if trace.served_by is not None:
+                provider = trace.served_by.provider.name
             self._record(trace, seen, error.status, provider=provider, error=error.code)
             return self.error_response(error, provider=provider)
         except Exception:
@@ -293,14 +379,15 @@ class Gateway:
             raise
 
     def error_response(self, error: GatewayError, *, provider: str | None = None) -> Response:
-        """An error as the client sees it: the D13 envelope (unless a fault says otherwise)."""
-        rendered = self.fault.render_error(error)
-        headers = dict(rendered.headers)
+        """An error as the client sees it: the D13 envelope (a fault may rewrite it on the wire)."""
+        headers = dict(error.headers)
         if provider is not None:
             headers[PROVIDER_HEADER] = provider
-            headers = self.fault.on_headers(headers, False)
         return Response(
-            rendered.content(), status_code=rendered.status, headers=headers, media_type=rendered.media_type
+            encode_json(error.envelope()),
+            status_code=error.status,
+            headers=headers,
+            media_type="application/json",
         )
 
     def _authenticate(self, authorization: str | None) -> Principal:
@@ -341,18 +428,16 @@ class Gateway:
         self._validator.check_body(body)
         return body
 
-    # -- one upstream call ---------------------------------------------------------------------------------
+    # -- upstream calls: retried and re-routed before the first byte (D44-D46) ------------------------------
 
-    async def _complete(
-        self, call: ChatCall, adapter: ProviderAdapter, principal: Principal, receive: Receive
-    ) -> Response:
+    async def _complete(self, call: ChatCall, principal: Principal, receive: Receive) -> Response:
         started = time.monotonic()
         loop = self._edge.loop(call, principal)
         if loop is None:
-            answered = await self._answer(call, adapter, receive)
+            answered = await self._answer(call, receive)
         else:
             # D4: the Edge Tool rounds, each one upstream call like the one above
-            answered = await loop.complete(lambda round_call: self._answer(round_call, adapter, receive))
+            answered = await loop.complete(lambda round_call: self._answer(round_call, receive))
         if answered is None:
             return self._client_left(call, principal, started)
         body = answered
@@ -362,53 +447,88 @@ class Gateway:
         body.update(call.extras.render(usage))
         self._record_call(call, principal, 200, usage=usage)
         body = self.fault.on_response(body)
-        headers = self.fault.on_headers({PROVIDER_HEADER: adapter.name}, False)
+        headers = _answered_headers(call)
         return Response(encode_json(body), headers=headers, media_type="application/json")
 
-    async def _answer(
-        self, call: ChatCall, adapter: ProviderAdapter, receive: Receive
-    ) -> dict[str, Any] | None:
-        """One upstream call's translated answer; None when the client left first (the call is dropped)."""
+    def _routes(self, call: ChatCall) -> tuple[Route, ...]:
+        """The requested model's route, then its fallbacks (D44)."""
+        return (call.route, *self._router.fallbacks(call.route))
+
+    async def _attempts(
+        self, call: ChatCall, receive: Receive | None, attempt: Callable[[ChatCall], Awaitable[_T]]
+    ) -> _T | None:
+        """``attempt`` on each route as D44 orders; None when the client left first (all dropped, D46)."""
+
+        async def run() -> _T:
+            def one(route: Route) -> Awaitable[_T]:
+                on_route = call if route is call.route else replace(call, route=route)
+                call.trace.attempts += 1
+                call.trace.served_by = route
+                return attempt(on_route)
+
+            attempted = await run_attempts(self.resilience, self._routes(call), one, describe=_describe)
+            if attempted.route.is_fallback:
+                call.trace.fallback_used = True
+            return attempted.result
+
+        if receive is None or not self.resilience.cancel_on_disconnect:
+            return await run()
+        return await _unless_client_leaves(receive, run)
+
+    async def _answer(self, call: ChatCall, receive: Receive) -> dict[str, Any] | None:
+        """One upstream call's translated answer, retried or re-routed as D44 says; None when the client left."""
+        return await self._attempts(call, receive, self._answer_once)
+
+    async def _answer_once(self, call: ChatCall) -> dict[str, Any]:
+        """One attempt without streaming: the whole answer within ``provider_timeout_s`` (D46); a
+        failure is raised as a :class:`FailedAttempt`.
+
+        No first-byte timeout here: a provider sends a non-streamed answer's headers only once the
+        whole answer is generated, so its first byte comes as late as its last.
+        """
+        adapter = self._adapters[call.route.provider.name]
         upstream = self.fault.on_upstream(adapter.build_request(call), call)
         started = time.monotonic()
-        timeout = self._limits.provider_timeout_s
-
-        async def post() -> httpx.Response:
-            return await self.client.post(upstream.url, json=upstream.json, headers=upstream.headers)
-
+        limits = self._limits
         try:
-            with anyio.fail_after(timeout):
-                response = await _unless_client_leaves(receive, post)
+            with anyio.fail_after(limits.provider_timeout_s):
+                request = self.client.build_request(
+                    "POST", upstream.url, json=upstream.json, headers=upstream.headers
+                )
+                response = await self.client.send(request, stream=True)
+                try:
+                    content = await response.aread()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await response.aclose()
+        except (httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise _timed_out(adapter, limits.connect_timeout_s) from None
         except (TimeoutError, httpx.TimeoutException):
-            raise _errors.provider_timeout(adapter.name, timeout) from None
+            raise _timed_out(adapter, limits.provider_timeout_s) from None
         except httpx.HTTPError as exc:
-            raise _errors.provider_error(
-                adapter.name, f"could not be reached ({type(exc).__name__})"
-            ) from None
-        if response is None:
-            return None
+            raise _unreachable(adapter, exc) from None
         call.trace.add_upstream(time.monotonic() - started, response.status_code)
         if not response.is_success:
-            raise self._upstream_failure(adapter, response.status_code, response.headers, response.content)
+            raise self._failed_status(adapter, response.status_code, response.headers, content)
         try:
             return adapter.translate_response(call, response.json())
         except (ValueError, UpstreamFormatError) as exc:
             detail = str(exc) if isinstance(exc, UpstreamFormatError) else "the response is not JSON"
-            raise _errors.provider_error(adapter.name, f"answered with an unusable body: {detail}") from None
+            error = _errors.provider_error(adapter.name, f"answered with an unusable body: {detail}")
+            raise FailedAttempt(error, FailureClass.FALLBACK) from None
 
     async def _stream(
-        self, call: ChatCall, adapter: ProviderAdapter, principal: Principal, receive: Receive
+        self, call: ChatCall, principal: Principal, receive: Receive, slot: Slot
     ) -> Response | EventStreamResponse:
         started = time.monotonic()
-        timeout = self._limits.provider_timeout_s
+        idle = self._limits.stream_idle_timeout_s
         resources = AsyncExitStack()
         loop = self._edge.loop(call, principal)
         # with Edge Tools in play the first round already offers them (D4)
         first = loop.round_call() if loop is not None else call
-        connected = await self._connect_stream(first, adapter, resources, receive)
+        connected = await self._connect_stream(first, resources, receive)
         if connected is None:
             return self._client_left(call, principal, started)
-        source = connected
 
         def account(usage: Usage | None) -> None:
             # the provider's stream is over (completed or failed): its time is known now
@@ -425,119 +545,183 @@ class Gateway:
             self._record_call(call, principal, error.status, error=error.code)
 
         async def close() -> None:
+            slot.release()
             await resources.aclose()
             # neither completed nor failed: the client went away mid-stream
             self._record_call(call, principal, CLIENT_CLOSED, error="client_closed")
 
+        items: AsyncIterator[StreamItem]
         if loop is None:
-            items = relay(
-                source,
-                adapter.stream_decoder(call),
-                model_id=call.route.model_id,
-                provider=adapter.name,
-                timeout_s=timeout,
-                include_usage=call.include_usage,
-                on_usage=account,
-                extras=call.extras,
-                on_failure=failed,
-            )
+
+            def relayed(stream: _Connected) -> AsyncIterator[StreamItem]:
+                return relay(
+                    stream.source,
+                    stream.adapter.stream_decoder(stream.call),
+                    model_id=stream.call.route.model_id,
+                    provider=stream.adapter.name,
+                    timeout_s=idle,
+                    include_usage=call.include_usage,
+                    on_usage=account,
+                    extras=call.extras,
+                    on_failure=failed,
+                )
+
+            items = relayed(connected)
+            if self.resilience.retry_after_first_chunk:
+                items = self._restarted(items, call, resources, relayed)
         else:
-            items = self._edge_stream(loop, first, source, adapter, resources, account, failed)
+            items = self._edge_stream(loop, connected, resources, account, failed)
         headers = {
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
-            PROVIDER_HEADER: adapter.name,
+            **_answered_headers(call),
         }
         return EventStreamResponse(
-            self.fault.on_frames(encode_stream(self.fault.on_stream(items))),
-            headers=self.fault.on_headers(headers, True),
+            encode_stream(self.fault.on_stream(items)),
+            headers=headers,
             on_close=close,
+            cancel_on_disconnect=self.resilience.cancel_on_disconnect,
         )
 
-    async def _connect_stream(
-        self, call: ChatCall, adapter: ProviderAdapter, resources: AsyncExitStack, receive: Receive | None
-    ) -> EventSource | None:
-        """Open one upstream stream inside ``resources`` (all closed here if it fails).
+    async def _restarted(
+        self,
+        items: AsyncIterator[StreamItem],
+        call: ChatCall,
+        resources: AsyncExitStack,
+        relayed: Callable[[_Connected], AsyncIterator[StreamItem]],
+    ) -> AsyncIterator[StreamItem]:
+        """The wrong D45: a stream that failed after it started is opened again and relayed on.
 
-        None when the client left before the provider's headers arrived (``receive`` given:
-        until then nothing else watches the client; after that, EventStreamResponse does).
+        Only a self-test fault turns this on (``retry_after_first_chunk``): the client gets the
+        content again from the start, after what it already had.
         """
+        left = max(0, self.resilience.primary_attempts - 1)
+        while True:
+            failure: StreamItem | None = None
+            async for item in items:
+                if isinstance(item, StreamFailure) and left > 0:
+                    failure = item
+                    break
+                yield item
+            if failure is None:
+                return
+            left -= 1
+            try:
+                again = await self._connect_stream(call, resources, None)
+            except GatewayError:
+                again = None
+            if again is None:
+                yield failure
+                return
+            items = relayed(again)
+
+    async def _connect_stream(
+        self, call: ChatCall, resources: AsyncExitStack, receive: Receive | None
+    ) -> _Connected | None:
+        """Open one upstream stream, retried or re-routed as D44 says, and keep it in ``resources``.
+
+        The first byte is the provider's 200 ``text/event-stream`` headers: until then the client
+        has seen nothing and another attempt is allowed. None when the client left before that
+        (``receive`` given: until then nothing else watches the client; after that,
+        EventStreamResponse does).
+        """
+        connected = await self._attempts(call, receive, self._connect_once)
+        if connected is not None:
+            # the stream is the caller's from now on; it closes with everything else in ``resources``
+            resources.push_async_callback(connected.resources.aclose)
+        return connected
+
+    async def _connect_once(self, call: ChatCall) -> _Connected:
+        """One streamed attempt, up to the provider's headers within ``first_byte_timeout_s`` (D46)."""
+        adapter = self._adapters[call.route.provider.name]
         upstream = self.fault.on_upstream(adapter.build_request(call), call)
         # A compressed upstream stream would arrive in compressor-sized bursts, not event by event.
         request_headers = {**upstream.headers, "Accept-Encoding": "identity"}
-        timeout = self._limits.provider_timeout_s
-
-        async def connect() -> EventSource:
-            return await resources.enter_async_context(
-                aconnect_sse(self.client, "POST", upstream.url, json=upstream.json, headers=request_headers)
-            )
-
+        limits = self._limits
+        # until the headers no read may wait longer than the first-byte timeout; then the idle one
+        timeout = httpx.Timeout(
+            limits.first_byte_timeout_s, connect=limits.connect_timeout_s, pool=limits.provider_timeout_s
+        )
+        attempt = AsyncExitStack()
         try:
-            connected = await (connect() if receive is None else _unless_client_leaves(receive, connect))
-            if connected is None:
-                await resources.aclose()
-                return None
-            source = connected
-            response = source.response
-            call.trace.add_upstream(0.0, response.status_code)
-            if not response.is_success:
-                content = await _read_some(response, _MAX_ERROR_BODY)
-                raise self._upstream_failure(adapter, response.status_code, response.headers, content)
+            with anyio.fail_after(limits.first_byte_timeout_s):
+                source = await attempt.enter_async_context(
+                    aconnect_sse(
+                        self.client,
+                        "POST",
+                        upstream.url,
+                        json=upstream.json,
+                        headers=request_headers,
+                        timeout=timeout,
+                    )
+                )
+                response = source.response
+                call.trace.add_upstream(0.0, response.status_code)
+                if not response.is_success:
+                    content = await _read_some(response, _MAX_ERROR_BODY)
+                    raise self._failed_status(adapter, response.status_code, response.headers, content)
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" not in content_type:
-                raise _errors.provider_error(
+                error = _errors.provider_error(
                     adapter.name, f"answered a stream with Content-Type {content_type or 'none'!r}"
                 )
-        except httpx.TimeoutException:
-            await resources.aclose()
-            raise _errors.provider_timeout(adapter.name, timeout) from None
-        except httpx.HTTPError as exc:
-            await resources.aclose()
-            raise _errors.provider_error(
-                adapter.name, f"could not be reached ({type(exc).__name__})"
-            ) from None
-        except BaseException:
-            await resources.aclose()
+                raise FailedAttempt(error, FailureClass.FALLBACK)
+            _read_timeout(response, limits.stream_idle_timeout_s)
+        except BaseException as exc:
+            with anyio.move_on_after(5, shield=True):
+                await attempt.aclose()
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise _timed_out(adapter, limits.connect_timeout_s) from None
+            if isinstance(exc, TimeoutError | httpx.TimeoutException):
+                raise _timed_out(adapter, limits.first_byte_timeout_s) from None
+            if isinstance(exc, httpx.HTTPError):
+                raise _unreachable(adapter, exc) from None
             raise
-        return source
+        return _Connected(source, adapter, call, attempt)
 
     def _edge_stream(
         self,
         loop: EdgeLoop,
-        first: ChatCall,
-        source: EventSource,
-        adapter: ProviderAdapter,
+        first: _Connected,
         resources: AsyncExitStack,
         on_usage: Callable[[Usage | None], None],
         on_failure: Callable[[GatewayError], None],
     ) -> AsyncIterator[StreamItem]:
         """The client stream over every Edge Tool round (D38): each round one upstream stream."""
 
-        def round_items(round_call: ChatCall, round_source: EventSource) -> AsyncIterator[StreamItem]:
+        def round_items(stream: _Connected) -> AsyncIterator[StreamItem]:
             return relay(
-                round_source,
-                adapter.stream_decoder(round_call),
-                model_id=round_call.route.model_id,
-                provider=adapter.name,
-                timeout_s=self._limits.provider_timeout_s,
+                stream.source,
+                stream.adapter.stream_decoder(stream.call),
+                model_id=stream.call.route.model_id,
+                provider=stream.adapter.name,
+                timeout_s=self._limits.stream_idle_timeout_s,
                 include_usage=False,
                 on_usage=loop.round_usage,
                 on_failure=on_failure,
             )
 
         async def open_round(round_call: ChatCall) -> AsyncIterator[StreamItem]:
-            opened = await self._connect_stream(round_call, adapter, resources, None)
+            opened = await self._connect_stream(round_call, resources, None)
             assert opened is not None  # without ``receive`` there is no early return
-            return round_items(round_call, opened)
+            return round_items(opened)
 
         return loop.stream(
-            round_items(first, source),
+            round_items(first),
             open_round,
-            include_usage=first.include_usage,
+            include_usage=first.call.include_usage,
             on_usage=on_usage,
             on_failure=on_failure,
         )
+
+    def _failed_status(
+        self, adapter: ProviderAdapter, status: int, headers: httpx.Headers, content: bytes
+    ) -> FailedAttempt:
+        """An attempt the provider answered with an error status: D16's error and D44's class."""
+        kind = classify_status(adapter.upstream_status(status))
+        retry_after = adapter.retry_after(headers, content) if kind is FailureClass.RETRY else None
+        return FailedAttempt(self._upstream_failure(adapter, status, headers, content), kind, retry_after)
 
     def _upstream_failure(
         self, adapter: ProviderAdapter, status: int, headers: httpx.Headers, content: bytes
@@ -581,9 +765,11 @@ class Gateway:
             stream=call.stream,
             tags=call.tags,
         )
-        cost = usage.cost_micro_usd(call.route.model) if usage is not None else None
+        served = _served(call)
+        # billed at the prices of the model that answered (a fallback's own, D44)
+        cost = usage.cost_micro_usd(served.model) if usage is not None else None
         self._record(
-            call.trace, seen, status, provider=call.route.provider.name, usage=usage, error=error, cost=cost
+            call.trace, seen, status, provider=served.provider.name, usage=usage, error=error, cost=cost
         )
 
     def _record(
@@ -624,22 +810,26 @@ class Gateway:
                 else None
             ),
             tags=bounded_tags(seen.tags),
+            attempts=trace.attempts,
         )
         self.request_log.write(self.fault.on_log(record))
 
     def _account(self, call: ChatCall, principal: Principal, usage: Usage, started: float) -> None:
         """One line per completed request: who, what, how many tokens, what it cost."""
+        served = _served(call)
         logger.info(
             "chat model=%s provider=%s key=%s stream=%s prompt_tokens=%d completion_tokens=%d "
-            "cost_micro_usd=%d tags=%s ms=%d",
+            "cost_micro_usd=%d tags=%s attempts=%d fallback=%s ms=%d",
             call.route.model_id,
-            call.route.provider.name,
+            served.provider.name,
             principal.name,
             str(call.stream).lower(),
             usage.prompt_tokens,
             usage.completion_tokens,
-            usage.cost_micro_usd(call.route.model),
+            usage.cost_micro_usd(served.model),
             ",".join(call.tags) or "-",
+            call.trace.attempts,
+            served.served_model_id if served.is_fallback else "-",
             round((time.monotonic() - started) * 1000),
         )
 
@@ -675,6 +865,21 @@ async def _unless_client_leaves(receive: Receive, work: Callable[[], Awaitable[_
     if failure is not None:
         raise failure
     return result[0] if result else None
+
+
+def _read_timeout(response: httpx.Response, seconds: float) -> None:
+    """From now on, a wait of more than ``seconds`` for ``response``'s next bytes is a ReadTimeout.
+
+    This is how the stream idle timeout (D46) costs nothing per event: httpx (httpcore) already
+    bounds every socket read by the request's ``timeout`` extension and reads that entry again
+    when the body starts, so changing ``read`` once the headers are in applies to the body only.
+    (A timer around each event instead cost the relay ~75% more CPU.) The idle timer restarts
+    on any byte from the provider, a keep-alive comment included: what "the provider stopped
+    talking" means on the wire.
+    """
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        timeouts["read"] = seconds
 
 
 async def _read_some(response: httpx.Response, limit: int) -> bytes:

@@ -70,6 +70,8 @@ class RequestRecord:
     cost_micro_usd: int | None = None
     compression: dict[str, int] | None = None
     tags: list[str] = field(default_factory=list)
+    #: upstream requests sent for it, each retry and fallback included (D44); 0: none was sent
+    attempts: int = 0
     time: str = field(default_factory=_now)
 
     def to_json(self) -> str:

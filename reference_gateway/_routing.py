@@ -28,14 +28,30 @@ def is_model_id(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Route:
-    """Where one request goes: the client's model id, the model entry and its provider."""
+    """Where one request goes: the client's model id, the model entry and its provider.
+
+    A fallback route (D44) serves another model entry on the client's behalf: ``requested``
+    keeps the id the client asked for, which the answer's ``model`` repeats (D20: the
+    ``X-Edgee-Provider`` header, not the body, says who answered).
+    """
 
     model: ModelConfig
     provider: ProviderConfig
+    requested: str | None = None
 
     @property
     def model_id(self) -> str:
+        """The public model id the client asked for (what answers name)."""
+        return self.requested or self.model.id
+
+    @property
+    def served_model_id(self) -> str:
+        """The configured model entry this route calls (the fallback's own id on a fallback)."""
         return self.model.id
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.requested is not None and self.requested != self.model.id
 
     @property
     def upstream_model(self) -> str:
@@ -49,6 +65,13 @@ class Router:
         self._routes = {
             model_id: Route(model, providers[model.provider]) for model_id, model in models.items()
         }
+
+    def fallbacks(self, route: Route) -> tuple[Route, ...]:
+        """The routes tried, in order, when ``route`` failed before the first byte (D44)."""
+        return tuple(
+            Route(self._routes[other].model, self._routes[other].provider, requested=route.model_id)
+            for other in route.model.fallbacks
+        )
 
     def route(self, model_id: str) -> Route:
         """The route for ``model_id``, or 400 ``bad_model_id`` / ``model_not_found``."""

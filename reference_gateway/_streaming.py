@@ -68,6 +68,12 @@ async def relay(
 ) -> AsyncIterator[StreamItem]:
     """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure).
 
+    ``timeout_s`` is the stream idle timeout (D46), the longest wait for the provider's next bytes;
+    the upstream response's read timeout enforces it (a timer per event would cost more CPU than
+    the rest of the relay), and the relay reports it.
+    Every way the upstream stream can fail once it started (an error event, the body ending
+    without the dialect's terminator, a reset, a chunk that is not JSON, a pause over
+    ``timeout_s``) ends the client's stream with one error event and no ``[DONE]`` (D45).
     ``extras`` are rendered with the final usage onto the last chunk (D1); ``on_failure``
     hears the error of a stream that failed after it started, before it is sent.
     """
@@ -103,10 +109,13 @@ async def relay(
                 if failure is not None or decoder.finished:
                     break
             else:
+                # the body ended cleanly but the provider never said the answer was complete
                 failure = StreamFailure(
                     _errors.provider_error(provider, "the stream ended before it completed")
                 )
         except httpx.TimeoutException:
+            # D46: the provider went quiet for longer than the idle timeout, which the upstream
+            # response's own read timeout enforces (see ``_gateway``): no timer per event here
             failure = StreamFailure(_errors.provider_timeout(provider, timeout_s))
         except (httpx.HTTPError, SSEError) as exc:
             failure = StreamFailure(
@@ -178,7 +187,9 @@ class EventStreamResponse:
 
     Unlike a plain streaming response it watches for the client's disconnect while
     streaming (whatever ASGI version the server speaks) and always runs ``on_close``,
-    which releases the upstream connection.
+    which releases the upstream connection. A disconnect stops the frames at once (the
+    upstream request is closed, D46) unless ``cancel_on_disconnect`` is off: then the
+    stream is read to its end for nobody (the self-test's "upstream never cancelled").
     """
 
     def __init__(
@@ -187,8 +198,10 @@ class EventStreamResponse:
         *,
         headers: Mapping[str, str],
         on_close: Callable[[], Awaitable[None]],
+        cancel_on_disconnect: bool = True,
     ) -> None:
         self._frames = frames
+        self._cancel_on_disconnect = cancel_on_disconnect
         self._headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
         ]
@@ -203,6 +216,8 @@ class EventStreamResponse:
                 async def watch_disconnect() -> None:
                     while (await receive())["type"] != "http.disconnect":
                         pass
+                    if not self._cancel_on_disconnect:
+                        return
                     if not finished:
                         logger.info("client went away mid-stream; closing the upstream stream")
                     group.cancel_scope.cancel()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gateproof.reference_gateway._routing import Route
     from gateproof.reference_gateway.compression import Compression
 
 __all__ = ["REQUEST_ID_PREFIX", "RequestTrace"]
@@ -38,7 +39,8 @@ class RequestTrace:
 
     ``upstream_s`` and ``upstream_status`` describe the provider calls (several when Edge
     Tools run: the time adds up, the status is the last one's); ``edge_tool_rounds`` counts
-    the rounds of Edge Tools the gateway ran itself; ``compression_s`` is the wall time of
+    the rounds of Edge Tools the gateway ran itself; ``attempts`` counts every upstream request
+    (each retry and fallback is one) and ``served_by`` is the route of the last answer; ``compression_s`` is the wall time of
     the compression step as the pipeline saw it (worker-thread hop included), None when
     compression did not run; ``compression`` is then the engine's result.
     """
@@ -50,6 +52,12 @@ class RequestTrace:
     compression_s: float | None = None
     compression: Compression | None = None
     edge_tool_rounds: int = 0
+    #: upstream requests sent for this client request, retries and fallbacks included (D44)
+    attempts: int = 0
+    #: the route of the latest upstream attempt (after a success: the one that answered), None before
+    served_by: Route | None = None
+    #: a fallback route answered one of this request's upstream calls (D44)
+    fallback_used: bool = False
     #: set once the request's line is in the request log, so no request is logged twice
     recorded: bool = False
 

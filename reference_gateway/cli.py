@@ -1,4 +1,8 @@
-"""``gateproof gateway``: serve the reference gateway with uvicorn."""
+"""``gateproof gateway``: serve the reference gateway with uvicorn.
+
+A composition root: it resolves ``--fault NAME`` through ``gateproof.selftest`` and hands the
+gateway's core only the fault's hooks; the fault's wire-level middleware wraps the app here.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ import uvicorn
 
 from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import ConfigError, default_config_path, load_config
-from gateproof.reference_gateway._faults import FAULTS, UnknownFaultError, get_fault
 from gateproof.reference_gateway._loopback import ListenError, listen_socket, serve_on
 from gateproof.reference_gateway._request_log import RequestLog
+from gateproof.selftest import FAULTS, UnknownFaultError, get_fault
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -25,8 +29,8 @@ and POST /v1/compress (token compression without a model call).
 
 Client keys and provider credentials come from environment variables named in the
 config (by default GATEPROOF_API_KEY, GATEPROOF_INACTIVE_API_KEY,
-GATEPROOF_RESTRICTED_API_KEY, GATEPROOF_COMPRESSING_API_KEY and
-GATEPROOF_UPSTREAM_OPENAI_KEY); a key whose variable is unset does not exist.
+GATEPROOF_RESTRICTED_API_KEY, GATEPROOF_COMPRESSING_API_KEY, GATEPROOF_LIMITED_API_KEY
+and GATEPROOF_UPSTREAM_OPENAI_KEY); a key whose variable is unset does not exist.
 
 --request-log PATH (or request_log: in the config) appends one JSON line per
 finished request: request_id, key name, model, provider, status, tokens,
@@ -34,6 +38,10 @@ compression, latency and tags.
 
 --fault NAME makes the gateway break the contract in exactly one way, so the
 harness can prove its checks catch it (see --list-faults).
+
+--limit NAME=VALUE replaces one of the config's limits (repeatable), e.g.
+--limit first_byte_timeout_s=2 --limit stream_idle_timeout_s=2 for a stack whose
+provider stalls should be cut off in seconds (the local stack runs that way).
 
 Loopback only: --host must be 127.0.0.1 (any 127.x.y.z), ::1 or localhost, and every
 provider URL (config base_url or --upstream) must point at one of them.
@@ -69,6 +77,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--list-faults", action="store_true", help="list the faults --fault accepts, then exit"
     )
     parser.add_argument(
+        "--limit",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="replace one of the config's limits, checked as the config's own are, "
+        "e.g. first_byte_timeout_s=2 (repeatable)",
+    )
+    parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="log verbosity (default: %(default)s)"
     )
     parser.add_argument(
@@ -77,6 +93,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="append one JSON line per finished request to PATH (key names, never keys; "
         "overrides the config's request_log; default: none)",
     )
+
+
+def _limits(values: list[str]) -> dict[str, str]:
+    """``--limit NAME=VALUE`` options as overrides (a later one for the same limit wins)."""
+    overrides: dict[str, str] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        if not sep or not name.strip() or not number.strip():
+            raise ConfigError(f"--limit {value!r}: expected NAME=VALUE, e.g. stream_idle_timeout_s=2")
+        overrides[name.strip()] = number.strip()
+    return overrides
 
 
 def _upstreams(values: list[str]) -> dict[str, str]:
@@ -94,7 +121,8 @@ def _upstreams(values: list[str]) -> dict[str, str]:
 def _print_faults() -> None:
     width = max(len(name) for name in FAULTS)
     for fault in FAULTS.values():
-        hooks = ", ".join(hook.value for hook in fault.hooks)
+        # a wire hook is middleware in front of the app; the others act inside the gateway's core
+        hooks = ", ".join(f"{hook.value} (wire)" if hook.wire else hook.value for hook in fault.hooks)
         print(f"{fault.name:<{width}}  {fault.description} [{hooks}]")
 
 
@@ -105,6 +133,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         fault = get_fault(args.fault)
         config = load_config(args.config).with_base_urls(_upstreams(args.upstream))
+        config = config.with_limits(_limits(args.limit))
         config = config.with_request_log(args.request_log)
         if config.request_log is not None:
             try:
@@ -113,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"cannot write the request log {config.request_log!r}: {exc.strerror or exc}"
                 ) from None
-        app = create_app(config, fault=fault)
+        app = fault.wrap(create_app(config, hooks=fault.core_hooks()))
         listener = listen_socket(args.host, args.port)
     except (ConfigError, UnknownFaultError, ListenError) as exc:
         print(f"gateproof gateway: {exc}", file=sys.stderr)

@@ -44,6 +44,7 @@ __all__ = [
 def load_all_checks() -> Registry:
     """Import every check module (registration is a side effect of import) and return the registry."""
     from gateproof.contract.checks import (  # noqa: F401
+        bad_days,
         bodies,
         compression,
         debug,

@@ -95,6 +95,9 @@ class CheckContext:
     route: str | None = None
     #: the model id that selects that route
     route_model: str | None = None
+    #: when the client hung up (``time.time()``), for a scenario whose client leaves after the first
+    #: content chunk (``BadDay.client_leaves``); None when it did not leave
+    client_left_at: float | None = None
 
     def require_stream(self) -> StreamReport:
         if self.stream is None:

@@ -4,7 +4,7 @@ A translation bug lives inside an adapter (a stop reason mapped wrong, a usage f
 out, a stream event not relayed), where no hook over the finished Edgee body can reproduce
 it faithfully. So each such rule the adapters apply is one field here, true when the rule is
 kept. The gateway builds its adapters with :data:`CORRECT_TRANSLATION` passed through the
-active fault's ``translation`` hook (``reference_gateway/_faults.py``); a fault that breaks
+active fault's ``translation`` hook (``reference_gateway/_hooks.py``, faults in ``selftest``); a fault that breaks
 a rule returns a copy with that field false. Without a fault every field is true.
 
 Each field names the dialect that reads it; the others ignore it.

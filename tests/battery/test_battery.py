@@ -133,10 +133,11 @@ class Cell:
 class Namespace:
     """A loopback-only network namespace (or, where none can be made, the host's own network)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "battery") -> None:
         self.name = ""
         if os.environ.get("GATEPROOF_BATTERY_NETNS", "1") != "0" and os.geteuid() == 0 and shutil.which("ip"):
-            name = f"gp-battery-{os.getpid()}"
+            # the label keeps two batteries of one pytest process in namespaces of their own
+            name = f"gp-{label}-{os.getpid()}"
             made = subprocess.run(["ip", "netns", "add", name], capture_output=True, timeout=10, check=False)
             if made.returncode == 0:
                 subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=10)

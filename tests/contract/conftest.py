@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from gateproof.cli.launch import API_KEY_ENV, KEY_ENVS, STACK_PROVIDERS, LocalStack
+from gateproof.cli.launch import (
+    API_KEY_ENV,
+    KEY_ENVS,
+    STACK_FALLBACK_MODEL,
+    STACK_PROVIDERS,
+    STACK_TIMEOUTS,
+    LocalStack,
+)
 from gateproof.contract import TargetConfig
 from gateproof.contract.checks import Profile
 
@@ -37,6 +44,9 @@ def stack_config(stack: LocalStack, profile: Profile = Profile.EDGEE, **override
         "property_examples": 10,
         # every provider route the stack wires: the per-provider scenarios run on all three
         "providers": dict(STACK_PROVIDERS),
+        # what the stack's gateway declares for the failure matrix (D44, D46), as `gateproof run` does
+        "timeouts": dict(STACK_TIMEOUTS),
+        "fallback_model": STACK_FALLBACK_MODEL,
         **overrides,
     }
     return TargetConfig(**settings).validate()  # type: ignore[arg-type]

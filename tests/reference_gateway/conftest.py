@@ -22,6 +22,7 @@ import pytest
 from gateproof.cli.launch import (
     HEALTH_PATH,
     KEY_ENVS,
+    STACK_LIMITS,
     UPSTREAMS,
     LocalServer,
     LocalStack,
@@ -29,7 +30,7 @@ from gateproof.cli.launch import (
     start_server,
 )
 from gateproof.openapi import format_directive
-from gateproof.reference_gateway import FAULTS
+from gateproof.selftest import FAULTS
 
 #: client keys for the gateways started here (the stack has its own random ones)
 KEYS = {role: f"gp-rg-test-{role}-" + secrets.token_urlsafe(12) for role in KEY_ENVS}
@@ -130,7 +131,8 @@ def _start_fault_gateway(fault: str, upstream: str, logs: Path) -> LocalServer:
     name = f"gateway-{fault}"
     others = [up for up in UPSTREAMS if up.provider != "openai"]
     routes = [arg for up in others for arg in ("--upstream", f"{up.provider}={upstream}{up.prefix}")]
-    extra = ["--fault", fault, "--request-log", str(_request_log_in(logs, name)), *routes]
+    # the stack's timeouts (STACK_LIMITS), so a bad-day fault shows in seconds, as on the stack
+    extra = ["--fault", fault, "--request-log", str(_request_log_in(logs, name)), *routes, *STACK_LIMITS]
     server = _start_gateway(name, upstream, extra, logs)
     with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
         health = client.get(server.url + HEALTH_PATH).json()
@@ -139,14 +141,17 @@ def _start_fault_gateway(fault: str, upstream: str, logs: Path) -> LocalServer:
 
 
 @pytest.fixture(scope="session")
-def fault_gateways(mock_server: LocalServer, logs_dir: Path) -> Iterator[dict[str, LocalServer]]:
-    """One gateway per registered fault, all behind the shared mock."""
+def fault_gateways(
+    mock_server: LocalServer, logs_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[dict[str, LocalServer]]:
+    """One gateway per registered fault the selected tests probe (``-k`` picks some), behind the shared mock."""
     logs = logs_dir / "fault-gateways"
     started: dict[str, LocalServer] = {}
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = {
-                name: pool.submit(_start_fault_gateway, name, mock_server.url, logs) for name in FAULTS
+                name: pool.submit(_start_fault_gateway, name, mock_server.url, logs)
+                for name in _probed_faults(request.session.items)
             }
             failures: list[BaseException] = []
             for name, future in futures.items():
@@ -162,10 +167,23 @@ def fault_gateways(mock_server: LocalServer, logs_dir: Path) -> Iterator[dict[st
             list(pool.map(LocalServer.stop, started.values()))
 
 
+def _probed_faults(items: list[pytest.Item]) -> list[str]:
+    """The faults whose gateways the selected tests use: starting the others is wasted work."""
+    wanted: set[str] = set()
+    for item in items:
+        if "fault_gateways" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(item, "callspec", None)
+        wanted.add(params.params["name"] if params is not None and "name" in params.params else "no_done")
+    return [name for name in FAULTS if name in wanted]
+
+
 SHORT_TIMEOUT_CONFIG = """\
 limits:
   provider_timeout_s: 0.5
   connect_timeout_s: 1
+  first_byte_timeout_s: 1.5
+  stream_idle_timeout_s: 0.5
 providers:
   openai:
     dialect: openai
@@ -186,7 +204,7 @@ keys:
 def short_timeout_gateway(
     mock_server: LocalServer, logs_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalServer]:
-    """A gateway from a custom config file whose provider timeout is 0.5 s."""
+    """A gateway from a custom config file: provider and idle timeouts 0.5 s, first byte 1.5 s."""
     config = tmp_path_factory.mktemp("config") / "short-timeout.yaml"
     config.write_text(SHORT_TIMEOUT_CONFIG)
     server = _start_gateway(

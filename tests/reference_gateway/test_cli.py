@@ -11,8 +11,9 @@ import pytest
 
 from gateproof.cli import main
 from gateproof.cli.launch import LaunchError, start_server
-from gateproof.reference_gateway import FAULTS, ListenError, is_loopback_host, is_loopback_url, listen_socket
+from gateproof.reference_gateway import ListenError, is_loopback_host, is_loopback_url, listen_socket
 from gateproof.reference_gateway.providers import ADAPTERS
+from gateproof.selftest import FAULTS
 
 
 def test_list_faults(capsys: pytest.CaptureFixture[str]) -> None:

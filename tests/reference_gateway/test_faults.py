@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from gateproof.cli.launch import LocalServer, LocalStack
-from gateproof.openapi import count_chat_prompt, load_transcript
-from gateproof.reference_gateway import FAULTS, Hook, load_config
+from gateproof.openapi import FALLBACK_HEADER, count_chat_prompt, load_transcript
+from gateproof.reference_gateway import load_config
 from gateproof.reference_gateway.providers import CORRECT_TRANSLATION
+from gateproof.selftest import FAULTS, Hook
 
 from .conftest import KEYS, directive, fingerprint, journal, new_cid, request_log_of, sse_events, user
 
@@ -710,7 +711,84 @@ def _probe_history_dropped(target: Target) -> bool:
     return len(entry["body"]["messages"]) == 1
 
 
+# -- bad days (D44-D48): the mock's faults behind the gateway (the stack's 2 s timeouts, STACK_LIMITS) ---
+
+FALLBACK_MODEL = "openai/gpt-4.1"  # its fallback is anthropic/claude-haiku-4-5 (default.yaml)
+
+
+def _bad_day(
+    target: Target, *, stream: bool = False, model: str = "openai/gpt-4o", **keys: Any
+) -> httpx.Response:
+    body = {"model": model, "messages": user("hi", **{"tokens": 4, **keys}), "stream": stream}
+    return target.post(body)
+
+
+def _attempts(target: Target, **keys: Any) -> int:
+    cid = new_cid("probe-bad")
+    _bad_day(target, cid=cid, **keys)
+    return len(journal(target.mock_url, cid))
+
+
+def _probe_retried_mid_stream(target: Target) -> bool:
+    return _attempts(target, stream=True, fault="mid_stream_error") > 1
+
+
+def _probe_empty_200(target: Target) -> bool:
+    response = _bad_day(target, scenario="error", status=500)
+    return response.status_code == 200 and response.content == b""
+
+
+def _probe_never_cancelled(target: Target) -> bool:
+    """Read the first content chunk of a slow stream, hang up: the provider's request runs to its end."""
+    cid = new_cid("probe-bad")
+    body = {"model": "openai/gpt-4o", "messages": user("hi", cid=cid, tokens=30, itl_ms=100), "stream": True}
+    headers = {"Authorization": f"Bearer {target.key}"}
+    with (
+        httpx.Client(base_url=target.url, timeout=15, trust_env=False) as client,
+        client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response,
+    ):
+        for line in response.iter_lines():
+            if '"content"' in line:
+                break
+    deadline = time.monotonic() + 8
+    while (outcome := journal(target.mock_url, cid)[0]["outcome"]) not in ("complete", "disconnected"):
+        assert time.monotonic() < deadline, f"the provider's request is still {outcome}"
+        time.sleep(0.1)
+    return bool(outcome == "complete")
+
+
+def _probe_fallback_answer(target: Target) -> httpx.Response:
+    """The fallback model's primary route fails twice (the mock counts attempts by ``cid``)."""
+    keys = {"scenario": "error", "status": 500, "fail_first": 2, "cid": new_cid("probe-bad")}
+    return _bad_day(target, model=FALLBACK_MODEL, **keys)
+
+
+def _probe_stall_waited_out(target: Target) -> bool:
+    events = sse_events(_bad_day(target, stream=True, fault="stall", fault_after=2, fault_ms=3000).text)
+    return events[-1] == "[DONE]" and not any("error" in chunk for chunk in _chunks(events))
+
+
+def _probe_drip_cut(target: Target) -> bool:
+    events = sse_events(_bad_day(target, stream=True, tokens=3, fault="drip", fault_ms=600).text)
+    return any("error" in chunk for chunk in _chunks(events))
+
+
 PROBES: dict[str, Callable[[Target], bool]] = {
+    "retry_after_first_chunk": _probe_retried_mid_stream,
+    "empty_200_on_provider_500": _probe_empty_200,
+    "rate_limit_as_502": lambda t: (
+        _bad_day(t, scenario="error", status=429, retry_after=1).status_code == 502
+    ),
+    "upstream_never_cancelled": _probe_never_cancelled,
+    "no_retry": lambda t: _attempts(t, scenario="error", status=500) == 1,
+    "retries_forever": lambda t: _attempts(t, scenario="error", status=500) > 5,
+    "fallback_never_tried": lambda t: _probe_fallback_answer(t).status_code != 200,
+    "fallback_header_missing": lambda t: (
+        (answer := _probe_fallback_answer(t)).status_code == 200 and FALLBACK_HEADER not in answer.headers
+    ),
+    "fallback_header_on_primary": lambda t: FALLBACK_HEADER in t.chat(new_cid("probe")).headers,
+    "idle_timeout_ignored": _probe_stall_waited_out,
+    "stream_timed_whole": _probe_drip_cut,
     "provider_ignored_in_routing": _probe_routing_ignores_provider,
     "history_dropped": _probe_history_dropped,
     "no_done": lambda t: t.stream()[-1] != "[DONE]",

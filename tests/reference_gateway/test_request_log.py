@@ -40,6 +40,7 @@ LINE_KEYS = {
     "cost_micro_usd",
     "compression",
     "tags",
+    "attempts",
 }
 
 

@@ -20,7 +20,7 @@ from gateproof.reference_gateway import (
     Usage,
 )
 from gateproof.reference_gateway._events import Chunk, StreamFailure
-from gateproof.reference_gateway._faults import NO_FAULT, RenderedError
+from gateproof.reference_gateway._hooks import NO_HOOKS
 from gateproof.reference_gateway._routing import Route, is_model_id
 from gateproof.reference_gateway._validation import RequestValidator, parse_boolean_header
 from gateproof.reference_gateway.providers import OpenAIAdapter
@@ -148,17 +148,9 @@ def test_openai_request_is_built_from_the_forwardable_body() -> None:
 def test_the_client_key_rides_along_but_never_goes_upstream() -> None:
     body = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     call = ChatCall(body=body, route=ROUTE, client_authorization="Bearer gp-client-secret")
-    request = NO_FAULT.on_upstream(OpenAIAdapter(PROVIDER).build_request(call), call)
+    request = NO_HOOKS.on_upstream(OpenAIAdapter(PROVIDER).build_request(call), call)
     assert request.headers["Authorization"] == "Bearer sk-up"
     assert "gp-client-secret" not in repr(call) + json.dumps(request.json)
-
-
-def test_rendered_errors_are_json_unless_the_media_type_says_text() -> None:
-    error = GatewayError(400, "invalid_request_error", "invalid_request", "bad max_tokens")
-    rendered = NO_FAULT.render_error(error)
-    assert rendered == RenderedError.of(error)
-    assert json.loads(rendered.content()) == error.envelope()
-    assert RenderedError(400, "bad max_tokens", media_type="text/plain").content() == "bad max_tokens"
 
 
 def test_openai_response_and_chunks_are_translated() -> None:

@@ -112,16 +112,29 @@ class BadDay:
         return "stream" if stream else "non-stream"
 
 
-def played(scenario: Scenario, timeouts: Mapping[str, float]) -> Scenario:
+def played(scenario: Scenario, timeouts: Mapping[str, float], *, key_passthrough: bool = False) -> Scenario:
     """``scenario`` with its mock directive sized to the target's declared timeouts.
 
     A stall or slow headers last the declared timeout plus one second (D46); a drip makes
     each frame take under a third of the idle timeout, so no event is late while the whole
     answer takes longer than the idle timeout (a gateway that times the whole stream fails).
+    A target that passes the client's key to the provider (``key_passthrough``) owes the
+    provider's 401 / 403 to the client as it is: the refused credential is the client's own.
     """
     day = scenario.bad_day
     if day is None:
         return scenario
+    if key_passthrough and day.row == CREDENTIAL_REFUSED:
+        from gateproof.contract._scenarios import Expectation  # here: _scenarios imports this module
+
+        status = scenario.mock.get("status")
+        if isinstance(status, int):
+            scenario = dataclasses.replace(
+                scenario,
+                expect=Expectation(status=status, core_statuses=frozenset({status})),
+                description=f"The provider refuses the key ({status}); the target passes the client's key "
+                "through, so the client is owed the same refusal.",
+            )
     mock: dict[str, object] = dict(scenario.mock)
     if day.outlasts is not None and day.outlasts in timeouts:
         mock["fault_ms"] = round((timeouts[day.outlasts] + _OUTLAST_S) * 1000)

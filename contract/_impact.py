@@ -38,6 +38,7 @@ import pydantic
 from openai._streaming import SSEDecoder
 
 from gateproof.contract._wire import loads_bounded
+from gateproof.contract.checks.status import status_runs
 from gateproof.contract.results import (
     CheckResult,
     ClientImpact,
@@ -386,7 +387,10 @@ def _probe_error(
     """The answer should raise the class of an expected status, with the envelope's fields readable."""
     probe = f"{SDK}: {call} (error class)"
     classes = {_error_class(status) for status in expected}
-    want = " or ".join(f"{_error_class(status).__name__} ({status})" for status in sorted(expected))
+    by_class: dict[str, set[int]] = {}
+    for status in sorted(expected):
+        by_class.setdefault(_error_class(status).__name__, set()).add(status)
+    want = " or ".join(f"{name} ({status_runs(frozenset(codes))})" for name, codes in by_class.items())
     try:
         if call.startswith("models"):
             got: Any = list(client.models.list())

@@ -61,6 +61,7 @@ from gateproof.contract.checks import (
     Requirement,
     load_all_checks,
 )
+from gateproof.contract.checks._context import NOTHING_FORWARDED
 from gateproof.contract.checks.bad_days import CANCEL_WITHIN_S
 from gateproof.contract.results import (
     CheckResult,
@@ -315,7 +316,7 @@ class _ScenarioRun:
     def run(self, scenario: Scenario, selected: frozenset[str] | None) -> list[CheckResult]:
         cid = f"{self.run_id}-{scenario.correlation_name}"
         # a failure-matrix cell's stall or delay is sized to the timeouts the target declares
-        scenario = played(scenario, self.config.timeouts)
+        scenario = played(scenario, self.config.timeouts, key_passthrough=self.config.key_passthrough)
         checks = [CHECKS.get(name) for name in self.check_names(scenario)]
         if selected is not None:
             checks = [c for c in checks if c.name in selected]
@@ -438,6 +439,8 @@ class _ScenarioRun:
         failed: set[str] = set()
         #: check -> the failed check at the root of it: itself when it failed, its cause when skipped
         root: dict[str, str] = {}
+        #: the check that reported "nothing reached the provider" first
+        unforwarded: str | None = None
         for item in judging_order(runnable):
             prerequisites = [*item.depends_on, *([gate] if gate and item.name != gate else [])]
             blocker = next((root[name] for name in prerequisites if name in root), None)
@@ -453,6 +456,18 @@ class _ScenarioRun:
             else:
                 ctx.failed = frozenset(failed)
                 result = self._judge(scenario, item, ctx, exchange, raw)
+                if result.outcome is Outcome.FAILED and result.reason == NOTHING_FORWARDED:
+                    # one root cause: nothing reached the provider; reported by the first check that
+                    # saw it, or by the wrong status the gateway answered on its own
+                    first = unforwarded or (
+                        "status_code_expected" if "status_code_expected" in failed else None
+                    )
+                    if first is not None:
+                        result = result.skipped_because(
+                            first, f"skipped because {first} failed: {NOTHING_FORWARDED}"
+                        )
+                    else:
+                        unforwarded = item.name
             if result.outcome is Outcome.FAILED:
                 failed.add(item.name)
                 root[item.name] = item.name

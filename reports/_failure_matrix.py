@@ -135,6 +135,8 @@ class MatrixFinding:
     result: CheckResult
     #: where the result's row is in the HTML page ("" when unknown)
     anchor: str = ""
+    #: the cell's other checks that could not be evaluated for the same reason (one cause, one line)
+    alike: tuple[str, ...] = ()
 
     @property
     def check(self) -> str:
@@ -169,10 +171,29 @@ class MatrixFinding:
         r = self.result
         where = f"{self.check} on {', '.join(routes)}" if routes else self.check
         if r.outcome is Outcome.ERROR:
-            return f"{where}: not evaluated: {r.reason or 'no reason recorded'}"
+            also = f" (and {len(self.alike)} more checks: {', '.join(self.alike)})" if self.alike else ""
+            return f"{where}{also}: not evaluated: {r.reason or 'no reason recorded'}"
         if r.expected or r.actual:
             return f"{where}: owed {r.expected or '—'}; got {r.actual or r.reason or '—'}"
         return f"{where}: {r.reason or r.outcome.value}"
+
+
+def _findings(failing: list[CheckResult], anchors: Mapping[int, str]) -> tuple[MatrixFinding, ...]:
+    """A cell's findings; checks not evaluated for one reason (the target went silent) are one finding."""
+    alike: dict[tuple[str, str], list[CheckResult]] = {}
+    for r in failing:
+        if r.outcome is Outcome.ERROR:
+            alike.setdefault((r.provider, r.reason), []).append(r)
+    findings: list[MatrixFinding] = []
+    for r in failing:
+        if r.outcome is not Outcome.ERROR:
+            findings.append(MatrixFinding(r, anchors.get(id(r), "")))
+            continue
+        same = alike[(r.provider, r.reason)]
+        if same[0] is r:
+            others = tuple(dict.fromkeys(o.check for o in same[1:] if o.check != r.check))
+            findings.append(MatrixFinding(r, anchors.get(id(r), ""), alike=others))
+    return tuple(findings)
 
 
 @dataclass(frozen=True)
@@ -412,7 +433,7 @@ class FailureMatrix:
                     (r for r in members if r.outcome in (Outcome.FAILED, Outcome.ERROR)),
                     key=lambda r: OUTCOME_ORDER.index(r.outcome),
                 )
-                findings = tuple(MatrixFinding(r, anchors.get(id(r), "")) for r in failing)
+                findings = _findings(failing, anchors)
                 cells.append(MatrixCell(fault, MatrixColumn(mode), members, findings))
             rows.append(MatrixRow(fault, cells))
         return cls(columns=[MatrixColumn(mode) for mode in modes], rows=rows)

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
     from gateproof.contract.stream import StreamReport
     from gateproof.openapi import JournalRecord, Validators
 
-__all__ = ["CheckContext", "Observed"]
+__all__ = ["NOTHING_FORWARDED", "CheckContext", "Observed"]
+
+#: the reason of every check that needed what the provider received and found nothing: one root
+#: cause (the gateway answered on its own, or never sent the request), which the runner reports once
+NOTHING_FORWARDED = "the mock provider received no request for this scenario"
 
 
 @dataclass
@@ -109,7 +113,7 @@ class CheckContext:
             raise NotApplicable("the target is not wired to the gateproof mock")
         if not self.journal:
             raise CheckFailed(
-                "the mock provider received no request for this scenario",
+                NOTHING_FORWARDED,
                 expected="one forwarded request",
                 actual="none",
             )

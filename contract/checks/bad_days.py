@@ -81,7 +81,10 @@ def _fallback_answered(records: list[JournalRecord]) -> bool:
 @check(requires=_MOCK, severity=Severity.ERROR)
 def upstream_attempts_bounded(ctx: CheckContext) -> None:
     """One client request costs the provider at most 5 upstream requests, retries and fallbacks included (D44)."""
-    records = ctx.require_journal()
+    if ctx.journal is None:
+        raise NotApplicable("the target is not wired to the gateproof mock")
+    # a gateway that answered without calling the provider made 0 attempts: within the bound
+    records = ctx.journal
     if len(records) > MAX_UPSTREAM_ATTEMPTS:
         raise CheckFailed(
             f"one client request reached the provider {len(records)} times ({_tried(records)}): a gateway "
@@ -147,11 +150,13 @@ def fallback_header_truthful(ctx: CheckContext) -> None:
     """X-Edgee-Fallback-Used says true (or 1) only when a fallback route answered, and (edgee) always when one did (D44)."""
     # A warning: the official SDK never reads the header, so no client breaks on it; what it
     # misleads is the monitoring and the billing that count fallbacks.
-    records = ctx.require_journal()
     name = FALLBACK_HEADER.lower()
     sent = ctx.observed.headers.get(name)
     says_used = sent is not None and sent.strip().lower() in FALLBACK_USED_VALUES
     spellings = " or ".join(FALLBACK_USED_VALUES)
+    if ctx.journal is not None and not ctx.journal and sent is None:
+        raise NotApplicable("nothing reached the provider, and the answer claims no fallback")
+    records = ctx.require_journal()
     if _fallback_answered(records):
         if says_used or ctx.profile is not Profile.EDGEE or ctx.observed.status >= 400:
             return

@@ -15,6 +15,7 @@ __all__ = [
     "error_message",
     "not_a_server_error",
     "status_code_expected",
+    "status_runs",
 ]
 
 
@@ -37,9 +38,20 @@ def status_code_expected(ctx: CheckContext) -> None:
     if ctx.observed.status not in allowed:
         raise CheckFailed(
             f"got HTTP {ctx.observed.status}, expected {_statuses(allowed)}",
-            expected=", ".join(map(str, sorted(allowed))),
+            expected=status_runs(allowed),
             actual=str(ctx.observed.status),
         )
+
+
+def status_runs(statuses: frozenset[int]) -> str:
+    """``500-599`` for a run of consecutive statuses, ``400, 404`` otherwise (a report reads it whole)."""
+    runs: list[list[int]] = []
+    for status in sorted(statuses):
+        if runs and status == runs[-1][-1] + 1:
+            runs[-1].append(status)
+        else:
+            runs.append([status])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)) for run in runs)
 
 
 def _statuses(allowed: frozenset[int]) -> str:

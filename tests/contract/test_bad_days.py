@@ -475,3 +475,84 @@ def test_a_retry_storm_without_an_answer_is_named_by_its_attempts(
     assert bounded.outcome is Outcome.FAILED, bounded.reason
     assert "8 times" in bounded.reason and "no answer reached the client" in bounded.reason
     assert outcome["status_code_expected"].outcome is Outcome.ERROR
+
+
+# -- a gateway that answers on its own (a circuit breaker, a cooldown) ------------------------------
+
+
+class _Cooldown(BaseHTTPRequestHandler):
+    """A "gateway" whose route is cooling down: 429 at once, the provider never called."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        error = {
+            "message": "no deployments available",
+            "type": "rate_limit_error",
+            "code": None,
+            "param": None,
+        }
+        body = json.dumps({"error": error})
+        self.send_response(429)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def do_GET(self) -> None:  # the reachability probe
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent."""
+
+
+def test_an_answer_the_gateway_made_on_its_own_is_one_root_cause(
+    mock_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing reached the provider: the wrong status is the finding, the journal checks are not a second one."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Cooldown)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("GATEPROOF_COOLDOWN_KEY", "gp-cooldown-key")
+    try:
+        config = TargetConfig(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            api_key_env="GATEPROOF_COOLDOWN_KEY",
+            profile=Profile.OPENAI_CORE,
+            mock_url=mock_server.url,
+            timeout_s=2.0,
+        ).validate()
+        options = RunOptions(
+            layers=frozenset({Layers.SCENARIO}),
+            scenarios=frozenset({"upstream_server_error_stream", "upstream_mid_stream_error"}),
+        )
+        run = run_contract(config, options)
+    finally:
+        server.shutdown()
+        server.server_close()
+    for scenario in ("upstream_server_error_stream", "upstream_mid_stream_error"):
+        results = [r for r in run.results if r.scenario == scenario]
+        failed = [r.check for r in results if r.outcome is Outcome.FAILED]
+        assert failed == ["status_code_expected"], (scenario, failed)
+        attempts = next(r for r in results if r.check == "upstream_attempts_bounded")
+        assert attempts.outcome is Outcome.PASSED, "no attempt at all is within the bound"
+        skipped = [r for r in results if r.outcome is Outcome.SKIPPED and "no request" in r.reason]
+        assert skipped and all(r.because == "status_code_expected" for r in skipped)
+
+
+def test_a_key_passthrough_target_owes_the_providers_refusal_as_it_is() -> None:
+    refused = BY_NAME["upstream_credential_refused"]
+    assert refused.expect.statuses(Profile.OPENAI_CORE) != frozenset({401})
+    passed = played(refused, {}, key_passthrough=True)
+    assert passed.expect.statuses(Profile.OPENAI_CORE) == frozenset({401})
+    forbidden = played(BY_NAME["upstream_credential_forbidden"], {}, key_passthrough=True)
+    assert forbidden.expect.statuses(Profile.OPENAI_CORE) == frozenset({403})
+    assert (
+        played(BY_NAME["upstream_server_error"], {}, key_passthrough=True) == BY_NAME["upstream_server_error"]
+    )

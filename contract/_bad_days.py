@@ -510,9 +510,9 @@ def bad_day_scenarios() -> tuple[Scenario, ...]:
             "upstream_fallback_stream" if stream else "upstream_fallback",
             BadDay(FALLBACK, attempts=3, needs_fallback=True),
             stream=stream,
-            description="The fallback model's primary route answers 500 twice: its fallback answers 200, "
-            "with X-Edgee-Fallback-Used: true and X-Edgee-Provider naming it (D44).",
-            mock={**_MOCK_ERROR, "status": 500, "fail_first": 2, "tokens": 6},
+            description="The fallback model's primary route answers 500 every time, its fallback route is up: "
+            "the fallback answers 200, with X-Edgee-Fallback-Used: true and X-Edgee-Provider naming it (D44).",
+            mock={**_MOCK_ERROR, "status": 500, "route_down": 1, "tokens": 6},
             expect=Expectation(finish_reason="stop"),
             checks=(
                 "fallback_served",

@@ -25,18 +25,24 @@ class AttemptCounter:
         if capacity < 1:
             raise ValueError("the attempt counter needs room for at least one cid")
         self._capacity = capacity
-        self._counts: OrderedDict[str, int] = OrderedDict()
+        #: cid -> (requests so far, the route its first request came on)
+        self._counts: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._counts)
 
-    def next(self, cid: str) -> int:
-        """Count one more request with ``cid``; return its 1-based number."""
-        count = self._counts.pop(cid, 0) + 1
-        self._counts[cid] = count
+    def next(self, cid: str, route: str | None = None) -> int:
+        """Count one more request with ``cid`` (arriving on ``route``); return its 1-based number."""
+        count, first = self._counts.pop(cid, (0, route))
+        self._counts[cid] = (count + 1, first)
         if len(self._counts) > self._capacity:
             self._counts.popitem(last=False)
-        return count
+        return count + 1
+
+    def first_route(self, cid: str) -> str | None:
+        """The route (dialect) the first request with ``cid`` came on: ``route_down`` fails only that one."""
+        known = self._counts.get(cid)
+        return known[1] if known is not None else None
 
     def forget(self, cid: str | None = None) -> None:
         """Start counting again from 1 (for ``cid`` only, or for every cid)."""

@@ -7,9 +7,11 @@ Three rules decide the directive a request is planned with, before the planner s
    ``attempt``); later ones are planned as if ``fault``, ``fault_after``, ``fault_ms``,
    ``status``, ``retry_after`` and ``scenario=error`` were absent: the answer the other
    keys imply, normally text, streamed when the request streams. This is how a
-   gateway's retry is seen absorbing a transient failure.
+   gateway's retry is seen absorbing a transient failure. ``route_down=1`` does the same
+   by route: the fault or error applies only to requests on the route (dialect) the cid's
+   first request came on, so a fallback to another route is answered (a primary route down).
 2. Seeded chaos (``gateproof mock --chaos-rate R --chaos-faults a,b --chaos-seed S``): a
-   generation request (model lists and unknown routes are never touched) that brings no ``fault=``, ``status=``, ``scenario=error`` or ``fail_first``
+   generation request (model lists and unknown routes are never touched) that brings no ``fault=``, ``status=``, ``scenario=error`` or ``fail_first`` / ``route_down``
    of its own gets, with probability R, one of the listed faults, chosen uniformly. The
    draw depends only on the seed and on the request's rank among such requests (the
    n-th one the process parsed, across all dialects): the same seed and the same order
@@ -36,7 +38,7 @@ from gateproof.mock_providers._faults import FAULTS, error_fault_status, is_faul
 __all__ = ["Chaos", "ChaosPolicy", "parse_chaos_faults", "planned_directive"]
 
 _NO_DIRECTIVE = Directive()
-_FAULT_KEYS = ("fault", "fault_after", "fault_ms", "status", "retry_after", "fail_first")
+_FAULT_KEYS = ("fault", "fault_after", "fault_ms", "status", "retry_after", "fail_first", "route_down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,14 @@ class Chaos:
         return self.policy.faults[int.from_bytes(digest[8:], "big") % len(self.policy.faults)]
 
 
+def _cleared(planned: Directive) -> Directive:
+    """``planned`` without its fault and error keys: the request is answered as if they were absent."""
+    cleared: dict[str, object] = {key: None for key in _FAULT_KEYS}
+    if planned.scenario == "error":
+        cleared["scenario"] = None
+    return dataclasses.replace(planned, **cleared)  # type: ignore[arg-type]
+
+
 def _asks_for_failure(directive: Directive) -> bool:
     return directive.fault is not None or directive.status is not None or directive.scenario == "error"
 
@@ -97,19 +107,24 @@ def planned_directive(
     stream: bool,
     overload_status: int,
     chaos: Chaos | None = None,
+    on_first_route: bool | None = None,
 ) -> Directive:
     """The directive to plan this request with (see the module's rules). Raises ``DirectiveError``."""
     planned = directive or _NO_DIRECTIVE
+    if planned.route_down is not None:
+        if on_first_route is None:
+            raise DirectiveError("route_down needs a cid (the directive's, or the correlation header)")
+        if not _asks_for_failure(planned):
+            raise DirectiveError("route_down needs a fault=, status= or scenario=error to apply")
+        if not on_first_route:
+            return _cleared(planned)
     if planned.fail_first is not None:
         if attempt is None:
             raise DirectiveError("fail_first needs a cid (the directive's, or the correlation header)")
         if not _asks_for_failure(planned):
             raise DirectiveError("fail_first needs a fault=, status= or scenario=error to apply")
         if attempt > planned.fail_first:
-            cleared = {key: None for key in _FAULT_KEYS}
-            if planned.scenario == "error":
-                cleared["scenario"] = None
-            return dataclasses.replace(planned, **cleared)
+            return _cleared(planned)
     elif chaos is not None and not _asks_for_failure(planned):
         drawn = chaos.draw()
         fault = FAULTS.get(drawn) if drawn is not None else None

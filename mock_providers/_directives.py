@@ -36,6 +36,9 @@ fault_ms       delay of waiting faults: ``slow_headers`` and ``stall`` (default 
 fail_first     1..100: the fault or error (``fault``, ``status``, ``scenario=error``)
                applies only to the first N requests with this ``cid`` (which is then
                required); later ones are answered as if those keys were absent
+route_down     1: the fault or error applies only to requests on the route (dialect) where
+               this ``cid`` first arrived, the others are answered as if those keys were
+               absent: the primary route is down and a fallback route is up (needs a cid)
 seed           any non-negative integer; changes the generated text, ids and arguments
 cached         prompt tokens read from the provider's cache (0..10000000, clamped to the
                prompt; default 0): the prompt count is unchanged, the dialect reports the
@@ -96,6 +99,7 @@ class Directive:
     seed: int | None = None
     cached: int | None = None
     fail_first: int | None = None
+    route_down: int | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys that were set, as a JSON-ready mapping (what the journal records)."""
@@ -174,6 +178,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "seed": _integer(0, 2**63 - 1),
     "cached": _integer(0, 10_000_000),
     "fail_first": _integer(1, 100),
+    "route_down": _integer(1, 1),
 }
 
 
@@ -245,6 +250,7 @@ def directive_help() -> str:
         f"  fault = {' | '.join(FAULTS)} | {OVERLOAD} | status_NNN\n"
         "    (fault_after = content chunks first, fault_ms = delay);\n"
         "  fail_first = N: the fault/error only on the first N requests with this cid;\n"
+        "  route_down = 1: the fault/error only on the route this cid first arrived on;\n"
         "  seed = vary the deterministic output; cached = prompt tokens read from the provider's cache.\n"
         "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
         f"also come from the {CORRELATION_HEADER} header (the directive wins)."

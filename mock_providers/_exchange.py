@@ -216,6 +216,7 @@ class GenerationEndpoint:
             stream=request.stream,
             overload_status=dialect.overload_status,
             chaos=self.chaos,
+            on_first_route=self.journal.on_first_route(entry),
         )
         scenario = plan_scenario(request, planned, self.config, entry.cid)
         reply = dialect.render(scenario, request, int(time.time()))

@@ -254,8 +254,14 @@ class Journal:
     def count_attempt(self, entry: JournalEntry) -> int | None:
         """Number ``entry`` among the requests of its cid (once; None without a cid)."""
         if entry.attempt is None and entry.cid is not None:
-            entry.attempt = self._attempts.next(entry.cid)
+            entry.attempt = self._attempts.next(entry.cid, entry.dialect)
         return entry.attempt
+
+    def on_first_route(self, entry: JournalEntry) -> bool | None:
+        """Whether ``entry`` came on the route its cid's first request came on (None without a cid)."""
+        if entry.cid is None:
+            return None
+        return self._attempts.first_route(entry.cid) == entry.dialect
 
     @property
     def size(self) -> int:

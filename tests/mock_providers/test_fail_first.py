@@ -173,3 +173,42 @@ def test_a_reset_on_the_first_attempt_is_retried_by_the_sdk(
         (1, "reset", None, "aborted"),
         (2, None, 200, "complete"),
     ]
+
+
+def test_route_down_fails_only_the_route_the_cid_first_came_on(
+    mock_server: LocalServer, sdk: openai.OpenAI, cid: str, journal: ReadJournal
+) -> None:
+    """A primary route down and a fallback up: the same directive on another dialect is answered."""
+    directive = f"hi [[gateproof status=500 route_down=1 tokens=3 cid={cid}]]"
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            _ask(sdk, directive)
+    claude = anthropic.Anthropic(
+        base_url=mock_server.url + PREFIX, api_key=MOCK_KEY, max_retries=0, timeout=10.0
+    )
+    try:
+        answer = claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": directive}]
+        )
+    finally:
+        claude.close()
+    assert answer.content and answer.stop_reason == "end_turn"
+    with pytest.raises(openai.InternalServerError):
+        _ask(sdk, directive)  # the first route is still down
+    entries = journal(cid)
+    assert [(e["dialect"], e["attempt"], e["status"], e["fault"]) for e in entries] == [
+        ("openai", 1, 500, "status_500"),
+        ("openai", 2, 500, "status_500"),
+        ("anthropic", 3, 200, None),
+        ("openai", 4, 500, "status_500"),
+    ]
+
+
+def test_route_down_needs_a_cid_and_something_to_fail(sdk: openai.OpenAI) -> None:
+    for text, wanted in (
+        ("hi [[gateproof status=500 route_down=1]]", "route_down needs a cid"),
+        ("hi [[gateproof route_down=1 cid=gp-rd-x]]", "route_down needs a fault="),
+    ):
+        with pytest.raises(openai.BadRequestError) as raised:
+            _ask(sdk, text)
+        assert wanted in str(raised.value)

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,21 +202,23 @@ def _command(cell: Cell, port: int) -> list[str]:
 
 def _run(cell: Cell, battery: Battery, marker: str) -> Cell:
     cell.out.mkdir(parents=True, exist_ok=True)
+    return run_cell(cell, [*battery.namespace.prefix(), *_command(cell, battery.port)], _env, marker)
+
+
+def run_cell(
+    cell: Cell, command: list[str], env_for: Callable[[Path, str], dict[str, str]], marker: str = ""
+) -> Cell:
+    """Run one cell's CLI under ``peak_rss.py`` (killed 30 s past its bound) and read what it left."""
+    cell.out.mkdir(parents=True, exist_ok=True)
     connect_log = cell.out / "connects.txt"
     # measured through a small parent: wait4 from pytest itself would count pytest's own size
     peak = cell.out / "peak.json"
-    command = [
-        sys.executable,
-        str(PEAK_RSS),
-        str(peak),
-        *battery.namespace.prefix(),
-        *_command(cell, battery.port),
-    ]
+    command = [sys.executable, str(PEAK_RSS), str(peak), *command]
     started = time.monotonic()
     with (cell.out / "stdout.txt").open("wb") as out, (cell.out / "stderr.txt").open("wb") as err:
         process = subprocess.Popen(
             command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cell.out,
-            env=_env(connect_log, marker), start_new_session=True,
+            env=env_for(connect_log, marker), start_new_session=True,
         )  # fmt: skip
 
         def overrun() -> None:

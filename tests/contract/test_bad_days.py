@@ -420,20 +420,10 @@ def test_bad_day_mode_names_the_column() -> None:
 # -- a gateway that never stops retrying -------------------------------------------------------------
 
 
-class _RetryStorm(BaseHTTPRequestHandler):
-    """A "gateway" that asks the provider again and again and never answers its client."""
+class _FakeGateway(BaseHTTPRequestHandler):
+    """A stand-in "gateway" answering the reachability probe; its POST is each test's misbehaviour."""
 
     protocol_version = "HTTP/1.1"
-    upstream = ""
-    #: the storm's attempts before it goes quiet (more than the bound of 5)
-    attempts = 8
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with httpx.Client(trust_env=False, timeout=5.0) as client:
-            for _ in range(self.attempts):
-                client.post(self.upstream, content=body, headers={"Content-Type": "application/json"})
-        time.sleep(4.0)  # the client's deadline (2 s) ends the exchange first
 
     def do_GET(self) -> None:  # the reachability probe
         self.send_response(200)
@@ -444,6 +434,21 @@ class _RetryStorm(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent."""
+
+
+class _RetryStorm(_FakeGateway):
+    """A "gateway" that asks the provider again and again and never answers its client."""
+
+    upstream = ""
+    #: the storm's attempts before it goes quiet (more than the bound of 5)
+    attempts = 8
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with httpx.Client(trust_env=False, timeout=5.0) as client:
+            for _ in range(self.attempts):
+                client.post(self.upstream, content=body, headers={"Content-Type": "application/json"})
+        time.sleep(4.0)  # the client's deadline (2 s) ends the exchange first
 
 
 def test_a_retry_storm_without_an_answer_is_named_by_its_attempts(
@@ -480,10 +485,8 @@ def test_a_retry_storm_without_an_answer_is_named_by_its_attempts(
 # -- a gateway that answers on its own (a circuit breaker, a cooldown) ------------------------------
 
 
-class _Cooldown(BaseHTTPRequestHandler):
+class _Cooldown(_FakeGateway):
     """A "gateway" whose route is cooling down: 429 at once, the provider never called."""
-
-    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -499,16 +502,6 @@ class _Cooldown(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body.encode())
-
-    def do_GET(self) -> None:  # the reachability probe
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent."""
 
 
 def test_an_answer_the_gateway_made_on_its_own_is_one_root_cause(

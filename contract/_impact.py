@@ -401,16 +401,22 @@ def _probe_error(
     except openai.APIStatusError as exc:
         if type(exc) in classes:
             return _judge_error(probe, exc, raw)
+        got_class = f"{type(exc).__name__} ({exc.status_code})"
         return ClientImpact(
             probe,
             ImpactVerdict.WRONG_EXCEPTION,
-            f"expected {want}, the client got {type(exc).__name__} ({exc.status_code})",
+            f"expected {want}, the client got {got_class}",
+            owed=want,
+            got=got_class,
         )
     except Exception as exc:
+        line = _exception_line(exc)
         return ClientImpact(
             probe,
             ImpactVerdict.WRONG_EXCEPTION,
-            _clip(f"expected {want}, the client got {_exception_line(exc)}"),
+            _clip(f"expected {want}, the client got {line}"),
+            owed=want,
+            got=_clip(line),
         )
     if isinstance(got, list):
         what = (
@@ -420,7 +426,9 @@ def _probe_error(
         )
     else:
         what = f"a {type(got).__name__}"
-    return ClientImpact(probe, ImpactVerdict.WRONG_EXCEPTION, f"expected {want}, the client got {what}")
+    return ClientImpact(
+        probe, ImpactVerdict.WRONG_EXCEPTION, f"expected {want}, the client got {what}", owed=want, got=what
+    )
 
 
 def _judge_error(probe: str, exc: openai.APIStatusError, raw: RawResponse) -> ClientImpact:

@@ -100,13 +100,26 @@ class ClientImpact:
     verdict: ImpactVerdict
     #: one line: the exception, the lost field, or what was parsed
     detail: str = ""
+    #: of a wrong-exception replay: the classes owed (``RateLimitError (429)``) and what came instead
+    #: (``InternalServerError (502)``, ``a stream of 3 chunks``), so a report words it without parsing
+    owed: str = ""
+    got: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe, "verdict": self.verdict.value, "detail": self.detail}
+        data = {"probe": self.probe, "verdict": self.verdict.value, "detail": self.detail}
+        if self.owed or self.got:
+            data.update(owed=self.owed, got=self.got)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClientImpact:
-        return cls(probe=data["probe"], verdict=ImpactVerdict(data["verdict"]), detail=data.get("detail", ""))
+        return cls(
+            probe=data["probe"],
+            verdict=ImpactVerdict(data["verdict"]),
+            detail=data.get("detail", ""),
+            owed=data.get("owed", ""),
+            got=data.get("got", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -394,7 +407,13 @@ def _redact_result(scrubber: Scrubber, result: CheckResult) -> CheckResult:
         reason=scrubber.text(result.reason),
         because=scrubber.text(result.because),
         impact=tuple(
-            dataclasses.replace(item, probe=scrubber.text(item.probe), detail=scrubber.text(item.detail))
+            dataclasses.replace(
+                item,
+                probe=scrubber.text(item.probe),
+                detail=scrubber.text(item.detail),
+                owed=scrubber.text(item.owed),
+                got=scrubber.text(item.got),
+            )
             for item in result.impact
         ),
         exchange=_redact_exchange(scrubber, result.exchange) if result.exchange is not None else None,

@@ -66,6 +66,14 @@ def _client(impact: ClientImpact) -> str:
     return impact.probe.split(":", 1)[0].strip() or "the client"
 
 
+def _owed_and_got(impact: ClientImpact) -> tuple[str, str] | None:
+    """What a wrong-exception replay owed and got: its own fields, or (results of an older gateproof) its detail."""
+    if impact.owed:
+        return impact.owed, impact.got
+    match = _WRONG_EXCEPTION.search(" ".join(impact.detail.split()))
+    return (match["owed"], match["got"]) if match is not None else None
+
+
 def impact_words(impact: ClientImpact) -> str:
     """What the official client did with a deviating answer, as a sentence a reader acts on.
 
@@ -74,14 +82,14 @@ def impact_words(impact: ClientImpact) -> str:
     client = _client(impact)
     detail = " ".join(impact.detail.split())
     if impact.verdict is ImpactVerdict.WRONG_EXCEPTION:
-        match = _WRONG_EXCEPTION.search(detail)
-        if match is None:
+        pair = _owed_and_got(impact)
+        if pair is None:
             return (
                 f"{client} did not raise the error owed: {detail}"
                 if detail
                 else f"{client} raised the wrong error"
             )
-        got, owed = match["got"], match["owed"]
+        owed, got = pair
         if _CLASS_NAME.match(got):
             return f"{client} raised {got} where {owed} was owed"
         return f"{client} raised no exception (it returned {got}) where {owed} was owed"
@@ -104,9 +112,9 @@ def impact_class(impact: ClientImpact) -> str:
     """The few words of a deviation's impact for one terminal line: the class raised, or what happened."""
     detail = " ".join(impact.detail.split())
     if impact.verdict is ImpactVerdict.WRONG_EXCEPTION:
-        match = _WRONG_EXCEPTION.search(detail)
-        if match is not None:
-            got = _CLASS_NAME.match(match["got"])
+        pair = _owed_and_got(impact)
+        if pair is not None:
+            got = _CLASS_NAME.match(pair[1])
             return got["name"] if got else "no exception"
     if impact.verdict in (ImpactVerdict.WRONG_EXCEPTION, ImpactVerdict.RAISED):
         found = _CLASS_NAME.search(detail)

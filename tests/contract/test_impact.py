@@ -267,6 +267,8 @@ def test_a_completion_where_401_was_expected_is_the_wrong_exception() -> None:
             f"{SDK}: chat.completions.create (error class)",
             WRONG,
             "expected AuthenticationError (401), the client got a ChatCompletion",
+            owed="AuthenticationError (401)",
+            got="a ChatCompletion",
         ),
     )
     assert severity_of(impacts) is Severity.ERROR
@@ -277,6 +279,7 @@ def test_400_where_401_was_expected_is_the_wrong_exception() -> None:
     impacts = replay(raw, CHAT)
     assert verdicts(impacts) == [WRONG]
     assert impacts[0].detail == "expected AuthenticationError (401), the client got BadRequestError (400)"
+    assert (impacts[0].owed, impacts[0].got) == ("AuthenticationError (401)", "BadRequestError (400)")
 
 
 def test_a_stream_where_401_was_expected_is_the_wrong_exception() -> None:

@@ -590,3 +590,18 @@ def test_both_commands_print_the_matrix_line(capsys: pytest.CaptureFixture[str])
     assert line.replace("429", "[scrubbed]") in printed  # through the command's own scrubber
     print_summary(make_run())
     assert not [text for text in capsys.readouterr().out.splitlines() if "failure matrix" in text]
+
+
+def test_a_replay_that_names_what_was_owed_and_got_is_worded_from_those_fields() -> None:
+    impact = ClientImpact(
+        "openai-python 3.57.0: chat.completions.create (error class)",
+        ImpactVerdict.WRONG_EXCEPTION,
+        "a detail in some other wording",
+        owed="RateLimitError (429)",
+        got="InternalServerError (502)",
+    )
+    assert impact_words(impact) == (
+        "openai-python 3.57.0 raised InternalServerError (502) where RateLimitError (429) was owed"
+    )
+    assert impact_class(impact) == "InternalServerError"
+    assert ClientImpact.from_dict(impact.to_dict()) == impact

@@ -549,3 +549,19 @@ def test_a_key_passthrough_target_owes_the_providers_refusal_as_it_is() -> None:
     assert (
         played(BY_NAME["upstream_server_error"], {}, key_passthrough=True) == BY_NAME["upstream_server_error"]
     )
+
+
+#: mock faults no failure-matrix cell plays, and why (a new provider fault must be played by a cell)
+UNPLAYED_FAULTS = {
+    # the whole answer, finish included, only the terminator missing: "cut" is the row a gateway
+    # must not mistake for a whole answer; this one stays a stream-grammar fault of the mock
+    "no_done": "covered by the stream cut row (a cut answer has no finish either)",
+}
+
+
+def test_every_provider_fault_of_the_mock_is_played_by_a_matrix_cell() -> None:
+    from gateproof.mock_providers import FAULTS
+
+    played = {s.mock.get("fault") for s in MATRIX}
+    unplayed = {name for name in FAULTS if name not in played}
+    assert unplayed == set(UNPLAYED_FAULTS), "a provider fault is played by no failure-matrix cell"

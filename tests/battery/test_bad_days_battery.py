@@ -42,7 +42,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +54,6 @@ import pytest
 from gateproof.cli.launch import STACK_FIRST_BYTE_TIMEOUT_S, STACK_STREAM_IDLE_TIMEOUT_S, UPSTREAMS
 from tests.battery.test_battery import (
     MEMORY_CAP_MB,
-    PEAK_RSS,
     ROOT,
     Cell,
     Namespace,
@@ -63,7 +61,6 @@ from tests.battery.test_battery import (
     _is_loopback,
     _kill_marked,
     _leaks,
-    _names,
     run_cell,
 )
 
@@ -255,35 +252,6 @@ def _run(spec: BadDayCell, cell: Cell, stack: Stack, namespace: Namespace, marke
         return cell
     run_cell(cell, [*namespace.prefix(), *_command(spec, cell, stack)], _cell_env, marker)
     cell.leaks += _provider_key_leaks(cell.out, cell.stdout + cell.stderr)
-    return cell
-    connect_log, peak = cell.out / "connects.txt", cell.out / "peak.json"
-    command = [sys.executable, str(PEAK_RSS), str(peak), *namespace.prefix(), *_command(spec, cell, stack)]
-    started = time.monotonic()
-    with (cell.out / "stdout.txt").open("wb") as out, (cell.out / "stderr.txt").open("wb") as err:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cell.out,
-            env=_cell_env(connect_log, marker), start_new_session=True,
-        )  # fmt: skip
-
-        def overrun() -> None:
-            cell.killed = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-        timer = threading.Timer(cell.bound_s + 30.0, overrun)
-        timer.start()
-        try:
-            process.wait()
-        finally:
-            timer.cancel()
-    cell.wall_s = time.monotonic() - started
-    cell.exit_code = process.returncode
-    cell.peak_mb = json.loads(peak.read_text())["maxrss_kib"] / 1024.0 if peak.exists() else 0.0
-    cell.stdout = (cell.out / "stdout.txt").read_text(errors="replace")
-    cell.stderr = (cell.out / "stderr.txt").read_text(errors="replace")
-    cell.connects = connect_log.read_text().splitlines() if connect_log.exists() else []
-    cell.names = _names(cell)
-    cell.leaks = _leaks(cell) + _provider_key_leaks(cell.out, cell.stdout + cell.stderr)
     return cell
 
 

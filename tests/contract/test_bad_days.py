@@ -436,6 +436,30 @@ class _FakeGateway(BaseHTTPRequestHandler):
         """Silent."""
 
 
+def _run_against(
+    handler: type[BaseHTTPRequestHandler], mock_url: str, monkeypatch: pytest.MonkeyPatch, scenarios: set[str]
+) -> RunResult:
+    """The matrix scenarios ``scenarios`` (openai-core, a 2 s deadline) against a stand-in gateway on loopback."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GATEPROOF_STAND_IN_KEY", "gp-stand-in-key")
+    try:
+        config = TargetConfig(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            api_key_env="GATEPROOF_STAND_IN_KEY",
+            profile=Profile.OPENAI_CORE,
+            mock_url=mock_url,
+            timeout_s=2.0,
+        ).validate()
+        return run_contract(
+            config, RunOptions(layers=frozenset({Layers.SCENARIO}), scenarios=frozenset(scenarios))
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class _RetryStorm(_FakeGateway):
     """A "gateway" that asks the provider again and again and never answers its client."""
 
@@ -455,26 +479,7 @@ def test_a_retry_storm_without_an_answer_is_named_by_its_attempts(
     mock_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = type("Storm", (_RetryStorm,), {"upstream": mock_server.url + "/v1/chat/completions"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("GATEPROOF_STORM_KEY", "gp-storm-key")
-    try:
-        config = TargetConfig(
-            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
-            api_key_env="GATEPROOF_STORM_KEY",
-            profile=Profile.OPENAI_CORE,
-            mock_url=mock_server.url,
-            timeout_s=2.0,
-        ).validate()
-        options = RunOptions(
-            layers=frozenset({Layers.SCENARIO}), scenarios=frozenset({"upstream_server_error"})
-        )
-        run = run_contract(config, options)
-    finally:
-        server.shutdown()
-        server.server_close()
+    run = _run_against(handler, mock_server.url, monkeypatch, {"upstream_server_error"})
     outcome = {r.check: r for r in run.results}
     bounded = outcome["upstream_attempts_bounded"]
     assert bounded.outcome is Outcome.FAILED, bounded.reason
@@ -508,27 +513,9 @@ def test_an_answer_the_gateway_made_on_its_own_is_one_root_cause(
     mock_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing reached the provider: the wrong status is the finding, the journal checks are not a second one."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Cooldown)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("GATEPROOF_COOLDOWN_KEY", "gp-cooldown-key")
-    try:
-        config = TargetConfig(
-            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
-            api_key_env="GATEPROOF_COOLDOWN_KEY",
-            profile=Profile.OPENAI_CORE,
-            mock_url=mock_server.url,
-            timeout_s=2.0,
-        ).validate()
-        options = RunOptions(
-            layers=frozenset({Layers.SCENARIO}),
-            scenarios=frozenset({"upstream_server_error_stream", "upstream_mid_stream_error"}),
-        )
-        run = run_contract(config, options)
-    finally:
-        server.shutdown()
-        server.server_close()
+    run = _run_against(
+        _Cooldown, mock_server.url, monkeypatch, {"upstream_server_error_stream", "upstream_mid_stream_error"}
+    )
     for scenario in ("upstream_server_error_stream", "upstream_mid_stream_error"):
         results = [r for r in run.results if r.scenario == scenario]
         failed = [r.check for r in results if r.outcome is Outcome.FAILED]

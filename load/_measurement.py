@@ -45,6 +45,30 @@ class Measurement:
     inter_chunk: list[float] = field(default_factory=list)
     #: what the gateway said about compressing this request (compression scenario only)
     compression: CompressionSample | None = None
+    #: open loop: the schedule index and the intended send time (wall clock, seconds); the
+    #: latencies of an open-loop request count from the intended time (``lag`` added back in),
+    #: so a late send is never hidden (no coordinated omission)
+    index: int | None = None
+    scheduled_wall: float | None = None
+    #: seconds from the intended send time to the actual send (open loop; None otherwise)
+    lag: float | None = None
+    #: "target" or "baseline" (a paired run's two legs; "target" otherwise)
+    leg: str = "target"
+    #: the correlation id the request carried ("" for none)
+    cid: str = ""
+    #: the mock's chunk stamps (``gateproof.openapi.parse_stamps``), when it stamped them: per
+    #: stamped chunk, client arrival minus provider send, in seconds, in stamp order
+    chunk_delays: list[float] = field(default_factory=list)
+    #: stamps seen, client events carrying more than one stamp, stamps cut across events,
+    #: sequence numbers never seen; ``buffered``: content arrived in a burst after a wait
+    stamps: int = 0
+    coalesced: int = 0
+    split: int = 0
+    missing: int = 0
+    buffered: bool = False
+    #: timings the server reported about this request (``compression.time_ms``, debug timings),
+    #: name -> milliseconds
+    server_ms: dict[str, float] = field(default_factory=dict)
 
     def fail(self, reason: str) -> None:
         """Mark the request failed; the first reason found is the one kept."""

@@ -49,6 +49,13 @@ from gateproof.openapi._harness import (
 from gateproof.openapi._intent import Intent, Part, ToolIntent, intent_from_openai, json_value
 from gateproof.openapi._journal_record import JournalRecord
 from gateproof.openapi._spec import SPEC_FILE, load_spec, spec_path
+from gateproof.openapi._stamps import (
+    STAMP_DIRECTIVE_KEY,
+    STAMP_PATTERN,
+    STAMP_PREFIX,
+    format_stamp,
+    parse_stamps,
+)
 from gateproof.openapi._tokens import (
     ENCODING_NAME,
     PromptText,
@@ -86,6 +93,9 @@ __all__ = [
     "SCHEMA_NAMES",
     "SECRET_HEADERS",
     "SPEC_FILE",
+    "STAMP_DIRECTIVE_KEY",
+    "STAMP_PATTERN",
+    "STAMP_PREFIX",
     "TAGS_HEADER",
     "TRANSCRIPT_SIZES",
     "CorpusEntry",
@@ -103,6 +113,7 @@ __all__ = [
     "count_text",
     "count_texts",
     "format_directive",
+    "format_stamp",
     "gateway_body_fields",
     "gather_prompt",
     "intent_from_openai",
@@ -112,6 +123,7 @@ __all__ = [
     "load_corpus",
     "load_spec",
     "load_transcript",
+    "parse_stamps",
     "spec_path",
     "transcripts",
     "validators",

@@ -58,6 +58,16 @@ class LoadDump:
     #: the compression scenario's cells, "<endpoint>/<size>" -> counts, sums and encoded
     #: histograms (``gateproof.load._compression``); empty for other scenarios
     compression: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: open loop: requests the schedule gave these processes, and the sends that were late
+    scheduled: int = 0
+    late_sends: int = 0
+    #: stamped streams' counters (``gateproof.load._recorder.TRANSPARENCY_COUNTS``)
+    transparency: dict[str, int] = field(default_factory=dict)
+    #: paired runs: metric -> target minus baseline per matched pair (µs), and unmatched pairs
+    pairs: dict[str, list[int]] = field(default_factory=dict)
+    unmatched_pairs: int = 0
+    #: paired runs: the baseline leg's own measurements (a dump of their own; None otherwise)
+    baseline: LoadDump | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,6 +80,9 @@ class LoadDump:
         if data.pop("format", None) != DUMP_FORMAT:
             raise ValueError(f"not a {DUMP_FORMAT} file")
         data["timeline"] = {k: SecondDump(**v) for k, v in data.get("timeline", {}).items()}
+        baseline = data.get("baseline")
+        if baseline is not None:
+            data["baseline"] = cls.from_dict({**baseline, "format": DUMP_FORMAT})
         return cls(**data)
 
     def write(self, path: Path) -> None:
@@ -123,6 +136,14 @@ def merge_dumps(dumps: list[LoadDump]) -> LoadDump:
             ttft=_merged(s.ttft for s in seconds),
         )
     scenarios = sorted({dump.scenario for dump in dumps if dump.scenario})
+    transparency: dict[str, int] = {}
+    pairs: dict[str, list[int]] = {}
+    for dump in dumps:
+        for name, count in dump.transparency.items():
+            transparency[name] = transparency.get(name, 0) + count
+        for metric, values in dump.pairs.items():
+            pairs.setdefault(metric, []).extend(values)
+    baselines = [dump.baseline for dump in dumps if dump.baseline is not None]
     return LoadDump(
         scenario=",".join(scenarios),
         started_at=min(dump.started_at for dump in dumps),
@@ -138,4 +159,10 @@ def merge_dumps(dumps: list[LoadDump]) -> LoadDump:
         timeline=timeline,
         processes=sum(dump.processes for dump in dumps),
         compression=merge_compression(dump.compression for dump in dumps),
+        scheduled=sum(dump.scheduled for dump in dumps),
+        late_sends=sum(dump.late_sends for dump in dumps),
+        transparency=dict(sorted(transparency.items())),
+        pairs=dict(sorted(pairs.items())),
+        unmatched_pairs=sum(dump.unmatched_pairs for dump in dumps),
+        baseline=merge_dumps(baselines) if baselines else None,
     )

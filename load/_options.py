@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from gateproof.contract import is_loopback_url
 from gateproof.load._compression import DEFAULT_TRANSCRIPT_SIZES
-from gateproof.openapi import format_directive
+from gateproof.openapi import STAMP_DIRECTIVE_KEY, format_directive
 
 __all__ = ["MAX_REQUEST_TIMEOUT_S", "SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
 
@@ -57,6 +57,25 @@ class LoadOptions:
     startup_margin_s: float = 30.0
     #: the compression scenario's transcript sizes (corpus names), cycled by every user
     transcript_sizes: tuple[str, ...] = DEFAULT_TRANSCRIPT_SIZES
+    #: "closed" (``users`` users, each sending when its last request ended) or an open loop's
+    #: arrival mode ("constant", "poisson") at ``rate`` requests/s; ``seed`` fixes the schedule
+    #: and a paired run's leg order
+    arrival: str = "closed"
+    rate: float = 0.0
+    seed: int = 1
+    #: an open loop's cap on requests in flight per locust process
+    max_in_flight: int = 1000
+    #: a paired run: the baseline's base URL (the mock provider directly, or another gateway),
+    #: the model name it takes and the variable holding its key ("": the target's)
+    baseline_url: str = ""
+    baseline_model: str = ""
+    baseline_api_key_env: str = ""
+    #: ask a gateproof mock behind the target to stamp every streamed chunk (``stamp=1``)
+    stamp: bool = False
+    #: locust worker processes (1: a single process, no master)
+    workers: int = 1
+    #: write the per-request JSON-lines log (``requests.jsonl``)
+    records: bool = True
 
     @property
     def request_timeout(self) -> float:
@@ -71,6 +90,19 @@ class LoadOptions:
         return min(MAX_REQUEST_TIMEOUT_S, self.duration_s + self.stop_timeout_s)
 
     @property
+    def open_loop(self) -> bool:
+        return self.arrival != "closed"
+
+    @property
+    def paired(self) -> bool:
+        return bool(self.baseline_url)
+
+    @property
+    def offered_rate(self) -> float:
+        """Requests/s the generator must send (a paired run sends each scheduled request twice)."""
+        return self.rate * (2 if self.paired else 1) if self.open_loop else 0.0
+
+    @property
     def directive(self) -> str:
         return mock_directive(self) if self.use_directive else ""
 
@@ -83,6 +115,7 @@ def mock_directive(options: LoadOptions) -> str:
         "ttft_ms": str(options.ttft_ms),
         "itl_ms": str(options.itl_ms),
         "cid": options.cid,
+        **({STAMP_DIRECTIVE_KEY: "1"} if options.stamp else {}),
         **options.directive_extra,
     }
     return format_directive(**pairs)

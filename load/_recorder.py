@@ -31,8 +31,12 @@ from gateproof.load._histograms import (
     record_seconds,
 )
 from gateproof.load._measurement import METRICS, Measurement
+from gateproof.load._schedule import LATE_THRESHOLD_S
 
-__all__ = ["Recorder"]
+__all__ = ["TRANSPARENCY_COUNTS", "Recorder"]
+
+#: the stream-transparency counters a recorder sums over the run (see StreamTransparency)
+TRANSPARENCY_COUNTS = ("streams", "chunks", "coalesced", "split", "missing", "buffered_streams")
 
 #: seconds a timeline second stays open (as live histograms) before it is encoded
 _OPEN_SECONDS = 3
@@ -77,6 +81,16 @@ class Recorder:
     _in_flight: dict[int, Measurement] = field(default_factory=dict)
     #: the compression scenario's per-cell figures (stays empty for other scenarios)
     compression: CompressionRecorder = field(default_factory=CompressionRecorder)
+    #: open loop: requests this process was given by the schedule, and the sends that were late
+    scheduled: int = 0
+    late_sends: int = 0
+    #: stamped streams' counters (TRANSPARENCY_COUNTS), successful requests only
+    transparency: dict[str, int] = field(default_factory=dict)
+    #: paired runs: metric -> target minus baseline per matched pair, whole microseconds
+    pairs: dict[str, list[int]] = field(default_factory=dict)
+    unmatched_pairs: int = 0
+    #: called with every finished measurement (the per-request JSON-lines log)
+    on_record: Callable[[Measurement], None] | None = None
 
     def start(self) -> None:
         self.started_at = self.clock()
@@ -100,8 +114,14 @@ class Recorder:
     def add(self, measurement: Measurement) -> None:
         """Count one finished request (called once per request, after its last byte)."""
         self._in_flight.pop(id(measurement), None)
+        if self.on_record is not None:
+            self.on_record(measurement)
         ended = self.clock()
         self.requests += 1
+        if measurement.lag is not None:
+            self._record("lag", measurement.lag)
+            if measurement.lag > LATE_THRESHOLD_S:
+                self.late_sends += 1
         if measurement.got_response:
             self.responses += 1
         if self.first_request_at is None or measurement.started_wall < self.first_request_at:
@@ -123,11 +143,21 @@ class Recorder:
             value = getattr(measurement, metric)
             if value is None:
                 continue
-            histogram = self.histograms.get(metric)
-            if histogram is None:
-                histogram = self.histograms[metric] = new_histogram()
             for seconds in value if isinstance(value, list) else [value]:
-                record_seconds(histogram, seconds)
+                self._record(metric, seconds)
+        if measurement.stamps:
+            counts = self.transparency
+            for name, value in (
+                ("streams", 1),
+                ("chunks", measurement.stamps),
+                ("coalesced", measurement.coalesced),
+                ("split", measurement.split),
+                ("missing", measurement.missing),
+                ("buffered_streams", int(measurement.buffered)),
+            ):
+                counts[name] = counts.get(name, 0) + value
+            for seconds in measurement.chunk_delays:
+                self._record("chunk_delay", max(seconds, 0.0))
         if measurement.e2e is not None:
             if second.e2e is None:
                 second.e2e = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
@@ -136,6 +166,22 @@ class Recorder:
             if second.ttft is None:
                 second.ttft = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
             record_seconds(second.ttft, measurement.ttft)
+
+    def _record(self, metric: str, seconds: float) -> None:
+        histogram = self.histograms.get(metric)
+        if histogram is None:
+            histogram = self.histograms[metric] = new_histogram()
+        record_seconds(histogram, seconds)
+
+    def pair(self, baseline: Measurement, target: Measurement) -> None:
+        """Keep what the target added over the baseline for one matched pair (both legs must have
+        succeeded; otherwise the pair is counted as unmatched). Times from the actual sends: the
+        second leg of a pair is sent when the first ends, so neither leg's wait for its turn counts."""
+        if not (baseline.ok and target.ok):
+            self.unmatched_pairs += 1
+            return
+        for metric, (b, t) in _paired_values(baseline, target).items():
+            self.pairs.setdefault(metric, []).append(round((t - b) * 1_000_000))
 
     def _second(self, key: int) -> _OpenSecond:
         second = self._open.get(key)
@@ -163,6 +209,11 @@ class Recorder:
             histograms={metric: encode(h) for metric, h in sorted(self.histograms.items())},
             timeline={str(key): timeline[key] for key in sorted(timeline)},
             compression=self.compression.dump(),
+            scheduled=self.scheduled,
+            late_sends=self.late_sends,
+            transparency=dict(sorted(self.transparency.items())),
+            pairs={metric: list(values) for metric, values in sorted(self.pairs.items())},
+            unmatched_pairs=self.unmatched_pairs,
         )
 
     def progress(self) -> dict[str, Any]:
@@ -184,3 +235,26 @@ class Recorder:
         temp = path.with_name(path.name + ".tmp")
         temp.write_text(json.dumps(self.progress()), encoding="utf-8")
         temp.replace(path)
+
+
+def _service(measurement: Measurement, value: float | None) -> float | None:
+    """A time counted from the intended send, turned into one counted from the actual send."""
+    if value is None:
+        return None
+    return value - (measurement.lag or 0.0)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _paired_values(baseline: Measurement, target: Measurement) -> dict[str, tuple[float, float]]:
+    """metric -> (baseline, target) seconds, for the metrics both legs measured."""
+    candidates = {
+        "ttfb": (_service(baseline, baseline.ttfb), _service(target, target.ttfb)),
+        "ttft": (_service(baseline, baseline.ttft), _service(target, target.ttft)),
+        "e2e": (_service(baseline, baseline.e2e), _service(target, target.e2e)),
+        "inter_chunk": (_mean(baseline.inter_chunk), _mean(target.inter_chunk)),
+        "chunk_delay": (_mean(baseline.chunk_delays), _mean(target.chunk_delays)),
+    }
+    return {k: (b, t) for k, (b, t) in candidates.items() if b is not None and t is not None}

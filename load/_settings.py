@@ -46,6 +46,26 @@ class LocustSettings:
     #: sizes to cycle through (comma-separated corpus sizes)
     compress_path: str = ""
     transcript_sizes: str = ""
+    #: "closed" (each user sends when its last request ended) or an open-loop arrival mode
+    #: (``gateproof.load._schedule.ARRIVAL_MODES``) at ``rate`` requests/s, seeded
+    arrival: str = "closed"
+    rate: float = 0.0
+    duration: float = 0.0
+    seed: int = 1
+    #: locust processes generating the load (an open loop's schedule is shared out among them)
+    workers: int = 1
+    #: an open loop's cap on requests in flight per process (a full pool makes sends late)
+    max_in_flight: int = 1000
+    #: paired runs: the baseline's origin (scheme://host:port), chat completions path, model and
+    #: key variable; "" for an unpaired run
+    baseline_origin: str = ""
+    baseline_path: str = ""
+    baseline_model: str = ""
+    baseline_api_key_env: str = ""
+    #: the per-request JSON-lines log ("" for none); each process writes its own file
+    records: str = ""
+    #: the correlation id prefix of the run's requests
+    cid: str = "load"
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -61,6 +81,18 @@ class LocustSettings:
             ENV_PREFIX + "PROGRESS": self.progress,
             ENV_PREFIX + "COMPRESS_PATH": self.compress_path,
             ENV_PREFIX + "TRANSCRIPT_SIZES": self.transcript_sizes,
+            ENV_PREFIX + "ARRIVAL": self.arrival,
+            ENV_PREFIX + "RATE": repr(self.rate),
+            ENV_PREFIX + "DURATION": repr(self.duration),
+            ENV_PREFIX + "SEED": str(self.seed),
+            ENV_PREFIX + "WORKERS": str(self.workers),
+            ENV_PREFIX + "MAX_IN_FLIGHT": str(self.max_in_flight),
+            ENV_PREFIX + "BASELINE_ORIGIN": self.baseline_origin,
+            ENV_PREFIX + "BASELINE_PATH": self.baseline_path,
+            ENV_PREFIX + "BASELINE_MODEL": self.baseline_model,
+            ENV_PREFIX + "BASELINE_API_KEY_ENV": self.baseline_api_key_env,
+            ENV_PREFIX + "RECORDS": self.records,
+            ENV_PREFIX + "CID": self.cid,
         }
 
     @classmethod
@@ -88,12 +120,32 @@ class LocustSettings:
             progress=get("PROGRESS"),
             compress_path=get("COMPRESS_PATH"),
             transcript_sizes=get("TRANSCRIPT_SIZES"),
+            arrival=get("ARRIVAL", "closed"),
+            rate=float(get("RATE", "0")),
+            duration=float(get("DURATION", "0")),
+            seed=int(get("SEED", "1")),
+            workers=int(get("WORKERS", "1")),
+            max_in_flight=int(get("MAX_IN_FLIGHT", "1000")),
+            baseline_origin=get("BASELINE_ORIGIN"),
+            baseline_path=get("BASELINE_PATH"),
+            baseline_model=get("BASELINE_MODEL"),
+            baseline_api_key_env=get("BASELINE_API_KEY_ENV"),
+            records=get("RECORDS"),
+            cid=get("CID", "load"),
         )
 
-    def body(self, *, stream: bool) -> dict[str, object]:
-        """The chat completions request body every user of the run sends."""
+    @property
+    def paired(self) -> bool:
+        return bool(self.baseline_origin)
+
+    def body(self, *, stream: bool, model: str | None = None) -> dict[str, object]:
+        """The chat completions request body every user of the run sends (``model``: the
+        baseline's model name for a paired run's baseline leg)."""
         content = f"{self.prompt} {self.directive}" if self.directive else self.prompt
-        body: dict[str, object] = {"model": self.model, "messages": [{"role": "user", "content": content}]}
+        body: dict[str, object] = {
+            "model": model or self.model,
+            "messages": [{"role": "user", "content": content}],
+        }
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
         if stream:

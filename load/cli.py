@@ -40,10 +40,25 @@ loopback.
 The request timeout defaults to the run time plus the stop timeout, at most
 60 s: no request can outlive the run anyway.
 
-Exit codes: 0 the run completed within --max-failure-ratio; 1 too many failures
-or the run broke down (load.json still holds the counts); 2 bad input; 3 no
-request got an HTTP status line back (connection refused, nothing sent within
-the timeout, ...).
+A closed loop (--users N, each sending when its last request ended) is the
+default; --arrival constant|poisson --rate R sends on a seeded schedule fixed in
+advance instead (an open loop), counting every latency from the intended send
+time, and reports late sends. --baseline-url makes the run paired: every
+scheduled request also goes to the baseline (the mock provider directly, or
+another gateway), back to back in a seeded order, and the report gives what the
+target added (p50/p90/p99/p99.9 with bootstrap intervals). --slo FILE judges the
+run against objectives; --capacity RATES steps an open loop's rate until one
+breaks. --workers N runs the users on N locust worker processes under a master
+(docs/load.md also shows workers on other machines). Every request is also
+written to requests.jsonl.
+
+Exit codes (gateproof.load._exit_codes): 0 the run completed within
+--max-failure-ratio and met every SLO; 1 too many failures or the run broke
+down (load.json still holds the counts); 2 bad input; 3 no request got an HTTP
+status line back (connection refused, nothing sent within the timeout, ...);
+4 an SLO was breached; 5 the run is invalid: the load generator, not the
+target, was the bottleneck (late sends, or an offered rate beyond a safe
+fraction of what calibration measured).
 """
 
 from __future__ import annotations
@@ -52,16 +67,29 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from gateproof.cli.progress import ProgressLine
+from gateproof.load._calibration import SAFE_FRACTION, calibrate
+from gateproof.load._capacity import describe_capacity, parse_rates, search_capacity
 from gateproof.load._compression import DEFAULT_TRANSCRIPT_SIZES, parse_transcript_sizes
 from gateproof.load._duration import parse_duration
+from gateproof.load._exit_codes import (
+    EXIT_FAILURES,
+    EXIT_INVALID_RUN,
+    EXIT_OK,
+    EXIT_SLO_BREACHED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from gateproof.load._failures import describe
 from gateproof.load._options import LoadOptions, check_loopback_url
 from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
+from gateproof.load._schedule import ARRIVAL_MODES
 from gateproof.load._settings import USER_CLASSES
+from gateproof.load._slo import Slo, evaluate, load_slos
 from gateproof.load.results import LoadResult
 from gateproof.openapi import TRANSCRIPT_SIZES
 
@@ -104,7 +132,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="compression scenario: transcript sizes to cycle, from "
         f"{','.join(TRANSCRIPT_SIZES)} (default: %(default)s; 128k is heavy on a small machine)",
     )
-    shape.add_argument("--users", type=int, default=10, help="concurrent users (default: %(default)s)")
+    shape.add_argument(
+        "--users", type=int, default=10, help="closed loop: concurrent users (default: %(default)s)"
+    )
+    shape.add_argument(
+        "--arrival",
+        choices=["closed", *ARRIVAL_MODES],
+        default="closed",
+        help="closed loop (users), or an open loop of constant or Poisson arrivals at --rate "
+        "(default: %(default)s)",
+    )
+    shape.add_argument("--rate", type=float, help="open loop: scheduled requests per second")
+    shape.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the arrival schedule and pair order (default: %(default)s)",
+    )
+    shape.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=1000,
+        help="open loop: requests in flight per locust process at most (default: %(default)s)",
+    )
+    shape.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="locust worker processes under a master on this machine (default: %(default)s: one process)",
+    )
     shape.add_argument(
         "--spawn-rate", type=float, default=10.0, help="users started per second (default: %(default)s)"
     )
@@ -121,6 +177,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="10s",
         help="time given to running requests when the run time is up (default: %(default)s)",
     )
+    paired = parser.add_argument_group("paired run (what the target adds over a baseline)")
+    paired.add_argument(
+        "--baseline-url",
+        help="base URL of the baseline: the mock provider directly (e.g. http://127.0.0.1:9000/v1) "
+        "or another gateway; every request is sent to both",
+    )
+    paired.add_argument(
+        "--baseline-model",
+        help="model name the baseline takes (default: --model; the mock takes e.g. gpt-4o)",
+    )
+    paired.add_argument(
+        "--baseline-api-key-env",
+        metavar="NAME",
+        help="variable holding the baseline's key (default: --api-key-env)",
+    )
+    gates = parser.add_argument_group("objectives and capacity")
+    gates.add_argument("--slo", type=Path, metavar="FILE", help="SLO file (YAML; docs/load.md)")
+    gates.add_argument(
+        "--capacity",
+        metavar="RATES",
+        help="open loop: step the rate (START:STOP:STEP or R1,R2,...) until an SLO breaks; needs --slo",
+    )
+    gates.add_argument(
+        "--step-duration", default="10s", help="capacity search: run time of each step (default: %(default)s)"
+    )
+    gates.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="open loop: first measure what this machine's load generator drives against the mock "
+        "(--calibration-url, default the baseline) and mark the run invalid when the offered rate is over "
+        f"{SAFE_FRACTION:.0%} of it (default: on when a calibration URL is known)",
+    )
+    gates.add_argument("--calibration-url", help="the mock provider's base URL for calibration")
     mock = parser.add_argument_group("mock directive (for a gateproof mock behind the target)")
     mock.add_argument(
         "--mock-directive",
@@ -134,6 +224,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     mock.add_argument("--itl-ms", type=int, default=10, help="mock gap between tokens (default: %(default)s)")
     mock.add_argument("--cid", default="load", help="correlation id in the directive (default: %(default)s)")
+    mock.add_argument(
+        "--stamp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stream scenario: ask the mock to stamp every chunk (sequence and send time) to measure "
+        "what the target does to chunks (default: on)",
+    )
     mock.add_argument(
         "--directive",
         dest="directive_extra",
@@ -152,22 +249,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="failed/total requests tolerated before exit code 1 (default: %(default)s)",
     )
     output.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw the PNG plots")
+    output.add_argument(
+        "--no-records", dest="records", action="store_false", help="do not write requests.jsonl"
+    )
 
 
 def _fail(message: str) -> int:
     print(f"gateproof load: {message}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         check_loopback_url(args.base_url)
+        for url in (args.baseline_url, args.calibration_url):
+            if url:
+                check_loopback_url(url)
         duration = parse_duration(args.duration)
         request_timeout = None if args.request_timeout is None else parse_duration(args.request_timeout)
         stop_timeout = parse_duration(args.stop_timeout)
+        step_duration = parse_duration(args.step_duration)
         transcript_sizes = parse_transcript_sizes(args.transcript_sizes)
+        slos = load_slos(args.slo) if args.slo else []
+        rates = parse_rates(args.capacity) if args.capacity else ()
     except ValueError as exc:
         return _fail(str(exc))
+    open_loop = args.arrival != "closed"
+    if open_loop and args.rate is None and not rates:
+        return _fail("an open loop (--arrival constant or poisson) needs --rate")
+    if args.rate is not None and not open_loop:
+        return _fail("--rate sets an open loop's arrivals: give --arrival constant or poisson too")
+    if rates and not open_loop:
+        return _fail("--capacity steps an open loop's rate: give --arrival constant or poisson")
+    if rates and not slos:
+        return _fail("--capacity needs --slo (the objectives that decide where capacity ends)")
+    if args.workers < 1 or args.max_in_flight < 1:
+        return _fail("--workers and --max-in-flight must be positive")
     if args.users < 1 or args.spawn_rate <= 0:
         return _fail("--users and --spawn-rate must be positive")
     if args.max_tokens is not None and args.max_tokens < 1:
@@ -198,11 +315,43 @@ def main(args: argparse.Namespace) -> int:
         stop_timeout_s=stop_timeout,
         request_timeout_s=request_timeout,
         transcript_sizes=transcript_sizes,
+        arrival=args.arrival,
+        rate=args.rate if args.rate is not None else (rates[0] if rates else 0.0),
+        seed=args.seed,
+        max_in_flight=args.max_in_flight,
+        baseline_url=args.baseline_url or "",
+        baseline_model=args.baseline_model or "",
+        baseline_api_key_env=args.baseline_api_key_env or "",
+        stamp=args.stamp and args.scenario == "stream" and args.mock_directive,
+        workers=args.workers,
+        records=args.records,
     )
     line = ProgressLine(sys.stderr)
-    line(f"load: {args.users} {args.scenario} users against {args.base_url} for {duration:g} s")
+    shape = (
+        f"{args.arrival} arrivals at {options.rate:g} req/s"
+        if open_loop
+        else f"{args.users} {args.scenario} users"
+    )
+    line(f"load: {shape} against {args.base_url} for {duration:g} s")
+    calibration_url = args.calibration_url or args.baseline_url
     try:
-        result = run_load(options, progress=line)
+        calibration = None
+        if open_loop and calibration_url and args.calibrate is not False:
+            calibration = calibrate(
+                options,
+                url=calibration_url,
+                model=options.baseline_model or options.model,
+                api_key_env=options.baseline_api_key_env or options.api_key_env,
+                progress=line,
+            )
+        elif args.calibrate and not calibration_url:
+            line.done()
+            return _fail("--calibrate needs --calibration-url or --baseline-url (the mock provider)")
+        if rates:
+            result = _capacity_search(options, rates, slos, step_duration, args.max_failure_ratio, line)
+        else:
+            result = run_load(options, progress=line)
+            _judge(result, slos, args.slo)
     except ValueError as exc:
         line.done()
         return _fail(str(exc))
@@ -211,12 +360,57 @@ def main(args: argparse.Namespace) -> int:
         print(f"gateproof load: {exc}", file=sys.stderr)
         if exc.result is not None:
             print_summary(exc.result, out)
-        return 1
+        return EXIT_FAILURES
     line.done()
+    if calibration is not None:
+        result.calibration = calibration
+        if not calibration.valid and not result.invalid:
+            result.invalid = calibration.detail
+    result.write_json(out / result.artifacts.get("result", "load.json"))
     if args.plot:
         write_plots(result, out)
     print_summary(result, out)
     return exit_code(result, args.max_failure_ratio)
+
+
+def _judge(result: LoadResult, slos: list[Slo], slo_file: Path | None) -> None:
+    if slos:
+        result.slos = evaluate(slos, result)
+        result.slo_file = str(slo_file)
+
+
+def _capacity_search(
+    options: LoadOptions,
+    rates: tuple[float, ...],
+    slos: list[Slo],
+    step_duration: float,
+    max_failure_ratio: float,
+    line: ProgressLine,
+) -> LoadResult:
+    """Step the rate; the result is the highest step that met every SLO (else the first), with
+    the search's steps attached."""
+    results: dict[float, LoadResult] = {}
+
+    def run_step(rate: float) -> LoadResult:
+        line(f"load: capacity step at {rate:g} req/s for {step_duration:g} s")
+        step = replace(
+            options, rate=rate, duration_s=step_duration, out_dir=options.out_dir / f"step-{rate:g}"
+        )
+        result = run_load(step, progress=line)
+        result.slos = evaluate(slos, result)
+        results[rate] = result
+        return result
+
+    capacity = search_capacity(rates, run_step, slos, max_failure_ratio=max_failure_ratio)
+    capacity.step_duration_s = step_duration
+    chosen = results[capacity.capacity_rate] if capacity.capacity_rate is not None else results[min(results)]
+    chosen.capacity = capacity
+    chosen.slo_file = "" if not slos else chosen.slo_file
+    last = capacity.steps[-1] if capacity.steps else None
+    if last is not None and last.invalid and not chosen.invalid:
+        chosen.invalid = f"capacity search stopped at {last.rate:g} req/s: {last.invalid}"
+    line(f"load: {describe_capacity(capacity)}")
+    return chosen
 
 
 def write_plots(result: LoadResult, out: Path) -> None:
@@ -234,13 +428,22 @@ def write_plots(result: LoadResult, out: Path) -> None:
 
 
 def exit_code(result: LoadResult, max_failure_ratio: float) -> int:
-    """0 within the failure budget; 1 over it, for an incomplete run, or when no request was made
-    (nothing was measured); 3 when requests were made and not one got an HTTP status line back."""
+    """The documented code (``gateproof.load._exit_codes``): an invalid run first (its figures
+    measure the generator), then an incomplete run or no request made, then a target that never
+    answered, then failures over the budget, then a breached SLO."""
+    if result.invalid:
+        return EXIT_INVALID_RUN
     if result.error or result.requests == 0:
-        return 1
+        return EXIT_FAILURES
     if result.responses == 0:
-        return 3
-    return 0 if result.failures / result.requests <= max_failure_ratio else 1
+        return EXIT_UNREACHABLE
+    if result.failures / result.requests > max_failure_ratio:
+        return EXIT_FAILURES
+    if any(not outcome.met for outcome in result.slos):
+        return EXIT_SLO_BREACHED
+    if result.capacity is not None and result.capacity.capacity_rate is None:
+        return EXIT_SLO_BREACHED
+    return EXIT_OK
 
 
 def _seen(result: LoadResult) -> str | None:
@@ -262,10 +465,20 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
     where the files are."""
     stream = stream or sys.stdout
     write = stream.write
+    arrivals = result.arrivals
+    shape = (
+        f"{arrivals.mode} arrivals at {arrivals.offered_rate:g} req/s, {result.scenario}"
+        if arrivals is not None
+        else f"{result.users} {result.scenario} users"
+    )
+    if result.workers > 1:
+        shape += f", {result.workers} workers"
     write(
         f"load: {result.requests} requests in {result.window_s:.1f} s = {result.requests_per_s:.1f} req/s, "
-        f"{result.output_tokens_per_s:.0f} output tokens/s ({result.users} {result.scenario} users)\n"
+        f"{result.output_tokens_per_s:.0f} output tokens/s ({shape})\n"
     )
+    if result.invalid:
+        write(f"  INVALID RUN: {result.invalid}\n")
     if result.error:
         write(f"  incomplete: {result.error}; the counts are those locust last reported\n")
     for metric, label in (("ttft", "TTFT"), ("inter_chunk", "inter-chunk"), ("e2e", "e2e")):
@@ -276,6 +489,8 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
                 f"max {summary.max:8.1f} ms   (n={summary.count})\n"
             )
     for text in compression_lines(result):
+        write(f"  {text}\n")
+    for text in depth_lines(result):
         write(f"  {text}\n")
     seen = _seen(result)
     if seen:
@@ -291,6 +506,55 @@ def print_summary(result: LoadResult, out: Path, stream: TextIO | None = None) -
     plots = [out / file for name, file in result.artifacts.items() if name.startswith("plot_")]
     if plots:
         write(f"  plots:   {', '.join(str(p) for p in plots)}\n")
+
+
+def depth_lines(result: LoadResult) -> list[str]:
+    """The open loop's schedule, the paired overhead, the chunk stamps, calibration, SLOs, capacity."""
+    lines = []
+    arrivals = result.arrivals
+    if arrivals is not None:
+        lag = f", lag p99 {arrivals.lag.p99:.1f} ms" if arrivals.lag is not None else ""
+        lines.append(
+            f"schedule: {arrivals.sent} of {arrivals.scheduled} sent, achieved {arrivals.achieved_rate:.1f} of "
+            f"{arrivals.offered_rate:g} req/s, {arrivals.late_sends} late (> {arrivals.late_threshold_ms:g} ms){lag}"
+        )
+    paired = result.paired
+    if paired is not None:
+        timing = paired.provider_timing
+        told = (
+            f"; the provider was asked for TTFT {timing['ttft_ms']:g} ms, {timing['itl_ms']:g} ms between tokens"
+            if timing
+            else ""
+        )
+        lines.append(
+            f"paired with {paired.baseline_url}: {paired.pairs} pairs ({paired.unmatched} unmatched){told}"
+        )
+        for metric, m in paired.metrics.items():
+            lines.append(
+                f"  added {metric:<11} p50 {m.p50.value:+.3f} ms [{m.p50.low:+.3f}, {m.p50.high:+.3f}]   "
+                f"p99 {m.p99.value:+.3f} ms [{m.p99.low:+.3f}, {m.p99.high:+.3f}]   mean {m.mean.value:+.3f} ms"
+            )
+    transparency = result.transparency
+    if transparency is not None:
+        delay = transparency.chunk_delay
+        lines.append(
+            f"chunks: {transparency.chunks} stamped in {transparency.streams} streams, "
+            f"{transparency.coalesced} coalesced, {transparency.split} split, {transparency.missing} missing, "
+            f"{transparency.buffered_streams} buffered streams"
+            + (f", delay p50 {delay.p50:.2f} / p99 {delay.p99:.2f} ms" if delay is not None else "")
+        )
+    if result.calibration is not None:
+        lines.append(f"calibration: {result.calibration.detail}")
+    for outcome in result.slos:
+        value = "not measured" if outcome.value is None else f"{outcome.value:g}"
+        label = outcome.name or outcome.metric
+        lines.append(
+            f"SLO {'met' if outcome.met else 'BREACHED'}: {label} {outcome.op} {outcome.threshold:g} "
+            f"{outcome.unit} (measured {value})"
+        )
+    if result.capacity is not None:
+        lines.append(describe_capacity(result.capacity))
+    return lines
 
 
 def compression_lines(result: LoadResult) -> list[str]:

@@ -36,9 +36,11 @@ counted too, as ``deadline``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,9 +48,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+import gevent.pool
 import locust.stats
 from locust import User, constant, events, task
-from locust.exception import CatchResponseError
+from locust.exception import CatchResponseError, StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from gateproof.load._analysis import analyze_completion, analyze_stream
@@ -63,21 +66,40 @@ from gateproof.load._compression import (
 from gateproof.load._failures import IN_FLIGHT_AT_END, INTERNAL_ERROR, media_type_failure, status_failure
 from gateproof.load._measurement import Measurement
 from gateproof.load._recorder import Recorder
+from gateproof.load._records import RequestLog
+from gateproof.load._schedule import Schedule
 from gateproof.load._settings import LocustSettings
 from gateproof.load._transport import ExchangeFailed, Response, Target, build_request
+from gateproof.openapi import CORRELATION_HEADER
 
 SETTINGS = LocustSettings.from_env()
 _API_KEY = os.environ.get(SETTINGS.api_key_env, "")
 if not _API_KEY:
     raise RuntimeError(f"environment variable {SETTINGS.api_key_env} (the API key) is not set")
+_BASELINE_KEY = os.environ.get(SETTINGS.baseline_api_key_env or SETTINGS.api_key_env, "")
+if SETTINGS.paired and not _BASELINE_KEY:
+    raise RuntimeError(
+        f"environment variable {SETTINGS.baseline_api_key_env} (the baseline's key) is not set"
+    )
 
 RECORDER = Recorder(scenario="")
+#: a paired run's baseline leg, counted apart from the target's
+BASELINE = Recorder(scenario="")
 _LOG = logging.getLogger("gateproof.load")
+#: an open loop's schedule (None: a closed loop)
+SCHEDULE = (
+    Schedule(SETTINGS.arrival, SETTINGS.rate, SETTINGS.duration, SETTINGS.seed)
+    if SETTINGS.arrival != "closed"
+    else None
+)
+#: a closed loop's request numbers, per process (an open loop numbers by schedule index)
+_NUMBERS = itertools.count()
+_REQUEST_LOG: RequestLog | None = None
 
 
-def _headers(accept: str) -> dict[str, str]:
+def _headers(accept: str, key: str = _API_KEY) -> dict[str, str]:
     return {
-        "Authorization": f"Bearer {_API_KEY}",
+        "Authorization": f"Bearer {key}",
         "Content-Type": "application/json",
         "Accept": accept,
         # a compressed event stream would hide chunk boundaries from the timings
@@ -87,6 +109,33 @@ def _headers(accept: str) -> dict[str, str]:
 
 #: takes a good response's body: (response, measurement, sent_at, headers_at) -> None
 BodyReader = Callable[[Response, Measurement, float, float], None]
+
+
+def _target(origin_text: str) -> Target:
+    origin = urlsplit(origin_text)
+    if origin.hostname is None:
+        raise ValueError("the locustfile needs --host (it is started by `gateproof load`)")
+    scheme = origin.scheme or "http"
+    return Target(
+        scheme,
+        origin.hostname,
+        origin.port or (443 if scheme == "https" else 80),
+        connect_timeout=SETTINGS.connect_timeout,
+    )
+
+
+class _Leg:
+    """Where one leg of the run's requests goes: a connection, its request bytes, its recorder.
+
+    An unpaired run has one leg, the target; a paired run a second one, the baseline, with its
+    own origin, path, model and key, counted in its own recorder.
+    """
+
+    def __init__(self, name: str, origin: str, request: Callable[[str], bytes], recorder: Recorder) -> None:
+        self.name = name
+        self.connection = _target(origin)
+        self.request = request
+        self.recorder = recorder
 
 
 class _ChatUser(User):
@@ -100,40 +149,131 @@ class _ChatUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         origin = urlsplit(self.host or "")
-        if origin.hostname is None:
-            raise ValueError("the locustfile needs --host (it is started by `gateproof load`)")
-        scheme = origin.scheme or "http"
-        self.target = Target(
-            scheme,
-            origin.hostname,
-            origin.port or (443 if scheme == "https" else 80),
-            connect_timeout=SETTINGS.connect_timeout,
-        )
-        body = json.dumps(SETTINGS.body(stream=self.stream)).encode()
+        self.target = _target(self.host or "")
         accept = "text/event-stream" if self.stream else "application/json"
-        self._request = build_request(SETTINGS.path, origin.netloc, _headers(accept), body)
+        body = json.dumps(SETTINGS.body(stream=self.stream)).encode()
+        headers = _headers(accept)
+        self._request = build_request(SETTINGS.path, origin.netloc, headers, body)
+        self._pool: gevent.pool.Pool | None = None
+        self._legs: list[_Leg] = []
+        if SETTINGS.paired:
+            base = urlsplit(SETTINGS.baseline_origin).netloc
+            base_body = json.dumps(SETTINGS.body(stream=self.stream, model=SETTINGS.baseline_model)).encode()
+            base_headers = _headers(accept, _BASELINE_KEY)
+
+            def baseline_request(cid: str) -> bytes:
+                return build_request(
+                    SETTINGS.baseline_path, base, {**base_headers, CORRELATION_HEADER: cid}, base_body
+                )
+
+            def target_request(cid: str) -> bytes:
+                return build_request(SETTINGS.path, origin.netloc, {**headers, CORRELATION_HEADER: cid}, body)
+
+            self._legs = [
+                _Leg("baseline", SETTINGS.baseline_origin, baseline_request, BASELINE),
+                _Leg("target", self.host or "", target_request, RECORDER),
+            ]
 
     def on_stop(self) -> None:
+        if self._pool is not None:
+            # an open loop's requests run in their own greenlets: stop them as locust stops the
+            # user, so each is reported (as ``deadline``) before the process writes its dump
+            self._pool.kill(block=True, timeout=5)
         self.target.close()
+        for leg in self._legs:
+            leg.connection.close()
 
-    def _exchange(self, read: BodyReader, request: bytes | None = None) -> None:
-        """One request, shared by both users: send, judge the head, let ``read`` take the body
-        (timed from ``sent_at``/``headers_at``), then report it to locust and the recorder.
+    def one(self, index: int, due: float | None) -> None:
+        """One scheduled unit of work (a request, or a pair of them); ``due`` is the intended send
+        time (``time.perf_counter()``) in an open loop, None in a closed one."""
+        raise NotImplementedError
 
-        A request the run stops (locust kills the user's greenlet once the stop timeout is up)
-        is still reported, as ``deadline``, before the kill goes on.
+    @task
+    def work(self) -> None:
+        if SCHEDULE is None:
+            self.one(next(_NUMBERS), None)
+        else:
+            self._run_schedule(SCHEDULE)
+
+    def _run_schedule(self, schedule: Schedule) -> None:
+        """Send this process's share of the schedule, each request in its own greenlet at its
+        intended time whatever the earlier ones are doing, then stop this user."""
+        runner = self.environment.runner
+        worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+        share = schedule.share(worker, SETTINGS.workers)
+        RECORDER.scheduled += len(share)
+        pool = self._pool = gevent.pool.Pool(SETTINGS.max_in_flight)
+        start = time.perf_counter()
+        for index, offset in share:
+            due = start + offset
+            wait = due - time.perf_counter()
+            if wait > 0:
+                gevent.sleep(wait)
+            # a full pool blocks here: the sends after it go late, and their lag says so
+            pool.spawn(self.one, index, due)
+        pool.join()
+        raise StopUser()
+
+    def _unit(self, read: BodyReader, index: int, due: float | None) -> None:
+        """An unpaired request, or a pair (baseline and target, in a seeded random order, the
+        second sent when the first has ended) whose difference the recorder keeps."""
+        cid = f"{SETTINGS.cid}-{index}"
+        if not self._legs:
+            self._exchange(read, index=index, due=due, cid=cid)
+            return
+        legs = list(self._legs)
+        if random.Random(f"{SETTINGS.seed}:pair:{index}").random() < 0.5:
+            legs.reverse()
+        measured: dict[str, Measurement] = {}
+        for k, leg in enumerate(legs):
+            measured[leg.name] = self._exchange(
+                read,
+                leg.request(cid),
+                index=index,
+                due=due if k == 0 else None,
+                cid=cid,
+                leg=leg,
+            )
+        RECORDER.pair(measured["baseline"], measured["target"])
+
+    def _exchange(
+        self,
+        read: BodyReader,
+        request: bytes | None = None,
+        *,
+        index: int | None = None,
+        due: float | None = None,
+        cid: str = "",
+        leg: _Leg | None = None,
+    ) -> Measurement:
+        """One request, shared by all users: send, judge the head, let ``read`` take the body
+        (timed from ``origin``/``headers_at``), then report it to locust and the recorder.
+
+        ``origin`` is the send time, or in an open loop the intended send time, so a late send's
+        wait counts in every latency (``lag`` keeps it apart too). A request the run stops (locust
+        kills the user's greenlet once the stop timeout is up) is still reported, as
+        ``deadline``, before the kill goes on.
         """
         # locust stops a user that is between tasks by killing its greenlet; a kill decided while
         # the user was waiting is only delivered at the user's next yield, which would otherwise
         # fall inside this request and cut it off as it starts. Yield first, so such a stop lands
         # here, before anything is sent or counted.
         gevent.sleep(0)
-        measurement = Measurement(started_wall=time.time())
-        RECORDER.begin(measurement)
+        recorder = RECORDER if leg is None else leg.recorder
+        connection = self.target if leg is None else leg.connection
+        measurement = Measurement(
+            started_wall=time.time(), index=index, cid=cid, leg="target" if leg is None else leg.name
+        )
+        recorder.begin(measurement)
         sent_at = time.perf_counter()
+        origin = sent_at
+        if due is not None:
+            measurement.lag = max(sent_at - due, 0.0)
+            origin = sent_at - measurement.lag
+            measurement.scheduled_wall = measurement.started_wall - measurement.lag
         response: Response | None = None
         try:
-            response = self.target.send(request or self._request, sent_at + SETTINGS.timeout)
+            response = connection.send(request or self._request, sent_at + SETTINGS.timeout)
             headers_at = response.head_at
             measurement.status = response.status
             measurement.got_response = True
@@ -141,16 +281,16 @@ class _ChatUser(User):
                 response.header("content-type"), stream=self.stream
             )
             if failure is None:
-                read(response, measurement, sent_at, headers_at)
+                read(response, measurement, origin, headers_at)
             else:
                 measurement.fail(failure)
-                measurement.ttfb = headers_at - sent_at
+                measurement.ttfb = headers_at - origin
         except ExchangeFailed as exc:
             measurement.got_response = measurement.got_response or exc.answered
             measurement.fail(exc.reason)
         except gevent.GreenletExit:
             measurement.fail(IN_FLIGHT_AT_END)
-            self._report(measurement, sent_at)
+            self._report(measurement, origin, recorder)
             raise
         except Exception:
             # a bug of ours, not a verdict on the target: counted under its own name, the
@@ -160,16 +300,18 @@ class _ChatUser(User):
         finally:
             if response is not None:
                 response.close()
-        self._report(measurement, sent_at)
+        self._report(measurement, origin, recorder)
+        return measurement
 
-    def _report(self, measurement: Measurement, sent_at: float) -> None:
+    def _report(self, measurement: Measurement, origin: float, recorder: Recorder) -> None:
         """Settle the request's one locust entry (response time = e2e) and hand it to the recorder,
         which keeps the stream timings in gateproof's own histograms."""
         if measurement.e2e is None:
-            measurement.e2e = time.perf_counter() - sent_at
+            measurement.e2e = time.perf_counter() - origin
+        name = self.entry_name if measurement.leg == "target" else f"baseline {self.entry_name}"
         self.environment.events.request.fire(
             request_type="POST",
-            name=self.entry_name,
+            name=name,
             response_time=measurement.e2e * 1000.0,
             response_length=0,
             exception=None if measurement.ok else CatchResponseError(measurement.reason or "unknown"),
@@ -178,7 +320,7 @@ class _ChatUser(User):
             url=SETTINGS.path,
             response=None,
         )
-        RECORDER.add(measurement)
+        recorder.add(measurement)
 
 
 class StreamingChatUser(_ChatUser):
@@ -187,9 +329,8 @@ class StreamingChatUser(_ChatUser):
     entry_name = "chat stream"
     stream = True
 
-    @task
-    def stream_chat(self) -> None:
-        self._exchange(self._take_stream)
+    def one(self, index: int, due: float | None) -> None:
+        self._unit(self._take_stream, index, due)
 
     @staticmethod
     def _take_stream(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
@@ -215,9 +356,8 @@ class ChatUser(_ChatUser):
     entry_name = "chat"
     stream = False
 
-    @task
-    def chat(self) -> None:
-        self._exchange(self._take_completion)
+    def one(self, index: int, due: float | None) -> None:
+        self._unit(self._take_completion, index, due)
 
     @staticmethod
     def _take_completion(
@@ -276,8 +416,7 @@ class CompressionUser(_ChatUser):
         self._turn = CompressionUser._users
         CompressionUser._users += 1
 
-    @task
-    def compress(self) -> None:
+    def one(self, index: int, due: float | None) -> None:
         entry, request = self._plan[self._turn % len(self._plan)]
         self._turn += 1
         self.entry_name = f"{entry.endpoint} {entry.size}"
@@ -305,7 +444,7 @@ class CompressionUser(_ChatUser):
                     original_tokens=entry.original_tokens,
                 )
 
-        self._exchange(take, request)
+        self._exchange(take, request, index=index, due=due)
 
 
 def _read_body(response: Response, measurement: Measurement) -> tuple[bytes, float]:
@@ -340,12 +479,27 @@ def _report_progress(path: Path) -> None:
 _progress_greenlet: gevent.Greenlet | None = None
 
 
+def _own_file(path: Path, runner: Any) -> Path:
+    """A worker's own copy of a per-process file (several workers share one results folder)."""
+    if isinstance(runner, WorkerRunner):
+        return path.with_name(f"{path.stem}.worker-{os.getpid()}{path.suffix}")
+    return path
+
+
 def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global _progress_greenlet
-    RECORDER.start()
-    RECORDER.scenario = ",".join(sorted(cls.__name__ for cls in environment.user_classes))
-    if SETTINGS.progress and not isinstance(environment.runner, MasterRunner):
-        _progress_greenlet = gevent.spawn(_report_progress, Path(SETTINGS.progress))
+    global _progress_greenlet, _REQUEST_LOG
+    runner = environment.runner
+    scenario = ",".join(sorted(cls.__name__ for cls in environment.user_classes))
+    for recorder in (RECORDER, BASELINE):
+        recorder.start()
+        recorder.scenario = scenario
+    if isinstance(runner, MasterRunner):
+        return
+    if SETTINGS.records:
+        _REQUEST_LOG = RequestLog(_own_file(Path(SETTINGS.records), runner))
+        RECORDER.on_record = BASELINE.on_record = _REQUEST_LOG
+    if SETTINGS.progress:
+        _progress_greenlet = gevent.spawn(_report_progress, _own_file(Path(SETTINGS.progress), runner))
 
 
 def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
@@ -363,10 +517,13 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
         gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.1)
     # locust has stopped (and if need be killed) every user by now; anything still open was cut off
     RECORDER.settle_in_flight(IN_FLIGHT_AT_END)
-    path = Path(SETTINGS.dump)
-    if isinstance(runner, WorkerRunner):
-        path = path.with_name(f"{path.stem}.worker-{os.getpid()}{path.suffix}")
-    RECORDER.dump().write(path)
+    BASELINE.settle_in_flight(IN_FLIGHT_AT_END)
+    if _REQUEST_LOG is not None:
+        _REQUEST_LOG.close()
+    dump = RECORDER.dump()
+    if SETTINGS.paired:
+        dump.baseline = BASELINE.dump()
+    dump.write(_own_file(Path(SETTINGS.dump), runner))
 
 
 # locust's EventHook.add_listener carries no annotations, hence the ignores

@@ -16,7 +16,7 @@ from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import ConfigError, default_config_path, load_config
 from gateproof.reference_gateway._loopback import ListenError, listen_socket, serve_on
 from gateproof.reference_gateway._request_log import RequestLog
-from gateproof.selftest import FAULTS, UnknownFaultError, get_fault
+from gateproof.selftest import FAULTS, LOAD_FAULTS, UnknownFaultError, get_fault
 
 __all__ = ["DESCRIPTION", "HELP", "configure", "main"]
 
@@ -119,8 +119,9 @@ def _upstreams(values: list[str]) -> dict[str, str]:
 
 
 def _print_faults() -> None:
-    width = max(len(name) for name in FAULTS)
-    for fault in FAULTS.values():
+    faults = {**FAULTS, **LOAD_FAULTS}
+    width = max(len(name) for name in faults)
+    for fault in faults.values():
         # a wire hook is middleware in front of the app; the others act inside the gateway's core
         hooks = ", ".join(f"{hook.value} (wire)" if hook.wire else hook.value for hook in fault.hooks)
         print(f"{fault.name:<{width}}  {fault.description} [{hooks}]")

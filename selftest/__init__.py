@@ -22,7 +22,9 @@ from gateproof.selftest._fault import (
     Pair,
     UnknownFaultError,
 )
+from gateproof.selftest._load_faults import LOAD_FAULTS
 from gateproof.selftest._wire import (
+    DelayFault,
     ErrorFault,
     ErrorRewrite,
     FrameRewrite,
@@ -36,8 +38,10 @@ __all__ = [
     "CONVERSATIONS",
     "FAULTS",
     "GENERATED",
+    "LOAD_FAULTS",
     "NO_FAULT",
     "PROPERTY_SCENARIOS",
+    "DelayFault",
     "ErrorFault",
     "ErrorRewrite",
     "Fault",

@@ -34,6 +34,7 @@ from gateproof.reference_gateway._hooks import Items, ResilienceHook, StreamHook
 from gateproof.reference_gateway._resilience import ResilienceRules
 from gateproof.reference_gateway.providers import TranslationRules
 from gateproof.selftest._fault import CONVERSATIONS, GENERATED, Fault, UnknownFaultError
+from gateproof.selftest._load_faults import LOAD_FAULTS
 from gateproof.selftest._wire import ErrorRewrite, WireError
 
 __all__ = ["FAULTS", "NO_FAULT", "get_fault"]
@@ -1505,7 +1506,7 @@ def get_fault(name: str | None) -> Fault:
     """The fault called ``name``; None or ``"none"`` is the correct gateway (:data:`NO_FAULT`)."""
     if name is None or name == NO_FAULT.name:
         return NO_FAULT
-    try:
-        return FAULTS[name]
-    except KeyError:
-        raise UnknownFaultError(name) from None
+    fault = FAULTS.get(name) or LOAD_FAULTS.get(name)
+    if fault is None:
+        raise UnknownFaultError(name)
+    return fault

@@ -39,6 +39,7 @@ from gateproof.reference_gateway._hooks import (
 )
 from gateproof.reference_gateway.providers import TranslationRules
 from gateproof.selftest._wire import (
+    DelayFault,
     ErrorFault,
     ErrorRewrite,
     FrameRewrite,
@@ -79,6 +80,7 @@ class Hook(StrEnum):
     HEADERS = "headers"
     ERROR = "error"
     FRAMES = "frames"
+    DELAY = "delay"
 
     @property
     def wire(self) -> bool:
@@ -86,7 +88,7 @@ class Hook(StrEnum):
         return self in _WIRE
 
 
-_WIRE = frozenset({Hook.HEADERS, Hook.ERROR, Hook.FRAMES})
+_WIRE = frozenset({Hook.HEADERS, Hook.ERROR, Hook.FRAMES, Hook.DELAY})
 #: the core seam's hook fields (every Hook that is not on the wire)
 _CORE = tuple(hook for hook in Hook if hook not in _WIRE)
 
@@ -116,6 +118,11 @@ class Fault:
     headers: HeadersRewrite | None = None
     error: ErrorRewrite | None = None
     frames: FrameRewrite | None = None
+    #: seconds added before every request (wire): a correct but slower gateway
+    delay: float | None = None
+    #: a fault no contract check can see (it changes how fast, not what): the load measurement that
+    #: must detect it instead (``tests/load/test_paired.py`` proves it), e.g. "paired_overhead"
+    measured_by: str = ""
 
     @property
     def hooks(self) -> tuple[Hook, ...]:
@@ -141,6 +148,8 @@ class Fault:
             app = ErrorFault(app, self.error)
         if self.headers is not None:
             app = HeadersFault(app, self.headers)
+        if self.delay is not None:
+            app = DelayFault(app, self.delay)
         return app
 
     def on_translation(self, rules: TranslationRules) -> TranslationRules:

@@ -12,6 +12,7 @@ envelope (``{"error": {"message", "code", ...}}``), nothing of any gateway's cod
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "JSON",
+    "DelayFault",
     "ErrorFault",
     "ErrorRewrite",
     "FrameRewrite",
@@ -88,6 +90,20 @@ def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 
 def _media_type(headers: Mapping[str, str]) -> str:
     return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+class DelayFault:
+    """Waits ``delay_s`` seconds before handing every HTTP request to the app: a gateway that is
+    correct in every answer and slower by exactly that much (what a paired load run must see)."""
+
+    def __init__(self, app: ASGIApp, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("path", "").startswith("/_gateproof"):
+            await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
 
 
 class HeadersFault:

@@ -1,0 +1,216 @@
+"""`gateproof load` in an open loop: a seeded schedule, latencies from the intended send time, SLO
+gates with their exit codes, late sends marking a run invalid, the capacity search, the request log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateproof.cli import main as gateproof_main
+from gateproof.cli.launch import LocalStack
+from gateproof.load import LoadResult
+from gateproof.load._exit_codes import (
+    EXIT_INVALID_RUN,
+    EXIT_OK,
+    EXIT_SLO_BREACHED,
+    EXIT_USAGE,
+)
+from gateproof.load._records import RECORD_FIELDS
+
+KEY_ENV = "GATEPROOF_TEST_OPEN_LOOP_KEY"
+
+
+def _load(
+    monkeypatch: pytest.MonkeyPatch, stack: LocalStack, out: Path, *extra: str
+) -> tuple[int, LoadResult | None]:
+    monkeypatch.setenv(KEY_ENV, stack.api_key)
+    code = gateproof_main(
+        [
+            "load",
+            "--base-url",
+            stack.base_url,
+            "--api-key-env",
+            KEY_ENV,
+            "--out",
+            str(out),
+            "--scenario",
+            "chat",
+            "--tokens",
+            "8",
+            "--ttft-ms",
+            "5",
+            "--itl-ms",
+            "1",
+            "--stop-timeout",
+            "5s",
+            "--no-plot",
+            *extra,
+        ]
+    )
+    path = out / "load.json"
+    return code, LoadResult.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _slo_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_open_loop_meets_its_slos_and_keeps_its_schedule(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slos = _slo_file(
+        tmp_path / "slo.yaml",
+        "slos:\n  - metric: error_rate\n    max: 0.01\n  - metric: e2e.p99\n    max: 5000\n"
+        "  - metric: late_send_ratio\n    max: 0.5\n",
+    )
+    out = tmp_path / "met"
+    code, result = _load(
+        monkeypatch,
+        stack,
+        out,
+        "--arrival",
+        "constant",
+        "--rate",
+        "20",
+        "--duration",
+        "3s",
+        "--slo",
+        str(slos),
+    )
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert result is not None and result.arrivals is not None
+    # a constant schedule of 20 req/s for 3 s is exactly 60 requests, every one sent and counted
+    assert result.arrivals.mode == "constant" and result.arrivals.scheduled == 60
+    assert result.requests == result.arrivals.sent == 60 and result.failures == 0
+    assert result.arrivals.lag is not None and result.arrivals.lag.count == 60
+    assert [o.met for o in result.slos] == [True, True, True]
+    assert result.slos[1].metric == "e2e.p99" and result.slos[1].value == result.latencies["e2e"].p99
+    assert "SLO met: e2e.p99 <= 5000" in printed
+    lines = (out / "requests.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 60 and sorted(r["index"] for r in records) == list(range(60))
+    assert all(tuple(r) == RECORD_FIELDS for r in records)
+    # latencies count from the intended send time: the lag is inside every e2e
+    assert all(r["scheduled_at"] is not None and r["e2e_ms"] >= r["lag_ms"] for r in records)
+    assert stack.api_key not in (out / "requests.jsonl").read_text()
+
+
+def test_an_impossibly_tight_slo_exits_with_its_own_code(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slos = _slo_file(
+        tmp_path / "slo.yaml", "slos:\n  - metric: e2e.p50\n    max: 0.001\n    name: faster than light\n"
+    )
+    code, result = _load(
+        monkeypatch,
+        stack,
+        tmp_path / "tight",
+        "--arrival",
+        "poisson",
+        "--rate",
+        "20",
+        "--duration",
+        "2s",
+        "--slo",
+        str(slos),
+    )
+    printed = capsys.readouterr().out
+    assert code == EXIT_SLO_BREACHED, printed
+    assert result is not None and result.failures == 0
+    (outcome,) = result.slos
+    assert not outcome.met and outcome.value is not None and outcome.value > 0.001
+    assert "SLO BREACHED: faster than light" in printed
+
+
+def test_a_generator_that_falls_behind_marks_the_run_invalid(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One request in flight at most, each taking 200 ms, 50 scheduled per second: nearly every send
+    waits for the one before it, so the run measured the generator's queue, not the target."""
+    code, result = _load(
+        monkeypatch,
+        stack,
+        tmp_path / "behind",
+        "--arrival",
+        "constant",
+        "--rate",
+        "50",
+        "--duration",
+        "2s",
+        "--max-in-flight",
+        "1",
+        "--ttft-ms",
+        "200",
+    )
+    printed = capsys.readouterr().out
+    assert code == EXIT_INVALID_RUN, printed
+    assert result is not None and result.arrivals is not None
+    assert result.arrivals.late_sends > result.requests // 2
+    assert "fell behind its schedule" in result.invalid and "INVALID RUN" in printed
+    # the wait is in the latency: counted from the intended send, e2e grows along the schedule
+    assert result.latencies["e2e"].max > 1000.0
+
+
+def test_capacity_search_reports_the_highest_rate_that_met_every_slo(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slos = _slo_file(tmp_path / "slo.yaml", "slos:\n  - metric: error_rate\n    max: 0.01\n")
+    out = tmp_path / "capacity"
+    code, result = _load(
+        monkeypatch,
+        stack,
+        out,
+        "--arrival",
+        "constant",
+        "--capacity",
+        "5,10",
+        "--step-duration",
+        "2s",
+        "--slo",
+        str(slos),
+    )
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert result is not None and result.capacity is not None
+    assert [step.rate for step in result.capacity.steps] == [5.0, 10.0]
+    assert all(step.met for step in result.capacity.steps)
+    assert result.capacity.capacity_rate == 10.0 and result.capacity.goodput > 0
+    assert (out / "step-5" / "load.json").is_file() and (out / "step-10" / "load.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "10"], "give --arrival constant or poisson"),
+        (["--arrival", "poisson"], "needs --rate"),
+        (["--arrival", "constant", "--capacity", "5,10"], "--capacity needs --slo"),
+        (["--arrival", "constant", "--rate", "0"], "positive"),
+        (["--baseline-url", "http://192.0.2.1/v1"], "only targets loopback"),
+    ],
+)
+def test_bad_open_loop_input_is_refused_before_anything_is_sent(
+    stack: LocalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    code, result = _load(monkeypatch, stack, tmp_path / "bad", "--duration", "1s", *args)
+    assert code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert result is None
+
+
+def test_a_broken_slo_file_is_bad_input(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slos = _slo_file(tmp_path / "slo.yaml", "slos:\n  - metric: e2e.p42\n    max: 1\n")
+    code, _ = _load(monkeypatch, stack, tmp_path / "bad", "--slo", str(slos))
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "slo.yaml" in err and "e2e.p42" in err

@@ -43,6 +43,8 @@ from gateproof.cli.launch import (
     STACK_TIMEOUTS,
     UPSTREAM_KEY_ENV,
     UPSTREAM_KEY_ENVS,
+    UPSTREAM_ROLE,
+    UPSTREAMS,
     LaunchError,
     local_stack,
 )
@@ -280,7 +282,10 @@ def main(args: argparse.Namespace) -> int:
             if not args.no_load:
                 from gateproof.load import LoadError, LoadOptions, run_load
 
-                progress(f"load: {args.users} streaming users for {load_seconds:.0f} s")
+                progress(f"load: {args.users} streaming users for {load_seconds:.0f} s, paired with the mock")
+                # paired with the provider itself: every request also goes straight to the mock, so
+                # the report shows what the gateway added, not only what the client waited
+                os.environ[UPSTREAM_KEY_ENV] = stack.keys[UPSTREAM_ROLE]
                 try:
                     load_result = run_load(
                         LoadOptions(
@@ -291,6 +296,10 @@ def main(args: argparse.Namespace) -> int:
                             duration_s=load_seconds,
                             scenario="stream",
                             out_dir=out / "load",
+                            baseline_url=stack.mock.url + "/v1",
+                            baseline_model=UPSTREAMS[0].model.split("/", 1)[1],
+                            baseline_api_key_env=UPSTREAM_KEY_ENV,
+                            stamp=True,
                         ),
                         progress=progress,
                     )

@@ -11,7 +11,14 @@ from gateproof.contract import is_loopback_url
 from gateproof.load._compression import DEFAULT_TRANSCRIPT_SIZES
 from gateproof.openapi import STAMP_DIRECTIVE_KEY, format_directive
 
-__all__ = ["MAX_REQUEST_TIMEOUT_S", "SCENARIOS", "LoadOptions", "check_loopback_url", "mock_directive"]
+__all__ = [
+    "MAX_REQUEST_TIMEOUT_S",
+    "SCENARIOS",
+    "LoadOptions",
+    "check_loopback_url",
+    "directive_keys",
+    "mock_directive",
+]
 
 #: the longest default request timeout (a longer run still gives each request at most this)
 MAX_REQUEST_TIMEOUT_S = 60.0
@@ -24,6 +31,7 @@ SCENARIOS = {
         "agent transcripts with X-Edgee-Enable-Compression: true, chat completions and /compress "
         "alternating (server compression time_ms next to client latency)"
     ),
+    "workload": "the workload file's mix of chat, stream, tools and compression requests (--workload)",
 }
 
 
@@ -76,6 +84,8 @@ class LoadOptions:
     workers: int = 1
     #: write the per-request JSON-lines log (``requests.jsonl``)
     records: bool = True
+    #: the workload file (the "workload" scenario plans each request from it)
+    workload: Path | None = None
 
     @property
     def request_timeout(self) -> float:
@@ -105,6 +115,18 @@ class LoadOptions:
     @property
     def directive(self) -> str:
         return mock_directive(self) if self.use_directive else ""
+
+
+def directive_keys(options: LoadOptions) -> dict[str, str]:
+    """The run's own directive keys, to which a workload call adds its own (which win)."""
+    return {
+        "tokens": str(options.tokens),
+        "ttft_ms": str(options.ttft_ms),
+        "itl_ms": str(options.itl_ms),
+        "cid": options.cid,
+        **({STAMP_DIRECTIVE_KEY: "1"} if options.stamp else {}),
+        **options.directive_extra,
+    }
 
 
 def mock_directive(options: LoadOptions) -> str:

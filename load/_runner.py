@@ -30,10 +30,11 @@ from gateproof.load._duration import format_duration
 from gateproof.load._failures import IN_FLIGHT_AT_END
 from gateproof.load._histograms import HISTOGRAM_NOTE, buckets_ms, decode, merge, percentile_ms, summarize
 from gateproof.load._measurement import METRICS
-from gateproof.load._options import LoadOptions, check_loopback_url
+from gateproof.load._options import LoadOptions, check_loopback_url, directive_keys
 from gateproof.load._pairing import PAIRED_METRICS, overhead_metric
-from gateproof.load._schedule import ARRIVAL_MODES, LATE_THRESHOLD_S, Schedule
+from gateproof.load._schedule import ARRIVAL_MODES, LATE_THRESHOLD_S, START_DELAY_S, Schedule
 from gateproof.load._settings import USER_CLASSES, LocustSettings
+from gateproof.load._workload import load_workload
 from gateproof.load.results import (
     ArrivalResult,
     LatencySummary,
@@ -97,7 +98,7 @@ def locust_command(options: LoadOptions, origin: str, *, master_port: int | None
         "--spawn-rate",
         f"{max(options.spawn_rate, users) if options.open_loop else options.spawn_rate:g}",
         "--run-time",
-        format_duration(options.duration_s),
+        format_duration(options.duration_s + (START_DELAY_S if options.open_loop else 0.0)),
         "--stop-timeout",
         format_duration(options.stop_timeout_s),
         "--host",
@@ -282,6 +283,10 @@ def _validate(options: LoadOptions) -> tuple[str, str]:
             raise ValueError("the cap on requests in flight must be positive")
     if options.workers < 1:
         raise ValueError("the number of workers must be positive")
+    if (options.scenario == "workload") != (options.workload is not None):
+        raise ValueError("the workload scenario and a workload file go together (--workload FILE)")
+    if options.workload is not None:
+        load_workload(options.workload, default_model=options.model)
     if not os.environ.get(options.api_key_env):
         raise ValueError(f"environment variable {options.api_key_env} (the API key) is not set or empty")
     if options.paired:
@@ -319,6 +324,8 @@ def _settings(options: LoadOptions, out: Path, base_path: str) -> LocustSettings
         baseline_api_key_env=options.baseline_api_key_env or options.api_key_env,
         records=str(out / RECORDS_NAME) if options.records else "",
         cid=options.cid,
+        workload=str(options.workload.resolve()) if options.workload is not None else "",
+        directive_keys=json.dumps(directive_keys(options)) if options.use_directive else "",
     )
 
 
@@ -350,7 +357,7 @@ def run_load(options: LoadOptions, *, progress: Callable[[str], None] | None = N
     commands = [command]
     if master_port is not None:
         commands += [worker_command(options, master_port)] * options.workers
-    deadline_s = options.duration_s + options.stop_timeout_s + options.startup_margin_s
+    deadline_s = options.duration_s + START_DELAY_S + options.stop_timeout_s + options.startup_margin_s
     started = time.monotonic()
     last_message = ""
     last_report = 0.0
@@ -459,6 +466,7 @@ def _settings_record(options: LoadOptions, command: list[str]) -> dict[str, str]
         "request_timeout_s": f"{options.request_timeout:g}",
         "stop_timeout_s": f"{options.stop_timeout_s:g}",
         "locust_command": " ".join(command[1:]),
+        **({"workload": str(options.workload)} if options.workload is not None else {}),
         **(
             {"arrival": options.arrival, "rate": f"{options.rate:g}", "seed": str(options.seed)}
             if options.open_loop

@@ -17,13 +17,18 @@ import math
 import random
 from dataclasses import dataclass
 
-__all__ = ["ARRIVAL_MODES", "LATE_THRESHOLD_S", "Schedule"]
+__all__ = ["ARRIVAL_MODES", "LATE_THRESHOLD_S", "START_DELAY_S", "Schedule"]
 
 #: open-loop arrival processes: evenly spaced sends, or a Poisson process (exponential gaps)
 ARRIVAL_MODES = ("constant", "poisson")
 
 #: a send more than this after its intended time counts as late (the generator fell behind)
 LATE_THRESHOLD_S = 0.010
+
+#: the schedule starts this long after its user does, so that a locust process's own start-up
+#: (spawning, the first reports to a master) does not land on its first sends; the run time is
+#: longer by as much
+START_DELAY_S = 0.5
 
 
 @dataclass(frozen=True)

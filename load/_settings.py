@@ -20,7 +20,12 @@ __all__ = ["ENV_PREFIX", "USER_CLASSES", "LocustSettings"]
 ENV_PREFIX = "GATEPROOF_LOAD_"
 
 #: scenario name -> locust user class in the locustfile
-USER_CLASSES = {"stream": "StreamingChatUser", "chat": "ChatUser", "compression": "CompressionUser"}
+USER_CLASSES = {
+    "stream": "StreamingChatUser",
+    "chat": "ChatUser",
+    "compression": "CompressionUser",
+    "workload": "WorkloadUser",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class LocustSettings:
     records: str = ""
     #: the correlation id prefix of the run's requests
     cid: str = "load"
+    #: the workload file ("" for the scenario's one request), and the run's own directive keys
+    #: (JSON: timing, cid, stamps, extras) each planned call adds its keys to
+    workload: str = ""
+    directive_keys: str = ""
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -93,6 +102,8 @@ class LocustSettings:
             ENV_PREFIX + "BASELINE_API_KEY_ENV": self.baseline_api_key_env,
             ENV_PREFIX + "RECORDS": self.records,
             ENV_PREFIX + "CID": self.cid,
+            ENV_PREFIX + "WORKLOAD": self.workload,
+            ENV_PREFIX + "DIRECTIVE_KEYS": self.directive_keys,
         }
 
     @classmethod
@@ -132,6 +143,8 @@ class LocustSettings:
             baseline_api_key_env=get("BASELINE_API_KEY_ENV"),
             records=get("RECORDS"),
             cid=get("CID", "load"),
+            workload=get("WORKLOAD"),
+            directive_keys=get("DIRECTIVE_KEYS"),
         )
 
     @property

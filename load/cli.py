@@ -90,6 +90,7 @@ from gateproof.load._runner import PLOT_NAMES, LoadError, run_load
 from gateproof.load._schedule import ARRIVAL_MODES
 from gateproof.load._settings import USER_CLASSES
 from gateproof.load._slo import Slo, evaluate, load_slos
+from gateproof.load._workload import load_workload
 from gateproof.load.results import LoadResult
 from gateproof.openapi import TRANSCRIPT_SIZES
 
@@ -124,6 +125,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     shape = parser.add_argument_group("load shape")
     shape.add_argument(
         "--scenario", choices=sorted(USER_CLASSES), default="stream", help="default: %(default)s"
+    )
+    shape.add_argument(
+        "--workload",
+        type=Path,
+        metavar="FILE",
+        help="a workload file (YAML; docs/load.md): the mix of chat, stream, tools and compression "
+        "requests, prompt and output lengths, models; replaces --scenario",
     )
     shape.add_argument(
         "--transcript-sizes",
@@ -271,6 +279,8 @@ def main(args: argparse.Namespace) -> int:
         step_duration = parse_duration(args.step_duration)
         transcript_sizes = parse_transcript_sizes(args.transcript_sizes)
         slos = load_slos(args.slo) if args.slo else []
+        if args.workload is not None:
+            load_workload(args.workload, default_model=args.model)
         rates = parse_rates(args.capacity) if args.capacity else ()
     except ValueError as exc:
         return _fail(str(exc))
@@ -299,7 +309,7 @@ def main(args: argparse.Namespace) -> int:
     options = LoadOptions(
         base_url=args.base_url,
         out_dir=out,
-        scenario=args.scenario,
+        scenario="workload" if args.workload is not None else args.scenario,
         users=args.users,
         spawn_rate=args.spawn_rate,
         duration_s=duration,
@@ -325,6 +335,7 @@ def main(args: argparse.Namespace) -> int:
         stamp=args.stamp and args.scenario == "stream" and args.mock_directive,
         workers=args.workers,
         records=args.records,
+        workload=args.workload,
     )
     line = ProgressLine(sys.stderr)
     shape = (

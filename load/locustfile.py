@@ -64,12 +64,13 @@ from gateproof.load._compression import (
     parse_transcript_sizes,
 )
 from gateproof.load._failures import IN_FLIGHT_AT_END, INTERNAL_ERROR, media_type_failure, status_failure
-from gateproof.load._measurement import Measurement
+from gateproof.load._measurement import METRICS, Measurement
 from gateproof.load._recorder import Recorder
 from gateproof.load._records import RequestLog
-from gateproof.load._schedule import Schedule
+from gateproof.load._schedule import START_DELAY_S, Schedule
 from gateproof.load._settings import LocustSettings
 from gateproof.load._transport import ExchangeFailed, Response, Target, build_request
+from gateproof.load._workload import PlannedCall, load_workload
 from gateproof.openapi import CORRELATION_HEADER
 
 SETTINGS = LocustSettings.from_env()
@@ -92,6 +93,12 @@ SCHEDULE = (
     if SETTINGS.arrival != "closed"
     else None
 )
+#: the workload file's mix, planned per request (None: the scenario's one request)
+WORKLOAD = load_workload(SETTINGS.workload, default_model=SETTINGS.model) if SETTINGS.workload else None
+if WORKLOAD is not None:
+    WORKLOAD.prepare()
+#: the directive keys of the run (timing, cid, stamps, extras) a workload call adds its own to
+_DIRECTIVE_KEYS: dict[str, object] = json.loads(SETTINGS.directive_keys) if SETTINGS.directive_keys else {}
 #: a closed loop's request numbers, per process (an open loop numbers by schedule index)
 _NUMBERS = itertools.count()
 _REQUEST_LOG: RequestLog | None = None
@@ -203,7 +210,7 @@ class _ChatUser(User):
         share = schedule.share(worker, SETTINGS.workers)
         RECORDER.scheduled += len(share)
         pool = self._pool = gevent.pool.Pool(SETTINGS.max_in_flight)
-        start = time.perf_counter()
+        start = time.perf_counter() + START_DELAY_S
         for index, offset in share:
             due = start + offset
             wait = due - time.perf_counter()
@@ -245,6 +252,8 @@ class _ChatUser(User):
         due: float | None = None,
         cid: str = "",
         leg: _Leg | None = None,
+        stream: bool | None = None,
+        entry: str | None = None,
     ) -> Measurement:
         """One request, shared by all users: send, judge the head, let ``read`` take the body
         (timed from ``origin``/``headers_at``), then report it to locust and the recorder.
@@ -264,6 +273,7 @@ class _ChatUser(User):
         measurement = Measurement(
             started_wall=time.time(), index=index, cid=cid, leg="target" if leg is None else leg.name
         )
+        streamed = self.stream if stream is None else stream
         recorder.begin(measurement)
         sent_at = time.perf_counter()
         origin = sent_at
@@ -278,7 +288,7 @@ class _ChatUser(User):
             measurement.status = response.status
             measurement.got_response = True
             failure = status_failure(response.status) or media_type_failure(
-                response.header("content-type"), stream=self.stream
+                response.header("content-type"), stream=streamed
             )
             if failure is None:
                 read(response, measurement, origin, headers_at)
@@ -290,7 +300,7 @@ class _ChatUser(User):
             measurement.fail(exc.reason)
         except gevent.GreenletExit:
             measurement.fail(IN_FLIGHT_AT_END)
-            self._report(measurement, origin, recorder)
+            self._report(measurement, origin, recorder, entry)
             raise
         except Exception:
             # a bug of ours, not a verdict on the target: counted under its own name, the
@@ -300,15 +310,18 @@ class _ChatUser(User):
         finally:
             if response is not None:
                 response.close()
-        self._report(measurement, origin, recorder)
+        self._report(measurement, origin, recorder, entry)
         return measurement
 
-    def _report(self, measurement: Measurement, origin: float, recorder: Recorder) -> None:
+    def _report(
+        self, measurement: Measurement, origin: float, recorder: Recorder, entry: str | None = None
+    ) -> None:
         """Settle the request's one locust entry (response time = e2e) and hand it to the recorder,
         which keeps the stream timings in gateproof's own histograms."""
         if measurement.e2e is None:
             measurement.e2e = time.perf_counter() - origin
-        name = self.entry_name if measurement.leg == "target" else f"baseline {self.entry_name}"
+        entry = entry or self.entry_name
+        name = entry if measurement.leg == "target" else f"baseline {entry}"
         self.environment.events.request.fire(
             request_type="POST",
             name=name,
@@ -419,32 +432,103 @@ class CompressionUser(_ChatUser):
     def one(self, index: int, due: float | None) -> None:
         entry, request = self._plan[self._turn % len(self._plan)]
         self._turn += 1
-        self.entry_name = f"{entry.endpoint} {entry.size}"
+        self._exchange(
+            _compression_reader(entry.endpoint, entry.size, entry.original_tokens),
+            request,
+            index=index,
+            due=due,
+            entry=f"{entry.endpoint} {entry.size}",
+        )
 
-        def take(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
-            body, ended_at = _read_body(response, measurement)
-            if not measurement.ok:
-                measurement.ttfb = headers_at - sent_at
-                measurement.e2e = ended_at - sent_at
-            elif entry.endpoint == "chat":
-                analyze_completion(
-                    measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at
-                )
-                judge_chat_compression(
-                    measurement, body, size=entry.size, original_tokens=entry.original_tokens
-                )
-            else:
-                analyze_compress(
-                    measurement,
-                    body,
-                    sent_at=sent_at,
-                    headers_at=headers_at,
-                    ended_at=ended_at,
-                    size=entry.size,
-                    original_tokens=entry.original_tokens,
-                )
 
-        self._exchange(take, request, index=index, due=due)
+def _compression_reader(endpoint: str, size: str, original_tokens: int) -> BodyReader:
+    """Reads a compressed request's answer: a chat completion with its ``compression`` object,
+    or the ``/compress`` body, judged against the transcript's own token count."""
+
+    def take(response: Response, measurement: Measurement, sent_at: float, headers_at: float) -> None:
+        body, ended_at = _read_body(response, measurement)
+        if not measurement.ok:
+            measurement.ttfb = headers_at - sent_at
+            measurement.e2e = ended_at - sent_at
+        elif endpoint == "chat":
+            analyze_completion(measurement, body, sent_at=sent_at, headers_at=headers_at, ended_at=ended_at)
+            judge_chat_compression(measurement, body, size=size, original_tokens=original_tokens)
+        else:
+            analyze_compress(
+                measurement,
+                body,
+                sent_at=sent_at,
+                headers_at=headers_at,
+                ended_at=ended_at,
+                size=size,
+                original_tokens=original_tokens,
+            )
+
+    return take
+
+
+class WorkloadUser(_ChatUser):
+    """Sends the workload file's mix: each request planned from its index and the run's seed
+    (``gateproof.load._workload``), so every process and both legs of a pair plan the same one."""
+
+    entry_name = "workload"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        if WORKLOAD is None:
+            raise RuntimeError("the workload user needs GATEPROOF_LOAD_WORKLOAD (gateproof load --workload)")
+        self._netloc = urlsplit(self.host or "").netloc
+
+    def _directive(self, call: PlannedCall) -> str:
+        return call.directive(**_DIRECTIVE_KEYS) if SETTINGS.directive else ""
+
+    def _reader(self, call: PlannedCall) -> BodyReader:
+        if call.scenario == "compression":
+            return _compression_reader(call.endpoint, call.size, call.prompt_tokens or 0)
+        return StreamingChatUser._take_stream if call.stream else ChatUser._take_completion
+
+    def one(self, index: int, due: float | None) -> None:
+        assert WORKLOAD is not None
+        call = WORKLOAD.plan(index, SETTINGS.seed)
+        cid = f"{SETTINGS.cid}-{index}"
+        accept = "text/event-stream" if call.stream else "application/json"
+        body = call.body(self._directive, max_tokens=SETTINGS.max_tokens)
+        path = SETTINGS.path if call.endpoint == "chat" else SETTINGS.compress_path
+        headers = {**_headers(accept), **call.headers, CORRELATION_HEADER: cid}
+        request = build_request(path, self._netloc, headers, json.dumps(body).encode())
+        read = self._reader(call)
+        baseline = next((leg for leg in self._legs if leg.name == "baseline"), None)
+        if baseline is None or call.scenario == "compression":
+            # unpaired: compression is the gateway's own work, a provider has nothing to pair it with
+            self._exchange(read, request, index=index, due=due, cid=cid, stream=call.stream, entry=call.label)
+            return
+        base_body = call.body(self._directive, model=SETTINGS.baseline_model, max_tokens=SETTINGS.max_tokens)
+        base_headers = {**_headers(accept, _BASELINE_KEY), **call.headers, CORRELATION_HEADER: cid}
+        base_netloc = urlsplit(SETTINGS.baseline_origin).netloc
+        legs = [
+            (
+                baseline,
+                build_request(
+                    SETTINGS.baseline_path, base_netloc, base_headers, json.dumps(base_body).encode()
+                ),
+            ),
+            (None, request),
+        ]
+        if random.Random(f"{SETTINGS.seed}:pair:{index}").random() < 0.5:
+            legs.reverse()
+        measured: dict[str, Measurement] = {}
+        for k, (leg, payload) in enumerate(legs):
+            measured["target" if leg is None else leg.name] = self._exchange(
+                read,
+                payload,
+                index=index,
+                due=due if k == 0 else None,
+                cid=cid,
+                leg=leg,
+                stream=call.stream,
+                entry=call.label,
+            )
+        RECORDER.pair(measured["baseline"], measured["target"])
 
 
 def _read_body(response: Response, measurement: Measurement) -> tuple[bytes, float]:
@@ -490,8 +574,11 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     global _progress_greenlet, _REQUEST_LOG
     runner = environment.runner
     scenario = ",".join(sorted(cls.__name__ for cls in environment.user_classes))
+    # the histograms an open loop records into are made before its first send
+    metrics = (*METRICS, "lag", "chunk_delay") if SCHEDULE is not None else ()
+    RECORDER.start(metrics)
+    BASELINE.start(metrics if SETTINGS.paired else ())
     for recorder in (RECORDER, BASELINE):
-        recorder.start()
         recorder.scenario = scenario
     if isinstance(runner, MasterRunner):
         return

@@ -36,6 +36,7 @@ from gateproof.load._schedule import ARRIVAL_MODES, LATE_THRESHOLD_S, START_DELA
 from gateproof.load._settings import USER_CLASSES, LocustSettings
 from gateproof.load._workload import load_workload
 from gateproof.load.results import (
+    PLOT_FILES,
     ArrivalResult,
     LatencySummary,
     LoadResult,
@@ -59,7 +60,7 @@ MAX_LATE_RATIO = 0.05
 #: points kept of each leg's CDF for the report
 _CDF_POINTS = 60
 #: plot -> file: the TTFT distribution and latency over time, drawn by gateproof.reports
-PLOT_NAMES = {"ttft": "ttft.png", "timeline": "timeline.png", "compression": "compression.png"}
+PLOT_NAMES = PLOT_FILES
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 

@@ -427,12 +427,9 @@ def _capacity_search(
 def write_plots(result: LoadResult, out: Path) -> None:
     """Draw the TTFT distribution and latency over time next to load.json (this command is where
     the load part and the reports part meet; the load runner itself never imports reports)."""
-    from gateproof.reports import render_compression_plot, render_timeline_plot, render_ttft_plot
+    from gateproof.reports import load_plots
 
-    renders = [("ttft", render_ttft_plot), ("timeline", render_timeline_plot)]
-    if result.compression is not None:
-        renders.append(("compression", render_compression_plot))
-    for name, render in renders:
+    for name, render in load_plots(result).items():
         render(result, out / PLOT_NAMES[name])
         result.artifacts[f"plot_{name}"] = PLOT_NAMES[name]
     result.write_json(out / result.artifacts.get("result", "load.json"))

@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "LOAD_SCHEMA_VERSION",
+    "PLOT_FILES",
     "ArrivalResult",
     "Calibration",
     "CapacityResult",
@@ -35,6 +36,12 @@ __all__ = [
 #: files still read, without them
 LOAD_SCHEMA_VERSION = "1.2"
 _READABLE_VERSIONS = ("1.0", "1.1", LOAD_SCHEMA_VERSION)
+
+#: every load plot, by name, and the file it is drawn to beside load.json (the load command draws
+#: them with ``gateproof.reports``; a run lists the ones it has in ``artifacts["plot_<name>"]``)
+PLOT_FILES = {
+    name: f"{name}.png" for name in ("ttft", "timeline", "compression", "latency_cdf", "overhead", "capacity")
+}
 
 
 @dataclass(frozen=True)

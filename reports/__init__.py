@@ -9,6 +9,9 @@ The verdict (PASS, NEEDS ATTENTION, FAIL) has one definition, ``verdict_of`` in
 ``verdict``: the HTML banner, the Markdown headline, the JUnit document and the exit
 code of ``gateproof run`` all read it.
 
+Which plots a load run has is ``load_plots(load)`` (name -> ``render_<name>_plot``), read by
+``write_report``, the HTML page and ``gateproof load`` alike.
+
 The failure matrix (provider fault by stream mode, ``FailureMatrix``) has one model, read by the
 HTML page, ``summary.md`` and the terminal line (``failure_matrix_headline``).
 
@@ -24,20 +27,36 @@ from gateproof.reports._view import provider_headline
 from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
-from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
+from gateproof.reports.plots import (
+    PLOT_NAMES,
+    PlotRenderer,
+    load_plots,
+    render_capacity_plot,
+    render_compression_plot,
+    render_latency_cdf_plot,
+    render_overhead_plot,
+    render_timeline_plot,
+    render_ttft_plot,
+)
 from gateproof.reports.verdict import Verdict, VerdictStatus, verdict_of
 
 __all__ = [
+    "PLOT_NAMES",
     "FailureMatrix",
+    "PlotRenderer",
     "ReportFiles",
     "Verdict",
     "VerdictStatus",
     "failure_matrix_headline",
+    "load_plots",
     "provider_headline",
+    "render_capacity_plot",
     "render_compression_plot",
     "render_html",
     "render_junit",
+    "render_latency_cdf_plot",
     "render_markdown",
+    "render_overhead_plot",
     "render_timeline_plot",
     "render_ttft_plot",
     "verdict_of",

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateproof.contract.results import RunResult
-from gateproof.load.results import LoadResult
+from gateproof.load.results import PLOT_FILES, LoadResult
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports.html import render_html
 from gateproof.reports.junit import render_junit
 from gateproof.reports.markdown import render_markdown
-from gateproof.reports.plots import render_compression_plot, render_timeline_plot, render_ttft_plot
+from gateproof.reports.plots import load_plots
 
 __all__ = ["ReportFiles", "write_report"]
 
@@ -36,7 +36,7 @@ class ReportFiles:
     summary_md: Path
     junit_xml: Path
     results_json: Path
-    #: plot name (``ttft``, ``timeline``) -> PNG file; empty without a load run
+    #: plot name (``plots.load_plots``: ``ttft``, ``timeline``, ...) -> PNG file; empty without a load run
     plots: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -66,11 +66,9 @@ def write_report(
     )
     pngs: dict[str, bytes] = {}
     if load is not None:
-        pngs = {"ttft": render_ttft_plot(load), "timeline": render_timeline_plot(load)}
-        if load.compression is not None:
-            pngs["compression"] = render_compression_plot(load)
+        pngs = {name: render(load, None) for name, render in load_plots(load).items()}
         for name, data in pngs.items():
-            path = out_dir / f"{name}.png"
+            path = out_dir / PLOT_FILES[name]
             path.write_bytes(data)
             files.plots[name] = path
     document = {

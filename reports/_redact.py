@@ -46,18 +46,49 @@ def redact_run(run: RunResult, secrets: Iterable[str] = ()) -> RunResult:
     return clean
 
 
-def redact_load(load: LoadResult, secrets: Iterable[str] = ()) -> LoadResult:
-    """A copy of ``load`` whose URL, failure messages, settings and error carry no credential."""
-    scrubber = Scrubber(secrets)
-    reasons: dict[str, int] = {}
-    for reason, count in load.failure_reasons.items():
+def _reasons(scrubber: Scrubber, reasons: dict[str, int]) -> dict[str, int]:
+    clean: dict[str, int] = {}
+    for reason, count in reasons.items():
         # Two messages differing only by a credential become one line with their counts summed.
-        clean = scrubber.text(reason)
-        reasons[clean] = reasons.get(clean, 0) + count
+        text = scrubber.text(reason)
+        clean[text] = clean.get(text, 0) + count
+    return clean
+
+
+def redact_load(load: LoadResult, secrets: Iterable[str] = ()) -> LoadResult:
+    """A copy of ``load`` whose URLs, failure messages, settings and error texts carry no credential.
+
+    Besides the run's own: the baseline's URL and failure reasons of a paired run, the calibration's
+    URL and detail, why the run (or a capacity step) is invalid, and the SLO file's path.
+    """
+    scrubber = Scrubber(secrets)
+    paired = load.paired
+    if paired is not None:
+        paired = dataclasses.replace(
+            paired,
+            baseline_url=scrubber.url(paired.baseline_url),
+            baseline_failure_reasons=_reasons(scrubber, paired.baseline_failure_reasons),
+        )
+    calibration = load.calibration
+    if calibration is not None:
+        calibration = dataclasses.replace(
+            calibration, url=scrubber.url(calibration.url), detail=scrubber.text(calibration.detail)
+        )
+    capacity = load.capacity
+    if capacity is not None:
+        capacity = dataclasses.replace(
+            capacity,
+            steps=[dataclasses.replace(step, invalid=scrubber.text(step.invalid)) for step in capacity.steps],
+        )
     return dataclasses.replace(
         load,
         base_url=scrubber.url(load.base_url),
-        failure_reasons=reasons,
+        failure_reasons=_reasons(scrubber, load.failure_reasons),
         settings={name: scrubber.text(str(value)) for name, value in load.settings.items()},
         error=scrubber.text(load.error),
+        invalid=scrubber.text(load.invalid),
+        slo_file=scrubber.text(load.slo_file),
+        paired=paired,
+        calibration=calibration,
+        capacity=capacity,
     )

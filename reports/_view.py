@@ -26,7 +26,7 @@ from gateproof.contract.results import (
     Severity,
 )
 from gateproof.load.results import CompressionCell, LatencySummary, LoadResult
-from gateproof.reports.verdict import load_is_broken, load_problem, run_headline
+from gateproof.reports.verdict import load_is_broken, load_problem, load_problems, run_headline
 
 __all__ = [
     "COMPRESSION_COLUMNS",
@@ -736,6 +736,11 @@ class LoadView:
         return load_problem(self.load)
 
     @property
+    def problems(self) -> list[str]:
+        """Every reason this load run fails the verdict (an invalid run, failures, breached SLOs, ...)."""
+        return load_problems(self.load)
+
+    @property
     def broken(self) -> bool:
         """No usable measurement: it broke down, completed nothing, or the target never answered."""
         return load_is_broken(self.load)
@@ -775,6 +780,7 @@ class LoadView:
             ("base URL", load.base_url),
             ("users", str(load.users)),
             ("spawn rate", f"{load.spawn_rate:g} users/s"),
+            *([("locust workers", str(load.workers))] if load.workers > 1 else []),
             ("duration", format_duration(load.duration_s)),
             ("requests", f"{load.requests:,}"),
         ]

@@ -42,7 +42,8 @@ Azure) agree on:
 - a load run, when given, adds a case ``load.run`` to the ``load`` suite carrying the
   headline figures as properties: an ``<error>`` when it broke down (``LoadResult.error``), no
   request completed or the target never answered; a ``<failure type="load">`` when any request
-  failed; passing otherwise.
+  failed, the run is invalid or an SLO was breached (its message lists every reason); passing
+  otherwise.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ def _load_case(view: LoadView) -> tuple[ET.Element, str | None, float]:
         summary += "\nfailure reasons:\n" + "\n".join(
             f"  {count} x {reason}" for reason, count in view.failure_reasons
         )
-    problem = view.problem
+    problem = "; ".join(view.problems) or None
     kind: str | None = None
     if problem is None:
         ET.SubElement(case, "system-out").text = _clean(summary)

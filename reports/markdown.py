@@ -9,6 +9,11 @@ that failed first), the provider routes (a scenario by route table, when scenari
 or more), the failure matrix (provider fault by mode, each deviation with what the official client
 raised; when the run played D48's faults), per-layer counts, the load figures, and where the full report is. The detail
 (requests, responses, every passing case) belongs to the HTML report.
+
+A load run adds, when it measured them: an "invalid run" line, the SLO table (threshold, measured,
+PASS / FAIL per objective), the paired overhead (p50 and p99 of what the target added, each with
+its confidence interval, next to the provider's configured timing) and the capacity figure. The
+CDFs, the transparency counts, the arrivals and the capacity steps are on the HTML page.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Iterable
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._failure_matrix import FailureMatrix
+from gateproof.reports._load_sections import SLO_COLUMNS, LoadSections
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import (
     COMPRESSION_COLUMNS,
@@ -235,12 +241,63 @@ def _load_lines(views: list[LoadView], verdict: Verdict | None) -> list[str]:
         lines.append(f"| {_code(load.scenario)} | {load.users} | {cells} |")
     lines.append("")
     for view in views:
+        lines += _depth_lines(view)
+    for view in views:
         lines += _compression_lines(view)
     for view in views:
         if view.failure_reasons:
             lines.append(f"Failure reasons ({_code(view.load.scenario)}):")
             lines += [f"- {count} x {_cell(reason, 200)}" for reason, count in view.failure_reasons[:10]]
             lines.append("")
+    return lines
+
+
+def _depth_lines(view: LoadView) -> list[str]:
+    """The invalid-run line, the SLO table, the paired overhead and the capacity figure, when measured."""
+    sections = LoadSections.from_load(view.load)
+    lines: list[str] = []
+    if sections.invalid:
+        lines += [
+            f"> **Invalid run:** the load generator, not the target, was the bottleneck: {_cell(sections.invalid)}",
+            "",
+        ]
+    if sections.slos:
+        lines += [f"### SLOs: {sections.slo_headline}", ""]
+        if sections.slo_file:
+            lines += [f"From {_code(sections.slo_file)}.", ""]
+        lines.append("| " + " | ".join(SLO_COLUMNS) + " |")
+        lines.append("| --- | --- | ---: | ---: | --- |")
+        for row in sections.slos:
+            name, metric, threshold, measured, result = row.cells
+            mark = ("✅ " if row.met else "❌ ") + result
+            lines.append(
+                f"| {_cell(name, 80)} | {_code(metric)} | {_cell(threshold, 40)} | {_cell(measured, 40)} | {mark} |"
+            )
+        lines.append("")
+    paired = sections.paired
+    if paired is not None:
+        confidence = f"{paired.paired.confidence:.0%}"
+        lines += [f"### Gateway overhead ({paired.paired.pairs:,} pairs, {confidence} intervals)", ""]
+        lines.append(f"Baseline {_code(paired.paired.baseline_url)}, target {_code(view.load.base_url)}.")
+        if paired.timing:
+            lines.append(f"The provider was configured for: {_cell(paired.timing_text, 200)}.")
+        if paired.baseline_failures_text:
+            lines.append(f"{_cell(paired.baseline_failures_text)}.")
+        lines.append("")
+        if paired.rows:
+            lines += [
+                "| metric | pairs | added p50 | added p99 | added mean |",
+                "| --- | ---: | ---: | ---: | ---: |",
+            ]
+            lines += [
+                f"| {row.label} | {row.pairs:,} | {row.p50.text} | {row.p99.text} | {row.mean.text} |"
+                for row in paired.rows
+            ]
+            lines.append("")
+        else:
+            lines += ["No pair had both legs succeed: nothing to compare.", ""]
+    if sections.capacity is not None:
+        lines += [f"**Capacity:** {sections.capacity.figure}", ""]
     return lines
 
 

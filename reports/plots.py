@@ -1,29 +1,47 @@
-"""Load plots as PNG bytes: the TTFT distribution, latency over time and compression time by prompt size.
+"""Load plots as PNG bytes: the TTFT distribution, latency over time, compression time by prompt size,
+and for the runs that measured them the latency CDFs of a paired run's two legs, the distribution of
+what the target added, and the capacity search.
 
 Figures are drawn on matplotlib's Agg canvas directly (``Figure`` plus
 ``FigureCanvasAgg``), never through ``pyplot``: no display is needed, no global
 figure state is kept between calls, and a CLI process that imported pyplot with
 another backend is left alone. The bytes feed both the self-contained HTML report
-(as data URIs) and ``gateproof load`` (as files).
+(as data URIs) and ``gateproof load`` (as files). Which plots a run has is decided once,
+by ``load_plots``, for the report files, the page and ``gateproof load`` alike.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from gateproof.load.results import LoadResult
+from gateproof.load.results import PLOT_FILES, LoadResult
 
-__all__ = ["PLOT_NAMES", "render_compression_plot", "render_timeline_plot", "render_ttft_plot"]
+__all__ = [
+    "PLOT_NAMES",
+    "PlotRenderer",
+    "load_plots",
+    "render_capacity_plot",
+    "render_compression_plot",
+    "render_latency_cdf_plot",
+    "render_overhead_plot",
+    "render_timeline_plot",
+    "render_ttft_plot",
+]
 
-#: the plots a load run has, by the name used for files (``<name>.png``) and HTML hooks
-#: (``compression`` only when the run measured compression)
-PLOT_NAMES = ("ttft", "timeline", "compression")
+#: the plots a load run can have, by the name used for files and HTML hooks (one home for the
+#: names and their files: ``gateproof.load.results.PLOT_FILES``; ``load_plots`` says which a run has)
+PLOT_NAMES = tuple(PLOT_FILES)
+
+#: draws one plot of a load run: the PNG bytes, also written to the path when one is given
+PlotRenderer = Callable[[LoadResult, Path | None], bytes]
 
 _DPI = 100
 _SIZE = (8.0, 4.0)
@@ -38,7 +56,23 @@ _COLORS = {
     "p99": "#c44e52",
     "chat": "#4c72b0",
     "compress": "#dd8452",
+    "offered": "#2f2f2f",
+    "baseline": "#8c8c8c",
+    "target": "#4c72b0",
+    "e2e": "#4c72b0",
+    "ttft": "#55a868",
+    "ttfb": "#dd8452",
+    "inter_chunk": "#8172b3",
+    "achieved": "#4c72b0",
+    "goodput": "#55a868",
+    "met": "#55a868",
+    "breached": "#c44e52",
 }
+#: added ms beyond which the overhead plot switches to a symmetric log axis
+_LINEAR_OVERHEAD_MS = 50.0
+#: the metrics of a paired run, in the order they are drawn
+_PAIRED_METRICS = ("e2e", "ttft", "ttfb", "inter_chunk")
+_METRIC_NAMES = {"e2e": "end to end", "ttft": "TTFT", "ttfb": "TTFB", "inter_chunk": "inter-chunk"}
 
 
 def _png(figure: Figure, path: Path | None) -> bytes:
@@ -60,6 +94,9 @@ def _no_data(axes: Axes, message: str) -> None:
 
 
 def _title(load: LoadResult, what: str) -> str:
+    """``<what> — <scenario>, 32 users`` (a closed loop) or ``…, poisson 40 req/s`` (an open loop)."""
+    if load.arrivals is not None:
+        return f"{what} — {load.scenario}, {load.arrivals.mode} {load.arrivals.offered_rate:g} req/s"
     return f"{what} — {load.scenario}, {load.users} users"
 
 
@@ -144,12 +181,21 @@ def render_timeline_plot(load: LoadResult, path: Path | None = None) -> bytes:
         throughput.bar(
             starts, failed, width=0.9, align="edge", bottom=ok, color=_COLORS["failures"], label="failures/s"
         )
+        top: float = max(max(p.requests for p in points), 1)
+        if load.arrivals is not None and load.arrivals.offered_rate > 0:
+            # An open loop's schedule: the bars falling short of the line is the generator or the
+            # target not keeping up.
+            rate = load.arrivals.offered_rate
+            throughput.axhline(
+                rate, color=_COLORS["offered"], linestyle="--", linewidth=1.0, label=f"offered {rate:g}/s"
+            )
+            top = max(top, rate)
         # Head room above the tallest bar keeps the legend off the data.
-        throughput.set_ylim(0, max(max(p.requests for p in points), 1) * 1.45)
+        throughput.set_ylim(0, top * 1.45)
         throughput.set_ylabel("requests / s")
         throughput.set_xlabel("seconds since start")
         throughput.grid(axis="y", alpha=0.3)
-        throughput.legend(loc="upper left", frameon=False, ncols=2)
+        throughput.legend(loc="upper left", frameon=False, ncols=3)
     latency.set_title(_title(load, "Latency over time"))
     return _png(figure, path)
 
@@ -212,3 +258,213 @@ def render_compression_plot(load: LoadResult, path: Path | None = None) -> bytes
     users = load.compression.users if load.compression is not None and load.compression.users else load.users
     server.set_title(f"Compression time_ms reported by the gateway, by prompt size — {users} users")
     return _png(figure, path)
+
+
+def _paired_metrics(names: set[str]) -> list[str]:
+    return [m for m in _PAIRED_METRICS if m in names] + sorted(names - set(_PAIRED_METRICS))
+
+
+def _positive(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    kept = sorted((ms, fraction) for ms, fraction in points if ms > 0 and math.isfinite(ms))
+    return [ms for ms, _ in kept], [fraction for _, fraction in kept]
+
+
+def render_latency_cdf_plot(load: LoadResult, path: Path | None = None) -> bytes:
+    """The cumulative distribution of each leg of a paired run: end to end and TTFT, baseline vs target.
+
+    One panel per metric (end to end, then TTFT when the run streamed), x in ms on a log scale so a
+    millisecond of overhead and a second of tail are both visible (linear when the samples span less
+    than a factor of 10); the gap between the two curves
+    at a height is what the target added at that percentile. The TTFT panel marks the TTFT the mock
+    provider was configured for. Returns the PNG and writes it to ``path`` if given.
+    """
+    paired = load.paired
+    drawn = (
+        [m for m in ("e2e", "ttft") if m in paired.baseline_cdf or m in paired.target_cdf]
+        if paired is not None
+        else []
+    )
+    figure = Figure(figsize=(_SIZE[0], 4.0), dpi=_DPI, layout="constrained")
+    if paired is None or not drawn:
+        _no_data(figure.add_subplot(), "no paired latency samples")
+        figure.suptitle(_title(load, "Latency CDF, baseline vs target"))
+        return _png(figure, path)
+    panels = figure.subplots(1, len(drawn), squeeze=False)[0]
+    for axes, metric in zip(panels, drawn, strict=True):
+        for leg, points, style in (
+            ("baseline", paired.baseline_cdf.get(metric, []), "--"),
+            ("target", paired.target_cdf.get(metric, []), "-"),
+        ):
+            x, y = _positive(points)
+            if x:
+                axes.step(x, y, where="post", color=_COLORS[leg], linestyle=style, linewidth=1.6, label=leg)
+        configured = paired.provider_timing.get("ttft_ms") if metric == "ttft" else None
+        if configured:
+            axes.axvline(
+                configured,
+                color=_COLORS["p50"],
+                linestyle=":",
+                linewidth=1.0,
+                label=f"configured {configured:g} ms",
+            )
+        xs = [
+            ms
+            for points in (paired.baseline_cdf.get(metric, []), paired.target_cdf.get(metric, []))
+            for ms in _positive(points)[0]
+        ]
+        # a log axis only pays when the samples span an order of magnitude (a tail of seconds)
+        wide = bool(xs) and max(xs) > 10 * min(xs)
+        if xs:
+            if wide:
+                axes.set_xscale("log")
+                axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+                axes.xaxis.set_minor_formatter(NullFormatter())
+            axes.legend(loc="lower right", frameon=False, fontsize=8)
+        else:
+            _no_data(axes, "no samples")
+        axes.set_ylim(0, 1.02)
+        axes.set_xlabel(f"{_METRIC_NAMES.get(metric, metric)} (ms{', log scale' if wide else ''})")
+        axes.set_ylabel("fraction of requests")
+        axes.grid(alpha=0.3)
+    figure.suptitle(_title(load, "Latency CDF, baseline vs target"))
+    return _png(figure, path)
+
+
+def render_overhead_plot(load: LoadResult, path: Path | None = None) -> bytes:
+    """The distribution of what the target added: per metric, the CDF of the paired differences.
+
+    x is the added milliseconds (target minus baseline, per pair; a symmetric log scale once a
+    difference passes 50 ms, so a negative difference, a sub-millisecond median and a tail of
+    seconds share one axis), y the
+    fraction of pairs. The p50 and p99 of each metric are marked with their confidence interval
+    as a horizontal bar; the line at 0 is "the target added nothing".
+    Returns the PNG and writes it to ``path`` if given.
+    """
+    figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    axes = figure.add_subplot()
+    metrics = load.paired.metrics if load.paired is not None else {}
+    drawn = [m for m in _paired_metrics(set(metrics)) if metrics[m].cdf]
+    if not drawn:
+        _no_data(axes, "no paired samples")
+    else:
+        for metric in drawn:
+            overhead = metrics[metric]
+            color = _COLORS.get(metric, _COLORS["p50"])
+            points = sorted((added, fraction) for fraction, added in overhead.cdf if math.isfinite(added))
+            axes.step(
+                [added for added, _ in points],
+                [fraction for _, fraction in points],
+                where="post",
+                color=color,
+                linewidth=1.6,
+                label=f"{_METRIC_NAMES.get(metric, metric)} (p50 {overhead.p50.value:+.3g} ms)",
+            )
+            for fraction, estimate in ((0.5, overhead.p50), (0.99, overhead.p99)):
+                axes.errorbar(
+                    [estimate.value],
+                    [fraction],
+                    xerr=[
+                        [max(estimate.value - estimate.low, 0.0)],
+                        [max(estimate.high - estimate.value, 0.0)],
+                    ],
+                    fmt="o",
+                    color=color,
+                    markersize=4,
+                    capsize=3,
+                )
+        axes.axvline(0.0, color=_COLORS["p50"], linewidth=0.8)
+        spread = max(
+            (abs(added) for metric in drawn for _, added in metrics[metric].cdf if math.isfinite(added)),
+            default=0.0,
+        )
+        # a tail far beyond the medians would squash them: a symmetric log axis keeps both
+        wide = spread > _LINEAR_OVERHEAD_MS
+        if wide:
+            axes.set_xscale("symlog", linthresh=1.0)
+            axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.set_ylim(0, 1.02)
+        scale = "; symmetric log scale" if wide else ""
+        axes.set_xlabel(f"added by the target (ms, per pair{scale})")
+        axes.set_ylabel("fraction of pairs")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="best", frameon=False, fontsize=8)
+    pairs = load.paired.pairs if load.paired is not None else 0
+    axes.set_title(_title(load, f"Overhead over the baseline, {pairs:,} pairs"))
+    return _png(figure, path)
+
+
+def render_capacity_plot(load: LoadResult, path: Path | None = None) -> bytes:
+    """The capacity search: achieved rate and goodput against the offered rate, step by step.
+
+    A step that met every SLO is a filled green marker, one that breached an SLO red, one the
+    generator could not keep (invalid) hollow; the dashed diagonal is "achieved = offered" and the
+    vertical line the capacity, the highest offered rate that met every SLO.
+    Returns the PNG and writes it to ``path`` if given.
+    """
+    figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    axes = figure.add_subplot()
+    steps = sorted(load.capacity.steps, key=lambda s: s.rate) if load.capacity is not None else []
+    if not steps:
+        _no_data(axes, "no capacity steps")
+    else:
+        offered = [s.rate for s in steps]
+        axes.plot(
+            offered, [s.achieved_rate for s in steps], color=_COLORS["achieved"], label="achieved req/s"
+        )
+        axes.plot(
+            offered, [s.goodput for s in steps], color=_COLORS["goodput"], linestyle="-.", label="goodput"
+        )
+        top = max(max(offered), max(s.achieved_rate for s in steps), 1.0)
+        axes.plot(
+            [0, top],
+            [0, top],
+            color=_COLORS["baseline"],
+            linestyle="--",
+            linewidth=0.8,
+            label="achieved = offered",
+        )
+        for step in steps:
+            color = _COLORS["met"] if step.met and not step.invalid else _COLORS["breached"]
+            axes.plot(
+                [step.rate],
+                [step.achieved_rate],
+                marker="o",
+                markersize=7,
+                color=color,
+                markerfacecolor="none" if step.invalid else color,
+            )
+        capacity = load.capacity.capacity_rate if load.capacity is not None else None
+        if capacity is not None:
+            axes.axvline(
+                capacity,
+                color=_COLORS["met"],
+                linestyle=":",
+                linewidth=1.4,
+                label=f"capacity {capacity:g} req/s",
+            )
+        axes.set_xlim(0, top * 1.05)
+        axes.set_ylim(0, top * 1.3)
+        axes.set_xlabel("offered rate (req/s)")
+        axes.set_ylabel("req/s")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="upper left", frameon=False, fontsize=8, ncols=2)
+    axes.set_title(_title(load, "Capacity: achieved rate against offered rate"))
+    return _png(figure, path)
+
+
+def load_plots(load: LoadResult) -> dict[str, PlotRenderer]:
+    """The plots this load run has, by name (``<name>.png``), in the order the report shows them.
+
+    Always the TTFT distribution and the timeline; the compression plot when the run measured
+    compression; the two legs' CDFs and the overhead distribution when it was paired; the capacity
+    plot when it stepped through rates.
+    """
+    plots: dict[str, PlotRenderer] = {"ttft": render_ttft_plot, "timeline": render_timeline_plot}
+    if load.compression is not None:
+        plots["compression"] = render_compression_plot
+    if load.paired is not None:
+        plots["latency_cdf"] = render_latency_cdf_plot
+        plots["overhead"] = render_overhead_plot
+    if load.capacity is not None and load.capacity.steps:
+        plots["capacity"] = render_capacity_plot
+    return plots

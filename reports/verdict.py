@@ -7,7 +7,16 @@ A run is judged from what it produced, a contract run and/or a load run
   does not pass (``RunResult.passed``: a required check failed with severity error, or could not
   be evaluated; with ``--strict`` (``RunResult.strict``) a warning too; or the run was
   interrupted, the target unreachable, or no check ran at all), or the load run failed: any request failed, no
-  request completed, the target never answered, or the load run broke down (``LoadResult.error``).
+  request completed, the target never answered, or the load run broke down (``LoadResult.error``);
+  the load run is invalid (``LoadResult.invalid``: the load generator, not the target, was the
+  bottleneck, so its figures measure this machine and prove nothing about the target, as an
+  interrupted contract run proves nothing); or an objective of its SLO file was breached
+  (``LoadResult.slos``: one outcome not ``met``, an unmeasured metric included). Exit 1 in each
+  case: ``gateproof run`` has one failing code; ``gateproof load`` keeps its own distinct codes for
+  a breached SLO and an invalid run (``gateproof.load._exit_codes``). The rates a capacity search
+  stepped through breach SLOs by design (it stops at the first that does), so its steps never
+  change the verdict; only the run's own ``slos`` do. A broken load run (no usable measurement)
+  is reported as broken alone: its SLOs and validity are moot.
 - **NEEDS ATTENTION** (exit 0): nothing fails the run, but something should be read: a warning
   (a failure the official clients tolerate; ``--strict`` makes it fail), a failed or errored
   advisory (non-required) check.
@@ -28,9 +37,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gateproof.contract.results import Outcome, RunResult, Severity
-from gateproof.load.results import LoadResult
+from gateproof.load.results import LoadResult, SloOutcome
 
-__all__ = ["Verdict", "VerdictStatus", "load_problem", "run_headline", "verdict_of"]
+__all__ = [
+    "Verdict",
+    "VerdictStatus",
+    "load_is_broken",
+    "load_problem",
+    "load_problems",
+    "run_headline",
+    "slo_figure",
+    "slo_text",
+    "verdict_of",
+]
 
 
 class VerdictStatus(StrEnum):
@@ -94,20 +113,74 @@ class Verdict:
 
 
 def load_problem(load: LoadResult) -> str | None:
-    """Why a load run fails the verdict, or None when every request succeeded."""
+    """The first reason a load run fails the verdict (see ``load_problems``), or None."""
+    problems = load_problems(load)
+    return problems[0] if problems else None
+
+
+def load_problems(load: LoadResult) -> list[str]:
+    """Every reason a load run fails the verdict, most fundamental first; empty when it passes.
+
+    A broken run (it broke down, completed nothing, or the target never answered) has that one
+    reason; otherwise an invalid run, failed requests, breached SLOs and a failed attached
+    compression phase each add theirs.
+    """
     if load.error:
-        return f"the load run broke down: {load.error}"
+        return [f"the load run broke down: {load.error}"]
     if load.requests == 0:
-        return "no request completed during the load run"
+        return ["no request completed during the load run"]
     if load.responses == 0 and load.failures >= load.requests:
-        return f"the target never answered ({load.requests:,} requests, no HTTP response)"
+        return [f"the target never answered ({load.requests:,} requests, no HTTP response)"]
+    problems = []
+    if load.invalid:
+        problems.append(f"the run is invalid (the load generator was the bottleneck): {load.invalid}")
     if load.failures:
         top = sorted(load.failure_reasons.items(), key=lambda item: (-item[1], item[0]))[:3]
         reasons = ", ".join(f"{count:,} x {reason}" for reason, count in top)
-        return f"{load.failures:,} of {load.requests:,} requests failed" + (
-            f" ({reasons})" if reasons else ""
+        problems.append(
+            f"{load.failures:,} of {load.requests:,} requests failed" + (f" ({reasons})" if reasons else "")
         )
-    return _attached_compression_problem(load)
+    breached = _slo_problem(load)
+    if breached is not None:
+        problems.append(breached)
+    compression = _attached_compression_problem(load)
+    if compression is not None:
+        problems.append(compression)
+    return problems
+
+
+def slo_figure(value: float, unit: str) -> str:
+    """An SLO's threshold or measured value in its unit: ``7.2 ms``, ``0.1 %`` (a ratio), ``150 req/s``.
+
+    One rule for the verdict's reason and the SLO tables, so both print the same figure.
+    """
+    if unit == "ratio":
+        return f"{value * 100:.3g} %"
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return f"{text} {unit}" if unit else text
+
+
+def slo_text(outcome: SloOutcome) -> str:
+    """``p99 added TTFT: 7.2 ms > 5 ms`` (or ``not measured``), one breached or met objective."""
+    name = outcome.name or outcome.metric
+    threshold = slo_figure(outcome.threshold, outcome.unit)
+    if outcome.value is None:
+        return f"{name}: not measured (owed {outcome.op} {threshold})"
+    op = outcome.op if outcome.met else _BROKEN_OP.get(outcome.op, f"not {outcome.op}")
+    return f"{name}: {slo_figure(outcome.value, outcome.unit)} {op} {threshold}"
+
+
+#: how a breached objective reads: the measured value on the wrong side of the threshold
+_BROKEN_OP = {"<=": ">", ">=": "<", "<": ">=", ">": "<="}
+
+
+def _slo_problem(load: LoadResult) -> str | None:
+    breached = [outcome for outcome in load.slos if not outcome.met]
+    if not breached:
+        return None
+    listed = "; ".join(slo_text(outcome) for outcome in breached[:3])
+    more = f"; {len(breached) - 3:,} more" if len(breached) > 3 else ""
+    return f"{len(breached):,} of {_plural(len(load.slos), 'SLO')} breached ({listed}{more})"
 
 
 def _attached_compression_problem(load: LoadResult) -> str | None:
@@ -233,9 +306,9 @@ def verdict_of(run: RunResult | None, load: LoadResult | None) -> Verdict:
         notes += _run_notes(run)
         code = run.exit_code()
     if load is not None:
-        problem = load_problem(load)
-        if problem is not None:
-            failures.append(f"load: {problem}")
+        problems = load_problems(load)
+        failures += [f"load: {problem}" for problem in problems]
+        if problems:
             code = code or 1
     if run is None and load is None:
         notes.append("nothing ran: no contract run and no load run")

@@ -214,3 +214,30 @@ def test_a_broken_slo_file_is_bad_input(
     assert code == EXIT_USAGE
     err = capsys.readouterr().err
     assert "slo.yaml" in err and "e2e.p42" in err
+
+
+def test_a_workload_file_mixes_scenarios_on_the_schedule(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workload = tmp_path / "workload.yaml"
+    workload.write_text(
+        "scenarios: {chat: 1, stream: 2, tools: 1}\n"
+        "prompt_tokens: {uniform: [40, 400]}\n"
+        "output_tokens: {choices: [4, 12]}\n"
+        "models: {default: openai/gpt-4o, stream: [openai/gpt-4o, anthropic/claude-haiku-4-5]}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "mix"
+    code, result = _load(
+        monkeypatch, stack, out, "--workload", str(workload), "--arrival", "poisson", "--rate", "20",
+        "--duration", "3s", "--seed", "3",
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert result is not None and result.scenario == "workload" and result.failures == 0
+    assert result.settings["workload"] == str(workload)
+    rows = {line.split(",")[1] for line in (out / "locust_stats.csv").read_text().splitlines()[1:]}
+    # each planned call is named for what it is in locust's statistics
+    assert {"chat", "chat stream", "tools"} <= rows
+    # streams were timed (TTFT) and plain answers were not
+    assert 0 < result.latencies["ttft"].count < result.requests == result.arrivals.scheduled  # type: ignore[union-attr]

@@ -22,7 +22,20 @@ from gateproof.contract.results import (
     RunResult,
     Severity,
 )
-from gateproof.load.results import LatencySummary, LoadResult, TimelinePoint
+from gateproof.load.results import (
+    ArrivalResult,
+    Calibration,
+    CapacityResult,
+    CapacityStep,
+    Estimate,
+    LatencySummary,
+    LoadResult,
+    OverheadMetric,
+    PairedResult,
+    SloOutcome,
+    StreamTransparency,
+    TimelinePoint,
+)
 
 #: planted in headers, an echoed body and a URL; none may reach any report file
 SECRETS = (
@@ -446,6 +459,112 @@ def make_load() -> LoadResult:
         window_s=29.97,
         settings={"model": "openai/gpt-4o-mini", "max_tokens": "64", "api key from": "GATEPROOF_API_KEY"},
     )
+
+
+def _estimate(value: float, spread: float) -> Estimate:
+    return Estimate(value=value, low=value - spread, high=value + spread)
+
+
+def _overhead(metric: str, p50: float, tail: float) -> OverheadMetric:
+    """Added ms whose median is ``p50`` and whose p99 is ``tail``, with a 100-point CDF."""
+    cdf = [(i / 100, p50 + (tail - p50) * (i / 100) ** 6 - 0.4 * (1 - i / 100) ** 4) for i in range(101)]
+    return OverheadMetric(
+        metric=metric,
+        count=2400,
+        mean=_estimate(p50 * 1.2, p50 * 0.08),
+        p50=_estimate(p50, p50 * 0.1),
+        p90=_estimate(p50 * 1.6, p50 * 0.2),
+        p99=_estimate(tail, tail * 0.15),
+        p999=_estimate(tail * 2.5, tail * 0.8),
+        cdf=cdf,
+    )
+
+
+def _leg_cdf(median: float, width: float) -> list[tuple[float, float]]:
+    return [(median + width * math.tan(math.pi * (i / 100 - 0.5) * 0.9), i / 100) for i in range(101)]
+
+
+def make_paired_load() -> LoadResult:
+    """An open-loop paired stream run with an SLO file, a capacity search and calibration.
+
+    The mock was configured for a 100 ms TTFT and 20 ms between tokens; the gateway adds about
+    2.6 ms end to end and 3.6 ms to TTFT (both intervals exclude 0), coalesces 12 chunks and
+    buffers 2 streams; one of the three SLOs (p99 added TTFT <= 5 ms) is breached.
+    """
+    load = dataclasses.replace(make_load(), scenario="stream", failures=0, failure_reasons={}, responses=1268)
+    load.latencies = {**load.latencies, "e2e": _summary("e2e", 403.0), "ttft": _summary("ttft", 104.0)}
+    load.arrivals = ArrivalResult(
+        mode="poisson",
+        offered_rate=40.0,
+        seed=7,
+        scheduled=1200,
+        sent=1200,
+        achieved_rate=39.6,
+        late_sends=3,
+        late_threshold_ms=10.0,
+        lag=_summary("lag", 0.8),
+    )
+    load.paired = PairedResult(
+        baseline_url="http://127.0.0.1:9100",
+        baseline_model="gpt-4o-mini",
+        pairs=2400,
+        unmatched=6,
+        confidence=0.95,
+        resamples=2000,
+        metrics={
+            "e2e": _overhead("e2e", 2.61, 4.8),
+            "ttft": _overhead("ttft", 3.6, 7.2),
+            "inter_chunk": _overhead("inter_chunk", 0.02, 0.9),
+        },
+        baseline={"e2e": _summary("e2e", 400.0), "ttft": _summary("ttft", 100.5)},
+        baseline_requests=1203,
+        baseline_failures=0,
+        baseline_cdf={"e2e": _leg_cdf(400.0, 8.0), "ttft": _leg_cdf(100.5, 2.0)},
+        target_cdf={"e2e": _leg_cdf(403.0, 9.0), "ttft": _leg_cdf(104.0, 2.5)},
+        provider_timing={"ttft_ms": 100.0, "itl_ms": 20.0, "tokens": 16.0},
+    )
+    load.transparency = StreamTransparency(
+        streams=1200,
+        chunks=19_200,
+        coalesced=12,
+        split=0,
+        missing=0,
+        buffered_streams=2,
+        chunk_delay=_summary("chunk_delay", 3.1),
+        baseline_chunk_delay=_summary("chunk_delay", 0.4),
+        added_chunk_delay=_overhead("chunk_delay", 2.7, 6.0),
+    )
+    load.slo_file = "slo.yaml"
+    load.slos = [
+        SloOutcome(metric="overhead.ttft.p99.high", op="<=", threshold=5.0, value=7.2, met=False,
+                   name="p99 added TTFT", unit="ms"),
+        SloOutcome(metric="error_rate", op="<=", threshold=0.001, value=0.0, met=True, name="error rate",
+                   unit="ratio"),
+        SloOutcome(metric="requests_per_s", op=">=", threshold=35.0, value=39.6, met=True, unit="req/s"),
+    ]  # fmt: skip
+    load.capacity = CapacityResult(
+        steps=[
+            CapacityStep(rate=20.0, achieved_rate=19.9, requests=199, failures=0, goodput=19.9, met=True),
+            CapacityStep(rate=40.0, achieved_rate=39.7, requests=397, failures=0, goodput=39.7, met=True),
+            CapacityStep(
+                rate=80.0,
+                achieved_rate=71.2,
+                requests=712,
+                failures=9,
+                goodput=70.3,
+                met=False,
+                breaches=["overhead.ttft.p99.high", "error_rate"],
+            ),
+        ],
+        capacity_rate=40.0,
+        goodput=39.7,
+        step_duration_s=10.0,
+    )
+    load.calibration = Calibration(
+        url="http://127.0.0.1:9100", max_rate=900.0, safe_fraction=0.5, offered_rate=40.0, valid=True
+    )
+    load.workers = 2
+    return load
 
 
 @pytest.fixture

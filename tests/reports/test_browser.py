@@ -103,3 +103,26 @@ def test_page_paints(tmp_path: Path, report_page: Path) -> None:
     top = pixels[: WINDOW[1] // 10, : WINDOW[0] // 4]
     reddish = (top[..., 0] > 0.6) & (top[..., 1] < 0.4) & (top[..., 2] < 0.4)
     assert reddish.sum() > 500
+
+
+def test_a_paired_load_page_decodes_every_plot_in_its_section(tmp_path: Path) -> None:
+    """The depth sections (SLOs, overhead, capacity) render with their plots, all decoded."""
+    from .conftest import make_paired_load
+
+    load = make_paired_load()
+    files = write_report(tmp_path / "paired", None, load)
+    done = _run_chromium(tmp_path / "profile-paired", "--dump-dom", files.index_html.as_uri())
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.search(r"<body\b[^>]*>", done.stdout)
+    assert body is not None, done.stdout[:500]
+    attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(0)))
+    assert attributes["data-js"] == "ready"
+    assert attributes["data-plots"] == str(len(files.plots)) == "5"
+    assert attributes["data-plots-decoded"] == "5"
+    for section in ("slos", "overhead", "transparency", "offered", "capacity"):
+        assert f'id="{section}"' in done.stdout, section
+    # the paired plots sit inside the overhead section, the capacity plot inside its own
+    overhead = done.stdout.index('id="overhead"')
+    assert overhead < done.stdout.index('data-plot="latency_cdf"') < done.stdout.index('id="transparency"')
+    assert done.stdout.index('id="capacity"') < done.stdout.index('data-plot="capacity"')

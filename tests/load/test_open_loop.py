@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from gateproof.cli import main as gateproof_main
-from gateproof.cli.launch import LocalStack
-from gateproof.load import LoadResult
+from gateproof.cli.launch import UPSTREAM_ROLE, LocalStack
+from gateproof.load import LoadOptions, LoadResult
+from gateproof.load._calibration import calibrate
 from gateproof.load._exit_codes import (
     EXIT_INVALID_RUN,
     EXIT_OK,
@@ -241,3 +242,40 @@ def test_a_workload_file_mixes_scenarios_on_the_schedule(
     assert {"chat", "chat stream", "tools"} <= rows
     # streams were timed (TTFT) and plain answers were not
     assert 0 < result.latencies["ttft"].count < result.requests == result.arrivals.scheduled  # type: ignore[union-attr]
+
+
+def test_calibration_measures_the_generator_against_the_mock_first(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEPROOF_TEST_MOCK_KEY", stack.keys[UPSTREAM_ROLE])
+    code, result = _load(
+        monkeypatch, stack, tmp_path / "calibrated", "--arrival", "constant", "--rate", "10", "--duration", "2s",
+        "--calibration-url", stack.mock.url + "/v1", "--baseline-model", "gpt-4o",
+        "--baseline-api-key-env", "GATEPROOF_TEST_MOCK_KEY",
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert result is not None and result.calibration is not None
+    calibration = result.calibration
+    # the mock answered the probe as fast as the generator could ask: far more than the 10 req/s run
+    assert calibration.valid and calibration.max_rate > 20 and calibration.offered_rate == 10
+    assert "calibration: the generator reached" in printed
+    # the same measurement judged against a far smaller safe fraction marks the run invalid
+    options = LoadOptions(
+        base_url=stack.base_url,
+        out_dir=tmp_path / "strict",
+        scenario="chat",
+        arrival="constant",
+        rate=10,
+        duration_s=2,
+        api_key_env=KEY_ENV,
+    )
+    strict = calibrate(
+        options,
+        url=stack.mock.url + "/v1",
+        model="gpt-4o",
+        api_key_env="GATEPROOF_TEST_MOCK_KEY",
+        seconds=1.0,
+        safe_fraction=0.001,
+    )
+    assert not strict.valid and "add --workers or lower --rate" in strict.detail

@@ -50,6 +50,8 @@ def _step(rate: float, result: LoadResult, slos: Sequence[Slo], max_failure_rati
         met=not breaches and not invalid,
         breaches=breaches,
         invalid=invalid,
+        e2e_p99_ms=e2e.p99 if (e2e := result.latencies.get("e2e")) is not None else None,
+        ttft_p99_ms=ttft.p99 if (ttft := result.latencies.get("ttft")) is not None else None,
     )
 
 

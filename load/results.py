@@ -264,6 +264,9 @@ class CapacityStep:
     breaches: list[str] = field(default_factory=list)
     #: why the step is not a valid measurement (the generator could not keep the schedule)
     invalid: str = ""
+    #: the step's e2e and TTFT p99 (ms; None when not measured), for latency against rate
+    e2e_p99_ms: float | None = None
+    ttft_p99_ms: float | None = None
 
 
 @dataclass

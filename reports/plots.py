@@ -394,7 +394,8 @@ def render_overhead_plot(load: LoadResult, path: Path | None = None) -> bytes:
 
 
 def render_capacity_plot(load: LoadResult, path: Path | None = None) -> bytes:
-    """The capacity search: achieved rate and goodput against the offered rate, step by step.
+    """The capacity search: achieved rate and goodput against the offered rate, step by step, and
+    each step's e2e p99 on a second axis.
 
     A step that met every SLO is a filled green marker, one that breached an SLO red, one the
     generator could not keep (invalid) hollow; the dashed diagonal is "achieved = offered" and the
@@ -448,6 +449,22 @@ def render_capacity_plot(load: LoadResult, path: Path | None = None) -> bytes:
         axes.set_ylabel("req/s")
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left", frameon=False, fontsize=8, ncols=2)
+        latency = [(s.rate, s.e2e_p99_ms) for s in steps if s.e2e_p99_ms is not None]
+        if latency:
+            # latency against rate on a second axis: where it bends is where queueing starts
+            right = axes.twinx()
+            right.plot(
+                [r for r, _ in latency],
+                [v for _, v in latency],
+                color=_COLORS["breached"],
+                linestyle=":",
+                marker="s",
+                markersize=4,
+                label="e2e p99 (ms)",
+            )
+            right.set_ylabel("e2e p99 (ms)")
+            right.set_ylim(0, max(v for _, v in latency) * 1.3)
+            right.legend(loc="upper right", frameon=False, fontsize=8)
     axes.set_title(_title(load, "Capacity: achieved rate against offered rate"))
     return _png(figure, path)
 

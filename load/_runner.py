@@ -641,7 +641,11 @@ def _paired(options: LoadOptions, dump: LoadDump) -> PairedResult | None:
         baseline_cdf={m: _cdf(baseline, m) for m in ("ttft", "e2e") if m in baseline.histograms},
         target_cdf={m: _cdf(dump, m) for m in ("ttft", "e2e") if m in dump.histograms},
         provider_timing=(
-            {"tokens": options.tokens, "ttft_ms": options.ttft_ms, "itl_ms": options.itl_ms}
+            {
+                "tokens": float(options.tokens),
+                "ttft_ms": float(options.ttft_ms),
+                "itl_ms": float(options.itl_ms),
+            }
             if options.use_directive
             else {}
         ),

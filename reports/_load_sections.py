@@ -73,7 +73,7 @@ def format_number(value: float) -> str:
     """A measured figure without a unit of time: grouped thousands, three significant digits below."""
     if value != value:  # NaN
         return "—"
-    if abs(value) >= 100 or value.is_integer():
+    if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateproof.cli import main as gateproof_main
-from gateproof.cli.launch import KEY_ENVS, UPSTREAM_KEY_ENV
+from gateproof.cli.launch import KEY_ENVS, UPSTREAM_KEY_ENV, UPSTREAM_ROLE
 from gateproof.contract.results import CheckResult, Layer, Outcome, RunResult, Severity
 from gateproof.load.results import CompressionResult, LoadResult
 
@@ -138,7 +138,7 @@ def test_launcher_tells_its_server_from_another_on_the_same_port(tmp_path: Path)
 
 # --- the verdict of `gateproof run`, with the servers, the suite and locust stood in for ---------------
 
-FAKE_KEYS = {role: f"gp-{role}-fake-key-0123456789" for role in KEY_ENVS}
+FAKE_KEYS = {role: f"gp-{role}-fake-key-0123456789" for role in (*KEY_ENVS, UPSTREAM_ROLE)}
 
 
 @contextlib.contextmanager

@@ -9,7 +9,9 @@ completions, Anthropic's Messages, Gemini's generateContent: ``dialects/``) from
 token counts (``cached=N`` marks prompt tokens as read from a cache), absolute-deadline
 timing and optional provider faults (per request with ``fault=``/``status=``, limited to
 a cid's first attempts with ``fail_first=N``, or drawn by the seeded chaos of
-``ChaosPolicy`` for load runs: ``_faults``, ``_chaos``), and it journals every request it
+``ChaosPolicy`` for load runs: ``_faults``, ``_chaos``), chunk stamps on request (``stamp=1``:
+each streamed text chunk starts with its sequence number and send time, ``_stamps``), and it
+journals every request it
 receives so a test can see what a gateway forwarded: the body, what it asked for in
 neutral terms (``intent``), the answer's true usage (``usage`` in the dialect's names,
 ``true_usage`` in neutral ones), the fault served (``fault``), which attempt of its cid

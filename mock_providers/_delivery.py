@@ -2,7 +2,10 @@
 
 Streamed replies send their headers at once (after ``header_delay``), then each
 group of frames that share a due time in one write, sleeping until each absolute
-deadline. Other replies send headers and body together when the body is due.
+deadline. A group's frames are made only then (a stream's ``LazyFrames`` builds each
+frame when asked for it), and a frame holding a ``Render`` (a stamped chunk) is given
+the wall-clock time of that write. Other replies send headers and body together when
+the body is due.
 
 While anything is still to wait for, a watcher reads ``receive()``: an
 ``http.disconnect`` cancels the writing at once, so an abandoned stream stops
@@ -33,13 +36,14 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import Message, Receive, Send
 
 from gateproof.mock_providers._journal import Outcome
-from gateproof.mock_providers._replies import FrameRole, Reply
+from gateproof.mock_providers._replies import FrameRole, LazyFrames, Reply, frame_bytes, last_due
 from gateproof.mock_providers._timing import sleep_until
 
 __all__ = ["ConnectionDropped", "Delivery", "deliver"]
@@ -101,38 +105,56 @@ async def _reset(receive: Receive) -> bool:
     return True
 
 
-async def _write(reply: Reply, t0: float, receive: Receive, send: Send, progress: Delivery) -> None:
+async def _write_whole(reply: Reply, send: Send, progress: Delivery) -> None:
+    """Write a non-streamed answer: headers and body, the body in one piece."""
+    frames = reply.frames
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+    body = frame_bytes(frames[0]) if len(frames) == 1 else b"".join(frame_bytes(f) for f in frames)
+    await send({"type": "http.response.body", "body": body, "more_body": reply.abort})
+    progress.chunks_sent = 0 if reply.abort else reply.pieces
+
+
+async def _write(
+    reply: Reply, t0: float, receive: Receive, send: Send, progress: Delivery, due: float
+) -> None:
+    """Write ``reply``; ``due`` is ``last_due(reply)`` (when a non-streamed answer goes out)."""
     frames = reply.frames
     if reply.reset:
         await sleep_until(t0 + reply.header_delay)
         progress.closed = await _reset(receive)
         return
     if not reply.streamed:
-        due = max([reply.header_delay, *(frame.at for frame in frames)])
         await sleep_until(t0 + due)
-        await send(_start(reply))
-        await send(
-            {"type": "http.response.body", "body": b"".join(f.data for f in frames), "more_body": reply.abort}
-        )
-        progress.chunks_sent = 0 if reply.abort else reply.pieces
+        await _write_whole(reply, send, progress)
         return
     loop = asyncio.get_running_loop()
     await sleep_until(t0 + reply.header_delay)
     await send(_start(reply))
     content = FrameRole.CONTENT
+    due_of = frames.due if isinstance(frames, LazyFrames) else (lambda i: frames[i].at)
     index, count = 0, len(frames)
     while index < count:
-        data, due, role = frames[index]
-        group, sent = [data], int(role is content)
+        # which frames go in this write is decided from due times alone; they are made once due
+        first = index
+        due = due_of(index)
         index += 1
-        while index < count and len(group) < _MAX_GROUP and frames[index].at - due <= _SAME_TIME:
-            group.append(frames[index].data)
-            sent += frames[index].role is content
+        while index < count and index - first < _MAX_GROUP and due_of(index) - due <= _SAME_TIME:
             index += 1
         if t0 + due > loop.time():
             await sleep_until(t0 + due)
+        sent_us = time.time_ns() // 1000
+        if index - first == 1:
+            data, _, role = frames[first]
+            body = data if isinstance(data, bytes) else data(sent_us)
+            sent = int(role is content)
+        else:
+            parts, sent = [], 0
+            for position in range(first, index):
+                data, _, role = frames[position]
+                parts.append(data if isinstance(data, bytes) else data(sent_us))
+                sent += role is content
+            body = b"".join(parts)
         last = index == count and not reply.abort
-        body = data if len(group) == 1 else b"".join(group)
         await send({"type": "http.response.body", "body": body, "more_body": not last})
         progress.chunks_sent += sent
     if count == 0 and not reply.abort:
@@ -143,9 +165,12 @@ async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Deli
     """Write ``reply`` (``t0`` = the request's arrival on the loop clock); say how it ended."""
     loop = asyncio.get_running_loop()
     progress = Delivery(Outcome.ABORTED if reply.abort or reply.reset else Outcome.COMPLETE, 0)
-    last_due = max([reply.header_delay, *(frame.at for frame in reply.frames)])
-    if t0 + last_due <= loop.time():
-        await _write(reply, t0, receive, send, progress)
+    due = last_due(reply)
+    if t0 + due <= loop.time():
+        if reply.streamed or reply.reset:
+            await _write(reply, t0, receive, send, progress, due)
+        else:  # the hot path: a whole answer already due
+            await _write_whole(reply, send, progress)
         if not progress.closed and _client_gone(receive):
             progress.outcome = Outcome.DISCONNECTED
         return progress
@@ -165,7 +190,7 @@ async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Deli
 
     watcher = loop.create_task(watch())
     try:
-        await _write(reply, t0, receive, send, progress)
+        await _write(reply, t0, receive, send, progress, due)
         state["writing"] = False
     except asyncio.CancelledError:
         if not state["gone"]:

@@ -45,6 +45,16 @@ cached         prompt tokens read from the provider's cache (0..10000000, clampe
                cached part natively (OpenAI ``prompt_tokens_details.cached_tokens``,
                Anthropic ``cache_read_input_tokens`` beside ``input_tokens`` less them,
                Gemini ``cachedContentTokenCount``)
+stamp          1: chunk stamps (``gateproof.openapi.STAMP_DIRECTIVE_KEY``). In a stream, the
+               text of every content chunk that carries text (answer or refusal, every
+               dialect) starts with ``format_stamp(seq, sent_us)`` (``~gp:<seq>:<us>~``):
+               ``seq`` counts the stream's content chunks from 0, ``sent_us`` is the wall
+               clock (``time.time_ns() // 1000``) when the chunk is written to the socket.
+               Tool-call chunks (JSON arguments) and non-streamed answers are not stamped.
+               Usage does not count the stamps: they are the harness's marks on the wire,
+               not generated text, so ``usage``, the journal's ``true_usage`` and Gemini's
+               running ``candidatesTokenCount`` are those of the same answer unstamped
+               (a gateway that re-counts the content it relays counts the stamps too)
 =============  ===========================================================================
 
 Without ``scenario`` the other keys imply one: a ``script`` round still to answer, ``tool``
@@ -64,7 +74,7 @@ from typing import Any
 
 from gateproof.mock_providers._errors import DirectiveError
 from gateproof.mock_providers._faults import FAULTS, OVERLOAD, is_fault_name
-from gateproof.openapi import CORRELATION_HEADER
+from gateproof.openapi import CORRELATION_HEADER, STAMP_DIRECTIVE_KEY
 from gateproof.openapi._directive import DIRECTIVE_MARKER, DIRECTIVE_PATTERN
 
 __all__ = ["SCENARIOS", "Directive", "directive_cid", "directive_help", "find_directive", "parse_directive"]
@@ -79,7 +89,9 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per request, and a frozen dataclass's __init__ costs about five
+# times as much. Treat it as immutable all the same: nothing changes one once it is built.
+@dataclass(slots=True)
 class Directive:
     """The parsed directive; ``None`` means the key was not given."""
 
@@ -100,10 +112,16 @@ class Directive:
     cached: int | None = None
     fail_first: int | None = None
     route_down: int | None = None
+    #: chunk stamps (the key is ``STAMP_DIRECTIVE_KEY``; the field bears its name)
+    stamp: int | None = None
 
     def given(self) -> dict[str, Any]:
         """The keys that were set, as a JSON-ready mapping (what the journal records)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: value for name in _FIELD_NAMES if (value := getattr(self, name)) is not None}
+
+
+#: the directive's keys in field order (``dataclasses.fields`` is slow to ask on every request)
+_FIELD_NAMES = tuple(f.name for f in fields(Directive))
 
 
 def _integer(low: int, high: int) -> Callable[[str, str], int]:
@@ -179,6 +197,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "cached": _integer(0, 10_000_000),
     "fail_first": _integer(1, 100),
     "route_down": _integer(1, 1),
+    STAMP_DIRECTIVE_KEY: _integer(1, 1),
 }
 
 
@@ -251,7 +270,8 @@ def directive_help() -> str:
         "    (fault_after = content chunks first, fault_ms = delay);\n"
         "  fail_first = N: the fault/error only on the first N requests with this cid;\n"
         "  route_down = 1: the fault/error only on the route this cid first arrived on;\n"
-        "  seed = vary the deterministic output; cached = prompt tokens read from the provider's cache.\n"
+        "  seed = vary the deterministic output; cached = prompt tokens read from the provider's cache;\n"
+        f"  {STAMP_DIRECTIVE_KEY} = 1: each streamed text chunk starts with its stamp (sequence, send time in us).\n"
         "A bad directive is answered with HTTP 400 naming the problem. The correlation id may\n"
         f"also come from the {CORRELATION_HEADER} header (the directive wins)."
     )

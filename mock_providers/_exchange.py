@@ -76,13 +76,24 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+#: the decoder ``json.loads`` uses (default options), called directly
+_decode = json.JSONDecoder().decode
+
+
 def _parse(raw: bytes) -> Any:
-    """The JSON value of a body, or ``_NOT_JSON``."""
+    """The JSON value of a body, or ``_NOT_JSON`` (exactly what ``json.loads`` accepts).
+
+    A body that opens with ``{`` and a second non-zero byte is UTF-8 by ``json.loads``'s own
+    detection (no byte-order mark starts with ``{``), so it is decoded as ``json.loads``
+    would, without the detection; anything else goes through ``json.loads`` itself.
+    """
     if not raw:
         return _NOT_JSON
     try:
+        if raw[0] == 0x7B and len(raw) > 1 and raw[1]:
+            return _decode(raw.decode("utf-8", "surrogatepass"))
         return json.loads(raw)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included, as from json.loads
         return _NOT_JSON
 
 
@@ -161,7 +172,11 @@ class GenerationEndpoint:
                         400, "We could not parse the JSON body of your request.", code="invalid_json"
                     )
                 )
-            request = await self._counted(self.dialect.parse(body, incoming, self.config.catalogue))
+            request = self.dialect.parse(body, incoming, self.config.catalogue)
+            if request.prompt_tokens is None:
+                request = await self._counted(request)
+            else:
+                self._check_window(request, request.prompt_tokens, True)
             reply = self._answer(request, entry)
         except RequestRejected as rejected:
             cid = rejected.cid
@@ -185,23 +200,24 @@ class GenerationEndpoint:
         await _finish(self.journal, entry, reply, t0, receive, send)
 
     async def _counted(self, request: ChatRequest) -> ChatRequest:
-        """The request with its prompt counted, refused if it does not fit the model's window.
+        """The request (a long prompt the dialect left uncounted) counted, refused if it does not fit.
 
         A long prompt is counted in a worker thread (the tokenizer releases the GIL),
         and only up to the budget: the window less the requested output.
         """
-        if request.prompt_tokens is not None:
-            tokens, complete = request.prompt_tokens, True
-        else:
-            assert request.prompt is not None
-            budget = None
-            if request.context_window is not None:
-                budget = request.context_window - (request.max_tokens or 0)
-            tokens, complete = await asyncio.to_thread(count_prompt, request.prompt, budget)
+        assert request.prompt is not None
+        budget = None
+        if request.context_window is not None:
+            budget = request.context_window - (request.max_tokens or 0)
+        tokens, complete = await asyncio.to_thread(count_prompt, request.prompt, budget)
+        self._check_window(request, tokens, complete)
+        return dataclasses.replace(request, prompt_tokens=tokens)
+
+    def _check_window(self, request: ChatRequest, tokens: int, complete: bool) -> None:
+        """Refuse, as the provider does, a prompt (plus the output asked for) beyond the model's window."""
         refusal = self.dialect.context_exceeded(request, tokens, complete)
         if refusal is not None:
             raise RequestRejected(refusal)
-        return dataclasses.replace(request, prompt_tokens=tokens)
 
     def _answer(self, request: ChatRequest, entry: JournalEntry) -> Reply:
         dialect = self.dialect

@@ -50,12 +50,12 @@ from __future__ import annotations
 import abc
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol, TypeVar
 
 from gateproof.mock_providers._errors import DirectiveError, ProviderError
-from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._replies import Frame, FrameRole, Render, Reply, frame_bytes, now_us
 
 __all__ = [
     "DRIP_MAX_GAP",
@@ -144,8 +144,8 @@ def register(cls: _F) -> _F:
 class _Cut:
     """A stream split where the fault strikes."""
 
-    head: tuple[Frame, ...]
-    tail: tuple[Frame, ...]
+    head: Sequence[Frame]
+    tail: Sequence[Frame]
     #: when the first frame after the cut was due (the fault strikes then)
     at: float
 
@@ -185,7 +185,7 @@ def is_fault_name(name: str) -> bool:
     return name in _FAULTS or error_fault_status(name, 503) is not None
 
 
-def _only(predicate: Callable[[Frame], bool], frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
+def _only(predicate: Callable[[Frame], bool], frames: Sequence[Frame]) -> tuple[Frame, ...]:
     return tuple(frame for frame in frames if predicate(frame))
 
 
@@ -224,7 +224,7 @@ class Truncate(Fault):
         if reply.streamed:
             return replace(reply, frames=_cut(reply, context.after).head, abort=True)
         # keep the declared Content-Length, send half of it, then drop the connection
-        frames = tuple(f._replace(data=f.data[: len(f.data) // 2]) for f in reply.frames)
+        frames = tuple(f._replace(data=_half(frame_bytes(f))) for f in reply.frames)
         return replace(reply, frames=frames, abort=True)
 
 
@@ -235,15 +235,20 @@ class MalformedChunk(Fault):
 
     def rewrite(self, reply: Reply, context: FaultContext) -> Reply:
         if not reply.streamed:
-            frames = tuple(f._replace(data=f.data[: len(f.data) // 2]) for f in reply.frames)
-            size = str(sum(len(f.data) for f in frames)).encode()
+            halves = [_half(frame_bytes(f)) for f in reply.frames]
+            frames = tuple(f._replace(data=half) for f, half in zip(reply.frames, halves, strict=True))
+            size = str(sum(map(len, halves))).encode()
             headers = tuple((k, size if k == b"content-length" else v) for k, v in reply.headers)
             return replace(reply, frames=frames, headers=headers)
         cut = _cut(reply, context.after)
         model = next((f for f in reply.frames if f.role is FrameRole.CONTENT), None)
-        source = model.data if model is not None else b'data: {"choices": []}\n\n'
+        source = frame_bytes(model) if model is not None else b'data: {"choices": []}\n\n'
         broken = Frame(context.renderer.malformed(source), cut.at, FrameRole.MALFORMED)
         return replace(reply, frames=(*cut.head, broken, *cut.tail))
+
+
+def _half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
 
 
 @register
@@ -300,13 +305,41 @@ class Drip(Fault):
         frames: list[Frame] = []
         done = 0.0  # when the previous frame has fully arrived
         for data, at, role in reply.frames:
-            count = max(1, min(len(data), math.ceil(duration / DRIP_MAX_GAP)))
+            # a frame made when written (a stamped chunk) is measured now, cut when its first piece goes
+            whole = data if isinstance(data, bytes) else data(now_us())
+            count = max(1, min(len(whole), math.ceil(duration / DRIP_MAX_GAP)))
             gap = duration / count
             start = max(at, done)
-            size = math.ceil(len(data) / count)
-            pieces = [data[i : i + size] for i in range(0, len(data), size)] or [data]
+            size = math.ceil(len(whole) / count)
+            bounds = range(0, len(whole), size)
+            pieces: list[bytes | Render]
+            if isinstance(data, bytes):
+                pieces = [data[i : i + size] for i in bounds] or [data]
+            else:
+                shared = _Made(data)
+                pieces = [shared.piece(i, i + size if i + size < len(whole) else None) for i in bounds] or [
+                    data
+                ]
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
                 frames.append(Frame(piece, start + (index + 1) * gap, role if last else FrameRole.PARTIAL))
             done = start + len(pieces) * gap
         return replace(reply, frames=tuple(frames))
+
+
+class _Made:
+    """A frame made when its first dripped piece is written; every piece is a slice of that one making."""
+
+    __slots__ = ("_data", "_render")
+
+    def __init__(self, render: Render) -> None:
+        self._render = render
+        self._data: bytes | None = None
+
+    def piece(self, start: int, stop: int | None) -> Render:
+        def render(sent_us: int) -> bytes:
+            if self._data is None:
+                self._data = self._render(sent_us)
+            return self._data[start:stop]
+
+        return render

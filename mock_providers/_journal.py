@@ -120,6 +120,17 @@ def redact_headers(
     return headers
 
 
+def _redacted_value(name: bytes, value: bytes, fingerprints: dict[str, str]) -> bytes:
+    """A credential header's value as the journal keeps it: its redacted form, fingerprint noted.
+
+    The redacted form is ASCII after the kept scheme word, so it goes back to bytes as latin-1
+    and reads as ``redact_headers`` would have written it.
+    """
+    text, digest = _redact(name, value.decode("latin-1"))
+    fingerprints[name.decode("latin-1")] = digest
+    return text.encode("latin-1")
+
+
 def redact_query(query: str, fingerprints: dict[str, str] | None = None) -> str:
     """The query string with the values of key-like parameters redacted (fingerprints as ``query:<name>``)."""
     if not query or "key" not in query.lower():
@@ -144,7 +155,9 @@ class JournalEntry:
     method: str
     path: str
     query: str
-    headers: dict[str, str]
+    #: the ASGI headers as received, each credential's value already replaced by its redacted
+    #: form (``headers`` makes the dict when the entry is read)
+    raw_headers: list[tuple[bytes, bytes]]
     #: header name (or ``query:<name>``) -> SHA-256 fingerprint of the secret it carried
     secret_fingerprints: dict[str, str]
     #: the body as received (bytes), or a note (str) when it was not kept
@@ -166,6 +179,15 @@ class JournalEntry:
     fault: str | None = None
     #: the 1-based number of requests received with this cid (None without a cid)
     attempt: int | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers by lower-case name (repeats joined by ``, ``), credentials redacted."""
+        headers: dict[str, str] = {}
+        for name, value in self.raw_headers:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        return headers
 
     @property
     def body(self) -> Any:
@@ -281,17 +303,27 @@ class Journal:
         received_at: float,
         dialect: str | None,
     ) -> JournalEntry:
-        """Add an entry for a request that just arrived; the header correlation id is its first cid."""
-        header_list = list(headers)
-        cid = next((v.decode("latin-1") for k, v in header_list if k == _CORRELATION_HEADER), None)
+        """Add an entry for a request that just arrived; the header correlation id is its first cid.
+
+        Credentials are redacted here, before anything is kept; the rest of the headers is kept
+        as received and decoded only when the entry is read (this runs on every request).
+        """
+        kept = list(headers)
+        cid = None
         fingerprints: dict[str, str] = {}
+        query = redact_query(query, fingerprints)
+        for index, (name, value) in enumerate(kept):
+            if name in _REDACTED_HEADERS:
+                kept[index] = (name, _redacted_value(name, value, fingerprints))
+            elif cid is None and name == _CORRELATION_HEADER:
+                cid = value.decode("latin-1")
         entry = JournalEntry(
             seq=next(self._seq),
             received_at=received_at,
             method=method,
             path=path,
-            query=redact_query(query, fingerprints),
-            headers=redact_headers(header_list, fingerprints),
+            query=query,
+            raw_headers=kept,
             secret_fingerprints=fingerprints,
             raw_body=body,
             dialect=dialect,

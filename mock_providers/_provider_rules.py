@@ -122,7 +122,7 @@ def check_messages(messages: Any) -> Sequence[Any]:
     pending: list[str] | None = None  # call ids of the open assistant turn, not yet answered
     opened_at = -1
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
+        if message.__class__ is not dict and not isinstance(message, Mapping):  # dict: the fast answer
             raise _bad(
                 f"Invalid type for 'messages[{index}]': expected an object, but got {_kind(message)} instead.",
                 f"messages[{index}]",
@@ -209,19 +209,20 @@ def output_budget(body: Mapping[str, Any]) -> tuple[str, int] | None:
     ``max_completion_tokens`` is the newer name of ``max_tokens``; OpenAI refuses a
     request that sets both (code ``invalid_parameter_combination``, param ``max_tokens``).
     """
-    given = [key for key in ("max_tokens", "max_completion_tokens") if body.get(key) is not None]
-    if len(given) == 2:
+    legacy, newer = body.get("max_tokens") is not None, body.get("max_completion_tokens") is not None
+    if legacy and newer:
         raise _bad(
             "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported: "
             "send only one of them.",
             "max_tokens",
             "invalid_parameter_combination",
         )
-    if not given:
+    if not (legacy or newer):
         return None
-    value = _budget_field(body, given[0])
+    key = "max_tokens" if legacy else "max_completion_tokens"
+    value = _budget_field(body, key)
     assert value is not None
-    return given[0], value
+    return key, value
 
 
 def check_output_ceiling(budget: tuple[str, int] | None, spec: ModelSpec) -> None:

@@ -100,7 +100,9 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per request, and a frozen dataclass's __init__ costs about five
+# times as much. Treat it as immutable all the same: nothing changes one once it is built.
+@dataclass(slots=True)
 class Usage:
     """The true usage of one answer, in neutral names."""
 
@@ -115,7 +117,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per request, and a frozen dataclass's __init__ costs about five
+# times as much. Treat it as immutable all the same: nothing changes one once it is built.
+@dataclass(slots=True)
 class ChatRequest:
     """What the planner needs from a request, whatever dialect it came in."""
 
@@ -149,7 +153,9 @@ BUILTIN_TOOL = ToolSpec(
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per request, and a frozen dataclass's __init__ costs about five
+# times as much. Treat it as immutable all the same: nothing changes one once it is built.
+@dataclass(slots=True)
 class Scenario:
     """The plan of one answer."""
 
@@ -170,6 +176,8 @@ class Scenario:
     fault_after: int | None
     fault_delay: float | None
     cid: str | None
+    #: start each streamed text chunk with its stamp (directive ``stamp=1``; ``_stamps``)
+    stamp: bool = False
 
 
 def _seed(identity: bytes, extra: int | None) -> bytes:
@@ -193,9 +201,14 @@ def _text_pieces(seed: bytes, tokens: int) -> tuple[str, ...]:
     first = starts[stream[0] % len(starts)]
     if tokens == 1:
         return (first,)
+    return (first, *map(_byte_words().__getitem__, stream[1 : tokens - 1]), ".")
+
+
+@functools.cache
+def _byte_words() -> tuple[str, ...]:
+    """The word each byte of the stream picks (``vocabulary()[byte % size]``), looked up, not computed."""
     words = vocabulary()
-    size = len(words)
-    return (first, *[words[byte % size] for byte in stream[1 : tokens - 1]], ".")
+    return tuple(words[byte % len(words)] for byte in range(256))
 
 
 _WORD_FORMATS = {
@@ -380,4 +393,5 @@ def plan_scenario(
         fault_after=directive.fault_after,
         fault_delay=None if directive.fault_ms is None else directive.fault_ms / 1000.0,
         cid=cid,
+        stamp=directive.stamp == 1,
     )

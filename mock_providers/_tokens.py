@@ -14,19 +14,56 @@ estimates. Two things make that cheap:
   that by encoding generated text.
 
 The convention itself (what a prompt costs) is imported from ``gateproof.openapi``,
-its one home; this module keeps only what the mock alone needs: the answer vocabulary.
+its one home; this module keeps only what the mock alone needs: the answer vocabulary,
+and ``count_inline``, the convention's figure for a prompt counted on the spot, with the
+counts of short texts remembered: role names, a shared system prompt and the tool
+definitions come back on request after request, and tokenizing them again was half the
+cost of reading a short request.
 """
 
 from __future__ import annotations
 
 import functools
 
-from gateproof.openapi._tokens import ENCODING_NAME, encoding
+from gateproof.openapi import PromptText, count_prompt
+from gateproof.openapi._tokens import CHUNK_CHARS, ENCODING_NAME, encoding
 
-__all__ = ["INLINE_CHARS", "openers", "token_pieces", "vocabulary"]
+__all__ = ["INLINE_CHARS", "count_inline", "openers", "token_pieces", "vocabulary"]
 
 #: prompts with at most this many characters are counted on the spot; longer ones in a thread
 INLINE_CHARS = 256 * 1024
+#: texts up to this many characters have their count remembered (at most ``_REMEMBERED`` of them)
+REMEMBERED_CHARS = 4096
+_REMEMBERED = 4096
+_counts: dict[str, int] = {}
+assert REMEMBERED_CHARS <= CHUNK_CHARS  # a remembered text is counted whole, as count_prompt counts it
+
+
+def count_inline(prompt: PromptText) -> int | None:
+    """``count_prompt(prompt)[0]`` (no budget) for a prompt of at most ``INLINE_CHARS`` characters.
+
+    A longer prompt is not counted here (None): the exchange counts it off the event loop.
+    Counts of short texts are remembered; past ``_REMEMBERED`` texts the oldest is forgotten first.
+    """
+    if sum(map(len, prompt.texts)) > INLINE_CHARS:
+        return None
+    counts = _counts
+    total = prompt.fixed
+    encode = None
+    for text in prompt.texts:
+        if len(text) > REMEMBERED_CHARS:
+            total += count_prompt(PromptText(0, (text,)))[0]
+            continue
+        count = counts.get(text)
+        if count is None:
+            encode = encode or encoding().encode_ordinary
+            count = len(encode(text))
+            if len(counts) >= _REMEMBERED:
+                del counts[next(iter(counts))]
+            counts[text] = count
+        total += count
+    return total
+
 
 # Plain English words. Each one, with a leading space, is a single cl100k token;
 # capitalised and without the space it is also one token (checked at load time,

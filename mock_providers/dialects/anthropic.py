@@ -77,10 +77,14 @@ from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
-from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._json import canonical
+from gateproof.mock_providers._json import compact as _dumps
+from gateproof.mock_providers._json import quote as _quote
+from gateproof.mock_providers._replies import Frame, FrameRole, LazyFrames, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, PieceKind, Scenario, ToolSpec, Usage
-from gateproof.mock_providers._tokens import INLINE_CHARS
-from gateproof.openapi import Intent, Part, ToolIntent, count_prompt, gather_prompt
+from gateproof.mock_providers._stamps import stamped_string
+from gateproof.mock_providers._tokens import count_inline
+from gateproof.openapi import Intent, Part, ToolIntent, gather_prompt
 
 __all__ = ["ANTHROPIC_VERSION_HEADER", "PREFIX", "AnthropicDialect", "messages_intent"]
 
@@ -119,11 +123,6 @@ _DISPLAY_NAMES = {
     "claude-haiku-4-5": "Claude Haiku 4.5",
     "claude-opus-4-1": "Claude Opus 4.1",
 }
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-_dumps = _ENCODER.encode
-_quote: Any = json.encoder.encode_basestring_ascii
 
 
 def _reject(message: str, status: int = 400) -> RequestRejected:
@@ -428,6 +427,17 @@ def _event(name: bytes, payload: bytes) -> bytes:
     return b"event: " + name + b"\ndata: " + payload + b"\n\n"
 
 
+_PING = _event(b"ping", b'{"type":"ping"}')
+_STOP = _event(b"message_stop", b'{"type":"message_stop"}')
+_TEXT_OPEN = _event(
+    b"content_block_start",
+    b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+)
+#: a text delta event around its JSON string
+_DELTA_PREFIX = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+_DELTA_SUFFIX = b"}}\n\n"
+
+
 def _tool_use_id(call_id: str) -> str:
     return "toolu_" + call_id.removeprefix("call_")
 
@@ -607,7 +617,7 @@ class AnthropicDialect:
             )
         asking = _asking_turn(turns)
         prompt = gather_prompt(_neutral_messages(system, turns), raw_tools or ())
-        tokens = count_prompt(prompt)[0] if prompt.chars <= INLINE_CHARS else None
+        tokens = count_inline(prompt)
         rounds = 0
         if asking is not None:
             rounds = sum(
@@ -625,7 +635,7 @@ class AnthropicDialect:
             tool_required=required,
             last_user_text=_text_of(turns[asking][2]) if asking is not None else "",
             prompt_tokens=tokens,
-            identity=_CANONICAL.encode([body.get("system"), body.get("messages"), raw_tools]).encode(),
+            identity=canonical([body.get("system"), body.get("messages"), raw_tools]).encode(),
             prompt=prompt,
             context_window=spec.context_window,
             tool_rounds=rounds,
@@ -734,9 +744,55 @@ class AnthropicDialect:
         message["usage"] = self.usage_record(scenario.usage)
         return message
 
-    def _events(self, scenario: Scenario, request: ChatRequest) -> tuple[Frame, ...]:
-        """Every SSE event of the stream, each stamped with its due time."""
+    def _events(self, scenario: Scenario, request: ChatRequest) -> Sequence[Frame]:
+        """Every SSE event of the stream, each stamped with its due time.
+
+        A text (or refusal) answer's events are made one by one as the delivery reaches them
+        (``_TextStream``); a tool-call answer's, whose block boundaries fall between pieces,
+        are made at once.
+        """
+        if not scenario.tool_calls:
+            return _TextStream(self, scenario, request).frames()
         ttft, itl = scenario.pacing.ttft, scenario.pacing.itl
+        frames: list[Frame] = [
+            Frame(_event(b"message_start", self._start(scenario, request)), ttft, FrameRole.OPEN),
+        ]
+        content = FrameRole.CONTENT
+        frames.append(Frame(_PING, ttft, FrameRole.OPEN))
+        open_block = -1
+        for position, (kind, text, call_index) in enumerate(scenario.pieces):
+            at = ttft + position * itl
+            if kind is PieceKind.TOOL_START:
+                if open_block >= 0:
+                    frames.append(self._block_stop(open_block, at))
+                call = scenario.tool_calls[call_index]
+                block = {
+                    "type": "content_block_start",
+                    "index": call_index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": _tool_use_id(call.id),
+                        "name": call.name,
+                        "input": {},
+                    },
+                }
+                frames.append(Frame(_event(b"content_block_start", _dumps(block).encode()), at, content))
+                open_block = call_index
+            else:
+                fragment = (
+                    f'{{"type":"content_block_delta","index":{call_index},'
+                    f'"delta":{{"type":"input_json_delta","partial_json":{_quote(text)}}}}}'
+                )
+                frames.append(Frame(_event(b"content_block_delta", fragment.encode()), at, content))
+        end = ttft + max(len(scenario.pieces) - 1, 0) * itl
+        if open_block >= 0:
+            frames.append(self._block_stop(open_block, end))
+        frames.append(Frame(_event(b"message_delta", self._finish(scenario)), end, FrameRole.FINISH))
+        frames.append(Frame(_STOP, end, FrameRole.TERMINAL))
+        return tuple(frames)
+
+    def _start(self, scenario: Scenario, request: ChatRequest) -> bytes:
+        """The ``message_start`` payload: the message with no content, the true input tokens."""
         usage = scenario.usage
         start_usage = self.usage_record(
             Usage(usage.prompt_tokens, min(1, usage.completion_tokens), usage.cached_tokens)
@@ -754,65 +810,19 @@ class AnthropicDialect:
                 "usage": start_usage,
             },
         }
-        frames: list[Frame] = [
-            Frame(_event(b"message_start", _dumps(start).encode()), ttft, FrameRole.OPEN),
-        ]
-        content = FrameRole.CONTENT
-        if scenario.tool_calls:
-            frames.append(Frame(_event(b"ping", b'{"type":"ping"}'), ttft, FrameRole.OPEN))
-            open_block = -1
-            for position, (kind, text, call_index) in enumerate(scenario.pieces):
-                at = ttft + position * itl
-                if kind is PieceKind.TOOL_START:
-                    if open_block >= 0:
-                        frames.append(self._block_stop(open_block, at))
-                    call = scenario.tool_calls[call_index]
-                    block = {
-                        "type": "content_block_start",
-                        "index": call_index,
-                        "content_block": {
-                            "type": "tool_use",
-                            "id": _tool_use_id(call.id),
-                            "name": call.name,
-                            "input": {},
-                        },
-                    }
-                    frames.append(Frame(_event(b"content_block_start", _dumps(block).encode()), at, content))
-                    open_block = call_index
-                else:
-                    fragment = (
-                        f'{{"type":"content_block_delta","index":{call_index},'
-                        f'"delta":{{"type":"input_json_delta","partial_json":{_quote(text)}}}}}'
-                    )
-                    frames.append(Frame(_event(b"content_block_delta", fragment.encode()), at, content))
-            if open_block >= 0:
-                frames.append(self._block_stop(open_block, ttft + max(len(scenario.pieces) - 1, 0) * itl))
-        else:
-            opener = b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
-            frames.append(Frame(_event(b"content_block_start", opener), ttft, FrameRole.OPEN))
-            frames.append(Frame(_event(b"ping", b'{"type":"ping"}'), ttft, FrameRole.OPEN))
-            prefix = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
-            frames.extend(
-                Frame(
-                    _event(b"content_block_delta", prefix + _quote(text).encode() + b"}}"),
-                    ttft + i * itl,
-                    content,
-                )
-                for i, (_, text, _) in enumerate(scenario.pieces)
-            )
-            frames.append(self._block_stop(0, ttft + max(len(scenario.pieces) - 1, 0) * itl))
-        end = ttft + max(len(scenario.pieces) - 1, 0) * itl
+        return _dumps(start).encode()
+
+    def _finish(self, scenario: Scenario) -> bytes:
+        """The ``message_delta`` payload: why the answer stopped, the output tokens."""
         delta: dict[str, Any] = {"stop_reason": self._stop_reason(scenario), "stop_sequence": None}
         if scenario.refusal is not None:
             delta["stop_details"] = {"type": "refusal", "category": None, "explanation": None}
         finish = {
             "type": "message_delta",
             "delta": delta,
-            "usage": {"output_tokens": usage.completion_tokens},
+            "usage": {"output_tokens": scenario.usage.completion_tokens},
         }
-        frames.append(Frame(_event(b"message_delta", _dumps(finish).encode()), end, FrameRole.FINISH))
-        frames.append(Frame(_event(b"message_stop", b'{"type":"message_stop"}'), end, FrameRole.TERMINAL))
-        return tuple(frames)
+        return _dumps(finish).encode()
 
     @staticmethod
     def _block_stop(index: int, at: float) -> Frame:
@@ -884,3 +894,62 @@ class AnthropicDialect:
         return Reply(
             status, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
         )
+
+
+class _TextStream:
+    """A text (or refusal) answer's events, made one by one as the delivery reaches them.
+
+    The layout: ``message_start``, the text block's ``content_block_start``, a ``ping``,
+    one ``text_delta`` per piece, ``content_block_stop``, ``message_delta``,
+    ``message_stop``. With ``stamp=1`` a delta is a ``Render`` that writes its stamp when sent.
+    """
+
+    __slots__ = ("_dialect", "_end", "_itl", "_pieces", "_request", "_scenario", "_ttft")
+
+    _LEAD = 3  # message_start, content_block_start, ping
+
+    def __init__(self, dialect: AnthropicDialect, scenario: Scenario, request: ChatRequest) -> None:
+        self._dialect = dialect
+        self._scenario = scenario
+        self._request = request
+        self._ttft, self._itl = scenario.pacing.ttft, scenario.pacing.itl
+        self._pieces = len(scenario.pieces)
+        self._end = self._ttft + max(self._pieces - 1, 0) * self._itl
+
+    def frames(self) -> LazyFrames:
+        return LazyFrames(self.make, self.due, self._LEAD + self._pieces + 3)
+
+    def due(self, index: int) -> float:
+        position = index - self._LEAD
+        if position < 0:
+            return self._ttft
+        if position < self._pieces:
+            return self._ttft + position * self._itl
+        return self._end
+
+    def make(self, index: int) -> Frame:
+        scenario = self._scenario
+        if index == 0:
+            start = self._dialect._start(scenario, self._request)
+            return Frame(_event(b"message_start", start), self._ttft, FrameRole.OPEN)
+        if index == 1:
+            return Frame(_TEXT_OPEN, self._ttft, FrameRole.OPEN)
+        if index == 2:
+            return Frame(_PING, self._ttft, FrameRole.OPEN)
+        position = index - self._LEAD
+        if position < self._pieces:
+            text = scenario.pieces[position][1]
+            at = self._ttft + position * self._itl
+            if scenario.stamp:
+                return Frame(
+                    stamped_string(_DELTA_PREFIX, text, _DELTA_SUFFIX, position), at, FrameRole.CONTENT
+                )
+            return Frame(_DELTA_PREFIX + _quote(text).encode() + _DELTA_SUFFIX, at, FrameRole.CONTENT)
+        after = position - self._pieces
+        if after == 0:
+            return AnthropicDialect._block_stop(0, self._end)
+        if after == 1:
+            return Frame(
+                _event(b"message_delta", self._dialect._finish(scenario)), self._end, FrameRole.FINISH
+            )
+        return Frame(_STOP, self._end, FrameRole.TERMINAL)

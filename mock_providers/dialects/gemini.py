@@ -65,9 +65,13 @@ from gateproof.mock_providers._catalogue import GEMINI_CATALOGUE, Catalogue, Mod
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
-from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._json import canonical
+from gateproof.mock_providers._json import compact as _dumps
+from gateproof.mock_providers._json import quote as _quote
+from gateproof.mock_providers._replies import Frame, FrameRole, LazyFrames, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage
-from gateproof.mock_providers._tokens import INLINE_CHARS
+from gateproof.mock_providers._stamps import stamped_string
+from gateproof.mock_providers._tokens import count_inline
 from gateproof.openapi import Intent, Part, PromptText, ToolIntent, count_prompt, count_text, gather_prompt
 
 __all__ = ["API_VERSIONS", "GEMINI_PREFIX", "GeminiDialect", "generate_content_intent", "usage_metadata"]
@@ -111,11 +115,6 @@ _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
 ]
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-_dumps = _ENCODER.encode
-_quote: Any = json.encoder.encode_basestring_ascii
 
 
 def _reject(message: str, status: int = 400, reason: str | None = None) -> RequestRejected:
@@ -594,7 +593,7 @@ class GeminiDialect:
             raise RequestRejected(_unknown_model(call.model, _version(incoming)))
         budget = _generation(_get(body, "generationConfig"), spec)
         prompt = _gather(system, contents, declarations)
-        tokens = count_prompt(prompt)[0] if prompt.chars <= INLINE_CHARS else None
+        tokens = count_inline(prompt)
         last = _last_user(contents)
         rounds = sum(
             1
@@ -611,7 +610,7 @@ class GeminiDialect:
             tool_required=required,
             last_user_text=_text_parts(contents[last]) if last is not None else "",
             prompt_tokens=tokens,
-            identity=_CANONICAL.encode([system, contents, declarations]).encode(),
+            identity=canonical([system, contents, declarations]).encode(),
             prompt=prompt,
             context_window=spec.context_window,
             tool_rounds=rounds,
@@ -694,55 +693,27 @@ class GeminiDialect:
             "responseId": scenario.ident,
         }
 
-    def _events(self, scenario: Scenario, request: ChatRequest) -> tuple[Frame, ...]:
-        """Every SSE event of the stream, each stamped with its due time."""
-        tail = f',"modelVersion":{_dumps(request.model)},"responseId":"{scenario.ident}"}}\n\n'.encode()
+    def _events(self, scenario: Scenario, request: ChatRequest) -> Sequence[Frame]:
+        """Every SSE event of the stream, each stamped with its due time.
+
+        A text (or refusal) answer's events are made one by one as the delivery reaches them
+        (``_Events``); a tool-call answer has one event per call, made at once.
+        """
+        events = _Events(scenario, request)
+        if not scenario.tool_calls:
+            return LazyFrames(events.make_text, events.due_text, len(scenario.pieces) + 1)
         ttft, itl = scenario.pacing.ttft, scenario.pacing.itl
-        prompt, cached = scenario.usage.prompt_tokens, scenario.usage.cached_tokens
-        # the usage_metadata fields, written by hand: this runs once per streamed piece
-        cache = f',"cachedContentTokenCount":{cached}' if cached else ""
-
-        def usage(sent: int) -> bytes:
-            return (
-                f'"usageMetadata":{{"promptTokenCount":{prompt},"candidatesTokenCount":{sent},'
-                f'"totalTokenCount":{prompt + sent}{cache}}}'
-            ).encode()
-
-        def event(parts: bytes, sent: int) -> bytes:
-            return (
-                b'data: {"candidates":[{"content":{"parts":'
-                + parts
-                + b',"role":"model"},"index":0}],'
-                + usage(sent)
-                + tail
-            )
-
         frames: list[Frame] = []
         sent = 0
-        if scenario.tool_calls:
-            # a call goes out whole, when its last argument piece is due
-            last_piece = {call: index for index, (_, _, call) in enumerate(scenario.pieces)}
-            for call in scenario.tool_calls:
-                sent += count_text(call.name) + count_text(call.arguments)
-                part = f'[{{"functionCall":{{"name":{_dumps(call.name)},"args":{call.arguments}}}}}]'.encode()
-                frames.append(
-                    Frame(event(part, sent), ttft + last_piece[call.index] * itl, FrameRole.CONTENT)
-                )
-        else:
-            for index, (_, text, _) in enumerate(scenario.pieces):
-                sent += 1
-                part = b'[{"text":' + _quote(text).encode() + b"}]"
-                frames.append(Frame(event(part, sent), ttft + index * itl, FrameRole.CONTENT))
-        end = ttft + max(len(scenario.pieces) - 1, 0) * itl
-        final = self._candidate(scenario, [{"text": ""}], finish=True)
-        closing = (
-            b'data: {"candidates":['
-            + _dumps(final).encode()
-            + b"],"
-            + usage(scenario.usage.completion_tokens)
-            + tail
-        )
-        frames.append(Frame(closing, end, FrameRole.FINISH))
+        # a call goes out whole, when its last argument piece is due
+        last_piece = {call: index for index, (_, _, call) in enumerate(scenario.pieces)}
+        for call in scenario.tool_calls:
+            sent += count_text(call.name) + count_text(call.arguments)
+            part = f'[{{"functionCall":{{"name":{_dumps(call.name)},"args":{call.arguments}}}}}]'.encode()
+            frames.append(
+                Frame(events.event(part, sent), ttft + last_piece[call.index] * itl, FrameRole.CONTENT)
+            )
+        frames.append(events.closing())
         return tuple(frames)
 
     def usage_record(self, usage: Usage) -> dict[str, int]:
@@ -828,3 +799,62 @@ class GeminiDialect:
         return Reply(
             status, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
         )
+
+
+class _Events:
+    """The events of one streamed answer: one per text piece (made when due), then the closing one.
+
+    Every event repeats the running ``usageMetadata`` (Google's are cumulative); the fields
+    are written by hand because this runs once per streamed piece. With ``stamp=1`` a text
+    event is a ``Render`` that writes its stamp when sent.
+    """
+
+    __slots__ = ("_cache", "_end", "_itl", "_prompt", "_scenario", "_tail", "_ttft")
+
+    _TEXT_PREFIX = b'data: {"candidates":[{"content":{"parts":[{"text":'
+
+    def __init__(self, scenario: Scenario, request: ChatRequest) -> None:
+        self._scenario = scenario
+        self._tail = f',"modelVersion":{_dumps(request.model)},"responseId":"{scenario.ident}"}}\n\n'.encode()
+        self._ttft, self._itl = scenario.pacing.ttft, scenario.pacing.itl
+        self._prompt, cached = scenario.usage.prompt_tokens, scenario.usage.cached_tokens
+        self._cache = f',"cachedContentTokenCount":{cached}' if cached else ""
+        self._end = self._ttft + max(len(scenario.pieces) - 1, 0) * self._itl
+
+    def usage(self, sent: int) -> bytes:
+        return (
+            f'"usageMetadata":{{"promptTokenCount":{self._prompt},"candidatesTokenCount":{sent},'
+            f'"totalTokenCount":{self._prompt + sent}{self._cache}}}'
+        ).encode()
+
+    def _after_parts(self, sent: int) -> bytes:
+        return b',"role":"model"},"index":0}],' + self.usage(sent) + self._tail
+
+    def event(self, parts: bytes, sent: int) -> bytes:
+        return b'data: {"candidates":[{"content":{"parts":' + parts + self._after_parts(sent)
+
+    def closing(self) -> Frame:
+        scenario = self._scenario
+        final = GeminiDialect._candidate(scenario, [{"text": ""}], finish=True)
+        closing = (
+            b'data: {"candidates":['
+            + _dumps(final).encode()
+            + b"],"
+            + self.usage(scenario.usage.completion_tokens)
+            + self._tail
+        )
+        return Frame(closing, self._end, FrameRole.FINISH)
+
+    def due_text(self, index: int) -> float:
+        return self._ttft + index * self._itl if index < len(self._scenario.pieces) else self._end
+
+    def make_text(self, index: int) -> Frame:
+        scenario = self._scenario
+        if index >= len(scenario.pieces):
+            return self.closing()
+        text = scenario.pieces[index][1]
+        at = self._ttft + index * self._itl
+        suffix = b"}]" + self._after_parts(index + 1)  # one token per text piece
+        if scenario.stamp:
+            return Frame(stamped_string(self._TEXT_PREFIX, text, suffix, index), at, FrameRole.CONTENT)
+        return Frame(self._TEXT_PREFIX + _quote(text).encode() + suffix, at, FrameRole.CONTENT)

@@ -27,8 +27,7 @@ Shapes follow the OpenAI API as the official SDK parses it:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec
@@ -36,6 +35,9 @@ from gateproof.mock_providers._credentials import mask_key
 from gateproof.mock_providers._dialect import Incoming, StaticRoute, truncated_data_frame
 from gateproof.mock_providers._directives import directive_cid
 from gateproof.mock_providers._errors import NO_CODE, ProviderError, RequestRejected
+from gateproof.mock_providers._json import canonical
+from gateproof.mock_providers._json import compact as _dumps
+from gateproof.mock_providers._json import quote as _quote
 from gateproof.mock_providers._provider_rules import (
     check_messages,
     check_output_ceiling,
@@ -45,10 +47,11 @@ from gateproof.mock_providers._provider_rules import (
     require_model,
     unknown_model,
 )
-from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._replies import Frame, FrameRole, LazyFrames, Reply
 from gateproof.mock_providers._scenarios import ChatRequest, PieceKind, Scenario, ToolSpec, Usage
-from gateproof.mock_providers._tokens import INLINE_CHARS
-from gateproof.openapi import Intent, count_prompt, gather_prompt, intent_from_openai
+from gateproof.mock_providers._stamps import stamped_string
+from gateproof.mock_providers._tokens import count_inline
+from gateproof.openapi import Intent, gather_prompt, intent_from_openai
 
 __all__ = ["OpenAIDialect"]
 
@@ -73,17 +76,6 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     503: ("server_error", "service_unavailable"),
     504: ("server_error", "timeout"),
 }
-
-
-#: key order and spacing do not change a conversation's identity
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
-# Output is pure ASCII (non-ASCII escaped), so it is valid UTF-8 whatever strings a
-# request brought in, lone surrogates included.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-#: JSON text of any value (one encoder for the process: building one per call costs more than encoding)
-_dumps = _ENCODER.encode
-#: JSON string literal of a str (the C fast path; used once per streamed piece)
-_quote: Any = json.encoder.encode_basestring_ascii
 
 
 def _reject(message: str, param: str | None = None) -> RequestRejected:
@@ -119,21 +111,25 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     return tuple(tools)
 
 
-def _tool_rounds(messages: Any) -> int:
-    """Assistant messages with tool calls after the last user message (the ``script`` round due)."""
+def _last_turn(messages: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | None, int]:
+    """The last user message, and the assistant messages with tool calls after it (the ``script`` round due).
+
+    ``messages`` as ``check_messages`` let them through: every one a mapping.
+    """
     rounds = 0
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if not isinstance(message, Mapping):
-            continue
-        if message.get("role") == "user":
-            break
-        if message.get("role") == "assistant" and message.get("tool_calls"):
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "user":
+            return message, rounds
+        if role == "assistant" and message.get("tool_calls"):
             rounds += 1
-    return rounds
+    return None, rounds
 
 
 def _tool_choice(raw: Any) -> tuple[str | None, bool]:
     """(forced function name, whether a tool call is required) from ``tool_choice``."""
+    if raw is None:
+        return None, False
     if raw == "required":
         return None, True
     if isinstance(raw, Mapping):
@@ -198,12 +194,8 @@ class OpenAIDialect:
         forced, required = _tool_choice(body.get("tool_choice"))
         spec = lookup_model(catalogue, model)
         check_output_ceiling(budget, spec)
-        last_user = next(
-            (m for m in reversed(messages) if isinstance(m, Mapping) and m.get("role") == "user"), None
-        )
+        last_user, tool_rounds = _last_turn(messages)
         prompt = gather_prompt(messages, raw_tools or ())
-        # a short prompt is counted here; a long one by the exchange, off the event loop
-        tokens = count_prompt(prompt)[0] if prompt.chars <= INLINE_CHARS else None
         return ChatRequest(
             model=model,
             stream=stream,
@@ -213,11 +205,12 @@ class OpenAIDialect:
             forced_tool=forced,
             tool_required=required,
             last_user_text=_text_of(last_user.get("content")) if last_user is not None else "",
-            prompt_tokens=tokens,
-            identity=_CANONICAL.encode([messages, raw_tools]).encode(),
+            # a short prompt is counted here; a long one by the exchange, off the event loop
+            prompt_tokens=count_inline(prompt),
+            identity=canonical([messages, raw_tools]).encode(),
             prompt=prompt,
             context_window=spec.context_window,
-            tool_rounds=_tool_rounds(messages),
+            tool_rounds=tool_rounds,
         )
 
     def correlation_id(self, body: Any) -> str | None:
@@ -255,7 +248,7 @@ class OpenAIDialect:
                 streamed=True,
                 pieces=len(scenario.pieces),
             )
-        body = _dumps(self._completion(scenario, request, created)).encode()
+        body = self._completion_bytes(scenario, request, created)
         return Reply(
             status=200,
             headers=(_JSON, (b"content-length", str(len(body)).encode()), request_id),
@@ -290,6 +283,45 @@ class OpenAIDialect:
             },
         }
 
+    @staticmethod
+    def _usage_bytes(scenario: Scenario) -> bytes:
+        """``_usage`` as JSON, written by hand (the same bytes ``_dumps`` makes of it)."""
+        usage = scenario.usage
+        return (
+            f'{{"prompt_tokens":{usage.prompt_tokens},"completion_tokens":{usage.completion_tokens},'
+            f'"total_tokens":{usage.total_tokens},'
+            f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens},"audio_tokens":0}},'
+            '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+            '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
+        ).encode()
+
+    def _completion_bytes(self, scenario: Scenario, request: ChatRequest, created: int) -> bytes:
+        """``_completion`` as JSON, written by hand: the same bytes ``_dumps`` makes of the dict.
+
+        Every non-streamed answer goes through here, and encoding the dict was the largest
+        single cost of one. Tool calls, which are rarer, are encoded by ``_dumps``.
+        """
+        text = "null" if scenario.text is None else _quote(scenario.text)
+        refusal = "null" if scenario.refusal is None else _quote(scenario.refusal)
+        calls = ""
+        if scenario.tool_calls:
+            calls = ',"tool_calls":' + _dumps(
+                [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in scenario.tool_calls
+                ]
+            )
+        return (
+            (
+                f'{{"id":"chatcmpl-{scenario.ident}","object":"chat.completion","created":{created},'
+                f'"model":{_quote(request.model)},"choices":[{{"index":0,"message":{{"role":"assistant",'
+                f'"content":{text},"refusal":{refusal},"annotations":[]{calls}}},"logprobs":null,'
+                f'"finish_reason":"{scenario.finish.value}"}}],"usage":'
+            ).encode()
+            + self._usage_bytes(scenario)
+            + (f',"service_tier":"default","system_fingerprint":"{SYSTEM_FINGERPRINT}"}}').encode()
+        )
+
     def _completion(self, scenario: Scenario, request: ChatRequest, created: int) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
@@ -315,46 +347,9 @@ class OpenAIDialect:
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
 
-    def _chunks(self, scenario: Scenario, request: ChatRequest, created: int) -> tuple[Frame, ...]:
-        """Every SSE frame of the stream, each stamped with its due time.
-
-        Built from byte templates: the chunk envelope is the same for every piece,
-        only the delta differs (this runs once per streamed request, for every token).
-        """
-        head = (
-            'data: {"id":"chatcmpl-' + scenario.ident + '","object":"chat.completion.chunk","created":'
-            f'{created},"model":{_dumps(request.model)},'
-            f'"service_tier":"default","system_fingerprint":"{SYSTEM_FINGERPRINT}",'
-        ).encode()
-        usage_null = b',"usage":null' if request.include_usage else b""
-        open_choice = head + b'"choices":[{"index":0,"delta":'
-        close_choice = b',"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
-        ttft, itl = scenario.pacing.ttft, scenario.pacing.itl
-        content = FrameRole.CONTENT
-        frames: list[Frame] = []
-        if scenario.tool_calls:
-            for index, (kind, text, call_index) in enumerate(scenario.pieces):
-                delta = self._tool_delta(scenario, kind, text, call_index, first=index == 0)
-                frames.append(Frame(open_choice + delta + close_choice, ttft + index * itl, content))
-        else:
-            if scenario.refusal is not None:
-                opener, key = b'{"role":"assistant","content":null,"refusal":""}', b'{"refusal":'
-            else:
-                opener, key = b'{"role":"assistant","content":"","refusal":null}', b'{"content":'
-            frames.append(Frame(open_choice + opener + close_choice, ttft, FrameRole.OPEN))
-            prefix, suffix = open_choice + key, b"}" + close_choice
-            frames.extend(
-                Frame(prefix + _quote(text).encode() + suffix, ttft + index * itl, content)
-                for index, (_, text, _) in enumerate(scenario.pieces)
-            )
-        end = ttft + max(len(scenario.pieces) - 1, 0) * itl
-        finish = b'{},"logprobs":null,"finish_reason":"' + scenario.finish.value.encode() + b'"}]'
-        frames.append(Frame(open_choice + finish + usage_null + b"}\n\n", end, FrameRole.FINISH))
-        if request.include_usage:
-            usage = head + b'"choices":[],"usage":' + _dumps(self._usage(scenario)).encode() + b"}\n\n"
-            frames.append(Frame(usage, end, FrameRole.USAGE))
-        frames.append(Frame(_DONE, end, FrameRole.TERMINAL))
-        return tuple(frames)
+    def _chunks(self, scenario: Scenario, request: ChatRequest, created: int) -> LazyFrames:
+        """Every SSE frame of the stream, each made when it is due (see ``_Stream``)."""
+        return _Stream(self, scenario, request, created).frames()
 
     @staticmethod
     def _tool_delta(scenario: Scenario, kind: PieceKind, text: str, call_index: int, first: bool) -> bytes:
@@ -427,3 +422,92 @@ class OpenAIDialect:
         return Reply(
             status, (_JSON, (b"content-length", str(len(body)).encode())), (Frame(body, 0.0, FrameRole.BODY),)
         )
+
+
+class _Stream:
+    """One streamed answer's frames, made one by one as the delivery reaches them.
+
+    Built from byte templates: the chunk envelope is the same for every piece, only
+    the delta differs. The layout: the role chunk (text and refusal answers only; a
+    tool call carries the role in its first chunk), one chunk per piece, the finish
+    chunk, the usage chunk (with ``include_usage``), ``[DONE]``. With ``stamp=1`` a
+    text or refusal chunk is a ``Render`` that writes its stamp when it is sent.
+    """
+
+    __slots__ = (
+        "_close",
+        "_dialect",
+        "_end",
+        "_head",
+        "_itl",
+        "_key",
+        "_lead",
+        "_open",
+        "_pieces",
+        "_request",
+        "_scenario",
+        "_ttft",
+        "_usage_null",
+    )
+
+    def __init__(
+        self, dialect: OpenAIDialect, scenario: Scenario, request: ChatRequest, created: int
+    ) -> None:
+        self._dialect = dialect
+        self._scenario = scenario
+        self._request = request
+        self._head = (
+            'data: {"id":"chatcmpl-' + scenario.ident + '","object":"chat.completion.chunk","created":'
+            f'{created},"model":{_dumps(request.model)},'
+            f'"service_tier":"default","system_fingerprint":"{SYSTEM_FINGERPRINT}",'
+        ).encode()
+        self._usage_null = b',"usage":null' if request.include_usage else b""
+        self._open = self._head + b'"choices":[{"index":0,"delta":'
+        self._close = b',"logprobs":null,"finish_reason":null}]' + self._usage_null + b"}\n\n"
+        self._ttft, self._itl = scenario.pacing.ttft, scenario.pacing.itl
+        self._pieces = len(scenario.pieces)
+        self._end = self._ttft + max(self._pieces - 1, 0) * self._itl
+        self._key = b'{"refusal":' if scenario.refusal is not None else b'{"content":'
+        #: frames before the first piece: the role chunk, unless the answer is tool calls
+        self._lead = 0 if scenario.tool_calls else 1
+
+    def frames(self) -> LazyFrames:
+        after = 3 if self._request.include_usage else 2  # finish, [usage], [DONE]
+        return LazyFrames(self.make, self.due, self._lead + self._pieces + after)
+
+    def due(self, index: int) -> float:
+        position = index - self._lead
+        if position < 0:
+            return self._ttft
+        if position < self._pieces:
+            return self._ttft + position * self._itl
+        return self._end
+
+    def make(self, index: int) -> Frame:
+        scenario = self._scenario
+        position = index - self._lead
+        if position < 0:
+            if scenario.refusal is not None:
+                opener = b'{"role":"assistant","content":null,"refusal":""}'
+            else:
+                opener = b'{"role":"assistant","content":"","refusal":null}'
+            return Frame(self._open + opener + self._close, self._ttft, FrameRole.OPEN)
+        if position < self._pieces:
+            kind, text, call_index = scenario.pieces[position]
+            at = self._ttft + position * self._itl
+            if scenario.tool_calls:
+                delta = OpenAIDialect._tool_delta(scenario, kind, text, call_index, first=position == 0)
+                return Frame(self._open + delta + self._close, at, FrameRole.CONTENT)
+            prefix, suffix = self._open + self._key, b"}" + self._close
+            if scenario.stamp:
+                return Frame(stamped_string(prefix, text, suffix, position), at, FrameRole.CONTENT)
+            return Frame(prefix + _quote(text).encode() + suffix, at, FrameRole.CONTENT)
+        after = position - self._pieces
+        if after == 0:
+            finish = b'{},"logprobs":null,"finish_reason":"' + scenario.finish.value.encode() + b'"}]'
+            return Frame(self._open + finish + self._usage_null + b"}\n\n", self._end, FrameRole.FINISH)
+        if after == 1 and self._request.include_usage:
+            usage = OpenAIDialect._usage_bytes(scenario)
+            data = self._head + b'"choices":[],"usage":' + usage + b"}\n\n"
+            return Frame(data, self._end, FrameRole.USAGE)
+        return Frame(_DONE, self._end, FrameRole.TERMINAL)

@@ -106,6 +106,11 @@ class RequestLog:
                 self._file.close()
                 self._file = None
 
+    @property
+    def enabled(self) -> bool:
+        """Whether records are written at all (with no path, nobody needs one built)."""
+        return self._file is not None
+
     def write(self, record: RequestRecord) -> None:
         """Append one line; a write that fails is dropped (serving matters more than the log)."""
         if self._file is None:

@@ -33,9 +33,9 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 import anyio
-import httpx
 
 from gateproof.reference_gateway._errors import GatewayError
+from gateproof.reference_gateway._upstream import TransportError, UpstreamTimeout
 
 __all__ = [
     "CORRECT_RESILIENCE",
@@ -118,11 +118,12 @@ def classify_exception(exc: BaseException) -> FailureClass:
     """The class of a failure to get an answer at all.
 
     A timeout is "no answer in time" (fall back at once); a refused or broken connection is
-    transient (retry); anything else httpx raises (an undecodable body) is an unusable answer.
+    transient (retry); anything else the upstream client raises (a request it could not send)
+    is an unusable answer.
     """
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, TimeoutError | UpstreamTimeout):
         return FailureClass.FALLBACK
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, TransportError):
         return FailureClass.RETRY
     return FailureClass.FALLBACK
 

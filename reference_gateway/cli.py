@@ -156,8 +156,6 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # One line per upstream request from httpx would drown the gateway's own accounting lines.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     log = logging.getLogger("gateproof.gateway")
     for provider in config.providers.values():
         credential = "with a credential" if provider.api_key else "without a credential"

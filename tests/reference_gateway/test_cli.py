@@ -13,14 +13,16 @@ from gateproof.cli import main
 from gateproof.cli.launch import LaunchError, start_server
 from gateproof.reference_gateway import ListenError, is_loopback_host, is_loopback_url, listen_socket
 from gateproof.reference_gateway.providers import ADAPTERS
-from gateproof.selftest import FAULTS
+from gateproof.selftest import FAULTS, LOAD_FAULTS
 
 
 def test_list_faults(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gateway", "--list-faults"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(FAULTS)
-    assert all(FAULTS[line.split()[0]].description in line for line in lines)
+    # the contract self-test's faults, then the ones only a load run sees
+    faults = {**FAULTS, **LOAD_FAULTS}
+    assert [line.split()[0] for line in lines] == list(faults)
+    assert all(faults[line.split()[0]].description in line for line in lines)
 
 
 def test_help_explains_the_options(capsys: pytest.CaptureFixture[str]) -> None:

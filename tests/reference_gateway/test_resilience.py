@@ -24,6 +24,7 @@ import yaml
 
 from gateproof.cli.launch import UPSTREAMS, LocalServer, free_port
 from gateproof.reference_gateway import _errors
+from gateproof.reference_gateway import _upstream as upstream
 from gateproof.reference_gateway._app import create_app
 from gateproof.reference_gateway._config import default_config_path, parse_config
 from gateproof.reference_gateway._errors import GatewayError
@@ -57,13 +58,15 @@ def test_statuses_fall_in_the_d44_classes(status: int, kind: FailureClass) -> No
 
 
 def test_connection_failures_are_retried_and_timeouts_fall_back() -> None:
-    request = httpx.Request("POST", "http://127.0.0.1:9/")
-    assert classify_exception(httpx.ConnectError("refused", request=request)) is FailureClass.RETRY
-    assert classify_exception(httpx.RemoteProtocolError("cut", request=request)) is FailureClass.RETRY
-    assert classify_exception(httpx.ReadError("reset", request=request)) is FailureClass.RETRY
-    assert classify_exception(httpx.ConnectTimeout("slow", request=request)) is FailureClass.FALLBACK
+    assert classify_exception(upstream.ConnectError("refused")) is FailureClass.RETRY
+    assert classify_exception(upstream.RemoteProtocolError("cut")) is FailureClass.RETRY
+    assert classify_exception(upstream.ReadError("reset")) is FailureClass.RETRY
+    assert classify_exception(upstream.ConnectTimeout("slow")) is FailureClass.FALLBACK
+    assert classify_exception(upstream.PoolTimeout("busy")) is FailureClass.FALLBACK
+    assert classify_exception(upstream.ReadTimeout("quiet")) is FailureClass.FALLBACK
     assert classify_exception(TimeoutError()) is FailureClass.FALLBACK
-    assert classify_exception(httpx.DecodingError("gzip?", request=request)) is FailureClass.FALLBACK
+    # a request the client could not send at all (a header it refuses) is not worth a retry
+    assert classify_exception(upstream.UpstreamError("bad header")) is FailureClass.FALLBACK
 
 
 def test_retry_after_is_waited_up_to_the_bound() -> None:

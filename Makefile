@@ -48,11 +48,15 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mock_throughput.py
+	$(BIN)/python benchmarks/mock_fidelity.py
 	$(BIN)/python benchmarks/sse_decoder.py
 	$(BIN)/python benchmarks/gateway_validation.py
 	$(BIN)/python benchmarks/property_forwarder.py
 	$(BIN)/python benchmarks/impact_replay.py
 	$(BIN)/python benchmarks/compression.py
+	$(BIN)/python benchmarks/load_user.py
+	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/paired_resolution.py
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

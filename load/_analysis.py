@@ -3,9 +3,11 @@
 The locustfile only reads and timestamps (``time.perf_counter()`` taken the moment
 each piece of the body is handed over), and keeps parsing out of that loop; this
 module then replays the timestamped pieces through the stream grammar of
-``gateproof.contract.stream`` and derives the timings. Parse cost therefore never
-lands in a measured interval, and the analysis is a pure function the tests can
-drive with hand-made byte sequences.
+``gateproof.contract.stream`` (``gateproof.load._replay``, which skips the parse of
+content chunks that only repeat an accepted one with other text) and derives the timings,
+the chunk stamps' findings (``gateproof.load._stamps``) and the timings the server reported
+(:func:`server_timings`). Parse cost therefore never lands in a measured interval, and the
+analysis is a pure function the tests can drive with hand-made byte sequences.
 
 Definitions (all durations from the moment just before the request is sent, so a
 new connection's set-up counts, as a client would feel it):
@@ -24,15 +26,17 @@ to the number of content events when the stream carried no usage.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
-from typing import Any
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 from gateproof.contract import JSONTooDeep, loads_bounded
-from gateproof.contract.stream import ChatStreamGrammar, EventKind, StreamChecker
 from gateproof.load._measurement import Measurement
+from gateproof.load._replay import replay_stream
+from gateproof.load._stamps import read_stamps
 
-__all__ = ["analyze_completion", "analyze_stream", "timed_json_answer"]
+__all__ = ["analyze_completion", "analyze_stream", "server_timings", "timed_json_answer"]
 
 
 def analyze_stream(
@@ -47,63 +51,71 @@ def analyze_stream(
     """Fill ``measurement`` from one streamed body.
 
     ``reads`` are (perf_counter at arrival, bytes) in arrival order; ``ended_at`` is
-    when the body was complete (or when reading stopped). A transport failure the
-    caller already recorded on ``measurement`` stays the reason, and the grammar is
-    not replayed over a body that was cut short (failures have no latencies to find);
-    otherwise an error event inside the stream makes it ``no_error_event``, and
-    failing that the first grammar violation's rule name becomes it.
+    when the body was complete (or when reading stopped); ``sent_at`` is the perf_counter the
+    timings count from (``measurement.started_wall``, less ``lag`` in an open loop, is its
+    wall time). A transport failure the caller already recorded on ``measurement`` stays the
+    reason, and the grammar is not replayed over a body that was cut short (failures have no
+    latencies to find); otherwise an error event inside the stream makes it ``no_error_event``,
+    and failing that the first grammar violation's rule name becomes it. A successful stream's
+    chunk stamps (when the mock stamped them) and the timings the server reported are read too.
     """
     measurement.ttfb = headers_at - sent_at
     measurement.e2e = ended_at - sent_at
     if not measurement.ok:
         return
-    checker = StreamChecker(ChatStreamGrammar(include_usage=include_usage))
-    content_times: list[float] = []
-    for arrived, data in _line_pieces(reads):
-        for result in checker.feed(data):
-            if result.has_content:
-                content_times.append(arrived)
-            if result.kind is EventKind.ERROR:
-                measurement.fail("no_error_event")
-    report = checker.close()
-    for violation in report.violations:
+    replay = replay_stream(reads, include_usage=include_usage)
+    if replay.error_event:
+        measurement.fail("no_error_event")
+    for violation in replay.report.violations:
         measurement.fail(violation.rule)
-    summary = report.summary
+    summary = replay.report.summary
+    arrivals = replay.arrivals
     usage = summary.usage or {}
     completion_tokens = usage.get("completion_tokens")
     if type(completion_tokens) is int and completion_tokens >= 0:
         measurement.output_tokens = completion_tokens
     else:
-        measurement.output_tokens = summary.content_event_count
-    if content_times:
-        measurement.ttft = content_times[0] - sent_at
-        measurement.inter_chunk = [later - earlier for earlier, later in itertools.pairwise(content_times)]
+        measurement.output_tokens = len(arrivals)
+    if arrivals:
+        first, last = arrivals[0], arrivals[-1]
+        measurement.ttft = first - sent_at
+        measurement.inter_chunk = list(map(operator.sub, arrivals[1:], arrivals[:-1]))
         if measurement.output_tokens > 1:
-            measurement.tpot = (content_times[-1] - content_times[0]) / (measurement.output_tokens - 1)
+            measurement.tpot = (last - first) / (measurement.output_tokens - 1)
     elif measurement.ok:
         measurement.fail("no_content")
+    if measurement.ok:
+        read_stamps(measurement, arrivals, replay.texts, sent_at=sent_at)
+        if summary.last_chunk is not None:
+            measurement.server_ms = server_timings(summary.last_chunk)
 
 
-def _line_pieces(reads: Sequence[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
-    """The reads, with every run of pieces that hold no line end joined to the piece that ends it.
+def server_timings(answer: dict[str, Any]) -> dict[str, float]:
+    """What the server said it spent on this request, name -> milliseconds.
 
-    An event can only complete at a line end, so a piece without CR or LF completes nothing and
-    joining it to the next one (stamped with that one's arrival) changes no timing. It keeps the
-    SSE decoder from growing one long line by repeated concatenation, which is quadratic in the
-    line's length.
+    From an answer (a completion, the last chunk of a stream, a ``/v1/compress`` answer):
+    ``compression`` is ``compression.time_ms`` (chat) or ``compression.compression_time_ms``
+    (``/v1/compress``); ``debug.<name>`` is each entry of ``debug.timings_ms`` (the reference
+    gateway sends ``total``, ``upstream`` and, when it compressed, ``compression``). Values
+    that are not non-negative numbers are left out: judging them is the contract suite's job.
     """
-    pending: list[bytes] = []
-    for arrived, data in reads:
-        if b"\n" not in data and b"\r" not in data:
-            pending.append(data)
-            continue
-        if pending:
-            pending.append(data)
-            data = b"".join(pending)
-            pending.clear()
-        yield arrived, data
-    if pending:
-        yield reads[-1][0], b"".join(pending)
+    timings: dict[str, float] = {}
+    compression = answer.get("compression")
+    if type(compression) is dict:
+        value = compression.get("time_ms", compression.get("compression_time_ms"))
+        if _milliseconds(value):
+            timings["compression"] = float(value)
+    debug = answer.get("debug")
+    spent = debug.get("timings_ms") if type(debug) is dict else None
+    if type(spent) is dict:
+        for name, value in spent.items():
+            if type(name) is str and _milliseconds(value):
+                timings[f"debug.{name}"] = float(value)
+    return timings
+
+
+def _milliseconds(value: object) -> TypeGuard[float]:
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0  # type: ignore[arg-type, operator]
 
 
 def timed_json_answer(
@@ -130,6 +142,7 @@ def timed_json_answer(
     if data.get("error") is not None:
         measurement.fail("error_body")
         return None
+    measurement.server_ms = server_timings(data)
     return data
 
 

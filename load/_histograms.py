@@ -40,6 +40,7 @@ __all__ = [
     "merge",
     "new_histogram",
     "percentile_ms",
+    "record_all_seconds",
     "record_seconds",
     "summarize",
 ]
@@ -71,9 +72,59 @@ def record_seconds(histogram: HdrHistogram, seconds: float) -> None:
 
     Negative values (clock misuse) become 0 and values beyond the range are
     pinned to its top, so one freak measurement never goes missing from the count.
+    The arithmetic is :func:`record_all_seconds`'s, for one value (this is called per request
+    for every scalar metric, so it does without that one's loop set-up).
     """
     micros = round(seconds * 1_000_000)
-    histogram.record_value(min(max(micros, 0), HIGHEST_US))
+    if micros < 0:
+        micros = 0
+    elif micros > HIGHEST_US:
+        micros = HIGHEST_US
+    unit = histogram.unit_magnitude
+    half_magnitude = histogram.sub_bucket_half_count_magnitude
+    bucket = (micros | histogram.sub_bucket_mask).bit_length() - unit - half_magnitude - 1
+    index = ((bucket + 1) << half_magnitude) + (micros >> (bucket + unit)) - histogram.sub_bucket_half_count
+    histogram.counts[index] += 1
+    histogram.total_count += 1
+    if micros < histogram.min_value:
+        histogram.min_value = micros
+    if micros > histogram.max_value:
+        histogram.max_value = micros
+
+
+def record_all_seconds(histogram: HdrHistogram, values: Iterable[float]) -> None:
+    """Record several durations at once (a stream's chunk gaps), as :func:`record_seconds` would.
+
+    The load user records about 130 values per stream, and hdrh's ``record_value`` walks three
+    method calls per value (about 2 us each here, a tenth of what a request costs the load user
+    in all). This does hdrh's own arithmetic inline, with the histogram's fields read once per
+    call: a value's counter is ``((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) -
+    half_count``, where ``bucket`` comes from the bit length of ``value | sub_bucket_mask``
+    (hdrh's ``_counts_index_for``). ``tests/load/test_measurement_units.py`` checks that the
+    counters, total, minimum and maximum come out identical to hdrh's.
+    """
+    counts = histogram.counts
+    mask = histogram.sub_bucket_mask
+    unit = histogram.unit_magnitude
+    half_magnitude = histogram.sub_bucket_half_count_magnitude
+    base = unit + half_magnitude + 1
+    offset = histogram.sub_bucket_half_count
+    low, high, recorded = histogram.min_value, histogram.max_value, 0
+    for seconds in values:
+        micros = round(seconds * 1_000_000)
+        if micros < 0:
+            micros = 0
+        elif micros > HIGHEST_US:
+            micros = HIGHEST_US
+        bucket = (micros | mask).bit_length() - base
+        counts[((bucket + 1) << half_magnitude) + (micros >> (bucket + unit)) - offset] += 1
+        recorded += 1
+        if micros < low:
+            low = micros
+        if micros > high:
+            high = micros
+    histogram.total_count += recorded
+    histogram.min_value, histogram.max_value = low, high
 
 
 def encode(histogram: HdrHistogram) -> str:

@@ -28,6 +28,7 @@ from gateproof.load._histograms import (
     TIMELINE_SIGNIFICANT_FIGURES,
     encode,
     new_histogram,
+    record_all_seconds,
     record_seconds,
 )
 from gateproof.load._measurement import METRICS, Measurement
@@ -148,8 +149,11 @@ class Recorder:
             value = getattr(measurement, metric)
             if value is None:
                 continue
-            for seconds in value if isinstance(value, list) else [value]:
-                self._record(metric, seconds)
+            if isinstance(value, list):
+                if value:
+                    record_all_seconds(self._histogram(metric), value)
+            else:
+                record_seconds(self._histogram(metric), value)
         if measurement.stamps:
             counts = self.transparency
             for name, value in (
@@ -161,8 +165,9 @@ class Recorder:
                 ("buffered_streams", int(measurement.buffered)),
             ):
                 counts[name] = counts.get(name, 0) + value
-            for seconds in measurement.chunk_delays:
-                self._record("chunk_delay", max(seconds, 0.0))
+            if measurement.chunk_delays:
+                # a delay below 0 (clock granularity) is recorded as 0
+                record_all_seconds(self._histogram("chunk_delay"), measurement.chunk_delays)
         if measurement.e2e is not None:
             if second.e2e is None:
                 second.e2e = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
@@ -172,11 +177,14 @@ class Recorder:
                 second.ttft = new_histogram(TIMELINE_SIGNIFICANT_FIGURES)
             record_seconds(second.ttft, measurement.ttft)
 
-    def _record(self, metric: str, seconds: float) -> None:
+    def _histogram(self, metric: str) -> HdrHistogram:
         histogram = self.histograms.get(metric)
         if histogram is None:
             histogram = self.histograms[metric] = new_histogram()
-        record_seconds(histogram, seconds)
+        return histogram
+
+    def _record(self, metric: str, seconds: float) -> None:
+        record_seconds(self._histogram(metric), seconds)
 
     def pair(self, baseline: Measurement, target: Measurement) -> None:
         """Keep what the target added over the baseline for one matched pair (both legs must have

@@ -104,6 +104,29 @@ def test_out_of_range_values_are_pinned_not_lost() -> None:
     assert histogram.get_min_value() == 0
 
 
+@pytest.mark.parametrize("significant_figures", [2, 3, 5])
+def test_recording_matches_hdrh_counter_for_counter(significant_figures: int) -> None:
+    import random
+
+    from gateproof.load._histograms import HIGHEST_US, record_all_seconds
+
+    rng = random.Random(11)
+    values = [rng.random() * 10 ** rng.randint(-7, 2) for _ in range(20_000)]
+    values += [0.0, -1.0, 1e-7, 0.000_000_5, 59.999_999_5, 60.0, 61.0, 120.0]
+    by_hdrh, one_by_one, all_at_once = (new_histogram(significant_figures) for _ in range(3))
+    for seconds in values:
+        by_hdrh.record_value(min(max(round(seconds * 1_000_000), 0), HIGHEST_US))
+        record_seconds(one_by_one, seconds)
+    record_all_seconds(all_at_once, values)
+    assert encode(one_by_one) == encode(by_hdrh) == encode(all_at_once)
+    for histogram in (one_by_one, all_at_once):
+        assert (histogram.total_count, histogram.min_value, histogram.max_value) == (
+            by_hdrh.total_count,
+            by_hdrh.min_value,
+            by_hdrh.max_value,
+        )
+
+
 def test_merge_adds_counts_and_skips_empty_histograms() -> None:
     first, second, empty = new_histogram(), new_histogram(), new_histogram()
     for _ in range(90):
@@ -573,7 +596,7 @@ def test_pieces_without_a_line_end_are_joined_without_changing_timings() -> None
     assert measurement.ok, measurement.reason
     first_event_end = body.index(b"\n\n") + 1
     assert measurement.ttft == pytest.approx(first_event_end / 1000)
-    from gateproof.load._analysis import _line_pieces
+    from gateproof.load._replay import _line_pieces
 
     long_line = [(float(n), b"x" * 10) for n in range(5)] + [(9.0, b"x\n\n")]
     assert list(_line_pieces(long_line)) == [(9.0, b"x" * 50 + b"x\n\n")]
@@ -624,3 +647,166 @@ def test_exit_code_of_an_incomplete_or_empty_run() -> None:
     assert exit_code(result, 0.0) == 0
     result.error = "locust did not finish"
     assert exit_code(result, 1.0) == 1
+
+
+# --- the replay's shortcut agrees with the full grammar -----------------------------------------
+
+
+def _mock_chunk(delta: dict[str, object], finish: str | None = None, **changes: object) -> dict[str, object]:
+    return {
+        "id": "chatcmpl-9",
+        "object": "chat.completion.chunk",
+        "created": 7,
+        "model": "gpt-4o-mini",
+        "system_fingerprint": "fp_1",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "usage": None,
+        **changes,
+    }
+
+
+def _mock_stream(words: int = 12) -> list[bytes]:
+    """The events of a stream as the mock writes them (compact JSON, one ``data:`` line each)."""
+    usage = {"prompt_tokens": 4, "completion_tokens": words, "total_tokens": 4 + words}
+    chunks = [_mock_chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks += [_mock_chunk({"content": f" w{k}"}) for k in range(words)]
+    chunks += [_mock_chunk({}, "stop"), {**_mock_chunk({}), "choices": [], "usage": usage}]
+    events = [b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks]
+    return [*events, b"data: [DONE]\n\n"]
+
+
+def _replace(events: list[bytes], index: int, chunk: object) -> list[bytes]:
+    raw = chunk if isinstance(chunk, bytes) else b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
+    return [*events[:index], raw + b"\n\n", *events[index + 1 :]]
+
+
+_BASE = _mock_stream()
+_CONTENT_AT = 6  # a content event in the middle of the run (" w5")
+
+
+def _swap(old: bytes, new: bytes) -> list[bytes]:
+    """The base stream with ``old`` replaced by ``new`` in its middle content event."""
+    assert old in _BASE[_CONTENT_AT]
+    return _replace(_BASE, _CONTENT_AT, _BASE[_CONTENT_AT][:-2].replace(old, new))
+
+
+_MUTATIONS: dict[str, list[bytes]] = {
+    "clean": _BASE,
+    "spaced json": [e.replace(b'":', b'": ').replace(b',"', b', "') for e in _BASE],
+    "no space after data:": [e.replace(b"data: ", b"data:", 1) for e in _BASE],
+    "other id": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": " x"}, id="chatcmpl-other")),
+    "other model at the end": _replace(_BASE, 12, _mock_chunk({"content": " x"}, model="gpt-5")),
+    "finish in the middle": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": " x"}, "stop")),
+    "usage in the middle": _replace(
+        _BASE,
+        _CONTENT_AT,
+        _mock_chunk({"content": " x"}, usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
+    ),
+    "not json": _replace(_BASE, _CONTENT_AT, b"data: {oops"),
+    "escaped quote": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": ' "quoted" '})),
+    "escaped control": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": "a\u0001b"})),
+    "raw DEL": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": "a\x7fb"})),
+    "non-ascii": _replace(
+        _BASE, _CONTENT_AT, b"data: " + json.dumps(_mock_chunk({"content": "é"}), ensure_ascii=False).encode()
+    ),
+    "second choice": _replace(
+        _BASE,
+        _CONTENT_AT,
+        {**_mock_chunk({}), "choices": [{"index": 1, "delta": {"content": "z"}, "finish_reason": None}]},
+    ),
+    "role again": _replace(_BASE, _CONTENT_AT, _mock_chunk({"role": "assistant", "content": " x"})),
+    "tool call": _replace(
+        _BASE,
+        _CONTENT_AT,
+        _mock_chunk(
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ]
+            }
+        ),
+    ),
+    "duplicate key": _swap(b'"content":" w5"', b'"content":" a","content":" b"'),
+    "probe text": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": "~"})),
+    "empty content": _replace(_BASE, _CONTENT_AT, _mock_chunk({"content": ""})),
+    "comment": [*_BASE[:_CONTENT_AT], b": keep-alive\n\n", *_BASE[_CONTENT_AT:]],
+    "named event": _replace(
+        _BASE, _CONTENT_AT, b"event: delta\ndata: " + json.dumps(_mock_chunk({"content": " x"})).encode()
+    ),
+    "two data lines": _replace(_BASE, _CONTENT_AT, b'data: {"a":\ndata: 1}'),
+    "error event": _replace(
+        _BASE, _CONTENT_AT, {"error": {"message": "boom", "type": "x", "code": None, "param": None}}
+    ),
+    "content after usage": [*_BASE[:-1], _BASE[_CONTENT_AT], _BASE[-1]],
+    "no done": _BASE[:-1],
+    "unterminated": [*_BASE[:-1], b"data: [DONE]\n"],
+    "invalid utf-8": _swap(b'"content":" w5"', b'"content":" \xff"'),
+    "crlf": [e.replace(b"\n", b"\r\n") for e in _BASE],
+    "extra blank line": [*_BASE[:_CONTENT_AT], b"\n", *_BASE[_CONTENT_AT:]],
+}
+
+
+def _verdict(reads: list[tuple[float, bytes]], full: bool) -> tuple[object, ...]:
+    from gateproof.load._replay import _full, replay_stream
+
+    replay = _full(reads, True) if full else replay_stream(reads, include_usage=True)
+    rules = [violation.rule for violation in replay.report.violations]
+    reason = "no_error_event" if replay.error_event else (rules[0] if rules else None)
+    return reason, replay.arrivals, replay.texts, replay.report.summary.usage
+
+
+#: what the full grammar names each broken stream (the others pass)
+_BROKEN = {
+    "other id": "constant_id",
+    "other model at the end": "constant_model",
+    "finish in the middle": "single_finish_reason",
+    "usage in the middle": "usage_chunk_empty_choices",
+    "not json": "chunk_is_json",
+    "second choice": "first_chunk_has_role",
+    "tool call": "finish_reason_matches_content",
+    "named event": "event_type_is_message",
+    "two data lines": "chunk_object_type",
+    "error event": "no_error_event",
+    "content after usage": "usage_chunk_last",
+    "no done": "done_terminates_stream",
+    "unterminated": "sse_framing",
+    "invalid utf-8": "sse_framing",
+}
+
+
+@pytest.mark.parametrize("name", list(_MUTATIONS))
+@pytest.mark.parametrize("split", ["one read", "read per event", "odd reads"])
+def test_the_shortcut_judges_and_times_like_the_full_grammar(name: str, split: str) -> None:
+    from gateproof.load._replay import replay_stream
+
+    events = _MUTATIONS[name]
+    body = b"".join(events)
+    if split == "one read":
+        reads = [(3.0, body)]
+    elif split == "read per event":
+        reads = [(3.0 + index / 100, event) for index, event in enumerate(events)]
+    else:  # pieces of 97 bytes: events complete in the middle of reads
+        reads = [(3.0 + start / 10_000, body[start : start + 97]) for start in range(0, len(body), 97)]
+    verdict = _verdict(reads, full=False)
+    assert verdict == _verdict(reads, full=True)
+    assert verdict[0] == _BROKEN.get(name)
+    if name in ("clean", "spaced json", "no space after data:", "escaped quote", "role again", "probe text"):
+        assert replay_stream(reads, include_usage=True).shortcut, "an ordinary stream takes the shortcut"
+
+
+def test_the_shortcut_skips_the_parse_of_repeated_content_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateproof.contract.stream._grammar as grammar
+    from gateproof.load._replay import replay_stream
+
+    parsed = 0
+    real = grammar.loads_bounded
+
+    def counting(data: str | bytes) -> object:
+        nonlocal parsed
+        parsed += 1
+        return real(data)
+
+    monkeypatch.setattr(grammar, "loads_bounded", counting)
+    replay = replay_stream([(1.0, b"".join(_mock_stream(words=50)))], include_usage=True)
+    assert replay.shortcut and len(replay.arrivals) == 50 and replay.texts[49] == " w49"
+    assert parsed <= 5, f"{parsed} chunks parsed of 54"

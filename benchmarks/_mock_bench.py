@@ -35,6 +35,7 @@ __all__ = [
     "percentile",
     "pin",
     "pinning",
+    "serve_fast",
 ]
 
 #: the one API key the benchmarks' mock accepts (the mock checks it on every request, as a provider does)
@@ -124,3 +125,24 @@ def baseline_server(script: str, name: str, args: Sequence[str], log_dir: Path) 
         yield Server(name, port, process.pid)
     finally:
         local.stop()
+
+
+def serve_fast(app: object, port: int, **extra: object) -> None:
+    """Serve a bare baseline ASGI app the way the fastest uvicorn set-up does (uvloop, httptools,
+    no access log, no lifespan), so each baseline differs from the others only in its app."""
+    import uvicorn
+
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host=LOOPBACK,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="off",
+        access_log=False,
+        proxy_headers=False,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        **extra,  # type: ignore[arg-type]
+    )

@@ -47,6 +47,7 @@ from _mock_bench import (
     percentile,
     pin,
     pinning,
+    serve_fast,
 )
 
 TTFT_MS, ITL_MS, CHUNKS = 200, 20, 50
@@ -140,7 +141,6 @@ def _serve_asyncio(port: int) -> None:
 
 def _serve_uvicorn(port: int) -> None:
     """The bare ASGI streamer on uvicorn, with the mock's server settings."""
-    import uvicorn
     from starlette.types import Receive, Scope, Send
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,20 +160,7 @@ def _serve_uvicorn(port: int) -> None:
             await send({"type": "http.response.body", "body": body, "more_body": True})
         await send({"type": "http.response.body", "body": FINAL, "more_body": False})
 
-    uvicorn.run(
-        app,
-        host=LOOPBACK,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        lifespan="off",
-        access_log=False,
-        proxy_headers=False,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-        backlog=2048,
-    )
+    serve_fast(app, port, backlog=2048)
 
 
 # --------------------------------------------------------------------------------------

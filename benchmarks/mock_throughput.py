@@ -49,6 +49,7 @@ from _mock_bench import (
     percentile,
     pin,
     pinning,
+    serve_fast,
 )
 
 PROMPT = "What is the capital of France?"
@@ -75,7 +76,6 @@ def _request(port: int, body: bytes) -> bytes:
 
 
 def _serve_baseline(port: int, body_file: Path) -> None:
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -88,19 +88,7 @@ def _serve_baseline(port: int, body_file: Path) -> None:
         return Response(body, media_type="application/json")
 
     app = Starlette(routes=[Route(PATH, chat, methods=["POST"])])
-    uvicorn.run(
-        app,
-        host=LOOPBACK,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        lifespan="off",
-        access_log=False,
-        proxy_headers=False,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
+    serve_fast(app, port)
 
 
 # --------------------------------------------------------------------------------------

@@ -159,10 +159,10 @@ def _print_verdict(
             f"{load.failures} failures",
             file=out,
         )
-        from gateproof.load.cli import compression_lines
+        from gateproof.load.cli import compression_lines, depth_lines
 
-        for line in compression_lines(load):
-            print(f"  {line}", file=out)
+        for line in [*depth_lines(load), *compression_lines(load)]:
+            print(f"  {scrub(line)}", file=out)
 
 
 #: the compression load phase of the main job: short, and light enough for a 2-core machine

@@ -75,7 +75,9 @@ def test_two_workers_send_and_count_what_one_process_does(
         assert split.latencies[metric].count == single.latencies[metric].count, metric
     assert sum(point.requests for point in split.timeline) == split.requests
     # one request log for the run, each scheduled request in it once
-    records = [json.loads(line) for line in (tmp_path / "workers" / "requests.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "workers" / "requests.jsonl").read_text().splitlines()
+    ]
     assert sorted(r["index"] for r in records) == list(range(split.requests))
     assert not list((tmp_path / "workers").glob("*.worker-*"))
     # locust's master saw both workers' requests too

@@ -108,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
+    previous_int = None
+    if in_main_thread:
+        # A process started with SIGINT ignored (a background job of a shell without job
+        # control, some CI runners) inherits SIG_IGN, and Python then never raises
+        # KeyboardInterrupt: an interrupt sent to stop the run would be lost and its servers left
+        # running. SIGINT always means "stop cleanly" here.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code: int = modules[args.command].main(args)
     except KeyboardInterrupt:
@@ -116,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(
+                signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler
+            )
     # A command may have caught the interrupt itself (to stop its servers, write an interrupted
     # report) and returned 130; whatever it returned, a SIGTERMed run ends with 143.
     return TERMINATED_EXIT_CODE if terminated else code

@@ -228,6 +228,21 @@ class _ChatUser(User):
         if not self._legs:
             self._exchange(read, index=index, due=due, cid=cid)
             return
+        self._send_pair(read, index, due, cid, {leg.name: leg.request(cid) for leg in self._legs})
+
+    def _send_pair(
+        self,
+        read: BodyReader,
+        index: int,
+        due: float | None,
+        cid: str,
+        payloads: dict[str, bytes],
+        *,
+        stream: bool | None = None,
+        entry: str | None = None,
+    ) -> None:
+        """Send one pair (``payloads`` by leg name) in a seeded random order, the second leg when
+        the first has ended, and let the recorder keep their difference."""
         legs = list(self._legs)
         if random.Random(f"{SETTINGS.seed}:pair:{index}").random() < 0.5:
             legs.reverse()
@@ -235,11 +250,13 @@ class _ChatUser(User):
         for k, leg in enumerate(legs):
             measured[leg.name] = self._exchange(
                 read,
-                leg.request(cid),
+                payloads[leg.name],
                 index=index,
                 due=due if k == 0 else None,
                 cid=cid,
                 leg=leg,
+                stream=stream,
+                entry=entry,
             )
         RECORDER.pair(measured["baseline"], measured["target"])
 
@@ -497,38 +514,20 @@ class WorkloadUser(_ChatUser):
         headers = {**_headers(accept), **call.headers, CORRELATION_HEADER: cid}
         request = build_request(path, self._netloc, headers, json.dumps(body).encode())
         read = self._reader(call)
-        baseline = next((leg for leg in self._legs if leg.name == "baseline"), None)
-        if baseline is None or call.scenario == "compression":
+        if not self._legs or call.scenario == "compression":
             # unpaired: compression is the gateway's own work, a provider has nothing to pair it with
             self._exchange(read, request, index=index, due=due, cid=cid, stream=call.stream, entry=call.label)
             return
         base_body = call.body(self._directive, model=SETTINGS.baseline_model, max_tokens=SETTINGS.max_tokens)
         base_headers = {**_headers(accept, _BASELINE_KEY), **call.headers, CORRELATION_HEADER: cid}
         base_netloc = urlsplit(SETTINGS.baseline_origin).netloc
-        legs = [
-            (
-                baseline,
-                build_request(
-                    SETTINGS.baseline_path, base_netloc, base_headers, json.dumps(base_body).encode()
-                ),
-            ),
-            (None, request),
-        ]
-        if random.Random(f"{SETTINGS.seed}:pair:{index}").random() < 0.5:
-            legs.reverse()
-        measured: dict[str, Measurement] = {}
-        for k, (leg, payload) in enumerate(legs):
-            measured["target" if leg is None else leg.name] = self._exchange(
-                read,
-                payload,
-                index=index,
-                due=due if k == 0 else None,
-                cid=cid,
-                leg=leg,
-                stream=call.stream,
-                entry=call.label,
-            )
-        RECORDER.pair(measured["baseline"], measured["target"])
+        base_request = build_request(
+            SETTINGS.baseline_path, base_netloc, base_headers, json.dumps(base_body).encode()
+        )
+        self._send_pair(
+            read, index, due, cid, {"baseline": base_request, "target": request}, stream=call.stream,
+            entry=call.label,
+        )  # fmt: skip
 
 
 def _read_body(response: Response, measurement: Measurement) -> tuple[bytes, float]:

@@ -216,7 +216,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="open loop: first measure what this machine's load generator drives against the mock "
         "(--calibration-url, default the baseline) and mark the run invalid when the offered rate is over "
-        f"{SAFE_FRACTION:.0%} of it (default: on when a calibration URL is known)",
+        f"{SAFE_FRACTION * 100:.0f} %% of it (default: on when a calibration URL is known)",
     )
     gates.add_argument("--calibration-url", help="the mock provider's base URL for calibration")
     mock = parser.add_argument_group("mock directive (for a gateproof mock behind the target)")

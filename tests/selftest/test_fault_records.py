@@ -15,7 +15,7 @@ def test_the_core_hooks_of_a_record_are_the_gateways_seam() -> None:
     """selftest.Hook names the seam's fields plus the wire ones: a hook added on one side only fails here."""
     seam = {field.name for field in dataclasses.fields(Hooks)} - {"name"}
     assert {hook.value for hook in Hook if not hook.wire} == seam
-    assert {hook.value for hook in Hook if hook.wire} == {"headers", "error", "frames"}
+    assert {hook.value for hook in Hook if hook.wire} == {"headers", "error", "frames", "delay"}
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))

@@ -43,7 +43,9 @@ Azure) agree on:
   headline figures as properties: an ``<error>`` when it broke down (``LoadResult.error``), no
   request completed or the target never answered; a ``<failure type="load">`` when any request
   failed, the run is invalid or an SLO was breached (its message lists every reason); passing
-  otherwise.
+  otherwise. Each objective of an SLO file is a case of its own, ``load.slo`` named for the
+  objective, with its metric, threshold and measured figure as properties and a
+  ``<failure type="slo">`` when breached.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from datetime import UTC, datetime
 
 from gateproof.contract.results import CheckResult, Layer, Outcome, RunResult, Severity
 from gateproof.load.results import LoadResult
+from gateproof.reports._load_sections import LoadSections
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import (
     LoadView,
@@ -280,6 +283,26 @@ def _load_case(view: LoadView) -> tuple[ET.Element, str | None, float]:
     return case, kind, load.duration_s * 1000
 
 
+def _slo_cases(load: LoadResult) -> Iterable[tuple[ET.Element, str | None]]:
+    """One case per objective of the SLO file, so a CI dashboard lists each gate by name."""
+    for row in LoadSections.from_load(load).slos:
+        case = ET.Element("testcase", {"classname": "load.slo", "name": _clean(row.name), "time": "0.000"})
+        props = ET.SubElement(case, "properties")
+        for label, value in (
+            ("metric", row.outcome.metric),
+            ("threshold", row.threshold),
+            ("measured", row.measured),
+        ):
+            ET.SubElement(props, "property", {"name": label, "value": _clean(value)})
+        text = _clean(f"{row.outcome.metric}: measured {row.measured}, threshold {row.threshold}")
+        if row.met:
+            ET.SubElement(case, "system-out").text = text
+            yield case, None
+        else:
+            ET.SubElement(case, "failure", {"message": text, "type": "slo"}).text = text
+            yield case, "failure"
+
+
 def _property_time_ms(run: RunResult, suite: _Suite) -> float:
     """Each property operation's time once: the run's record of them, else taken from its results."""
     operations = property_operations(run)
@@ -342,6 +365,8 @@ def _suites(run: RunResult | None, load: LoadResult | None, verdict: Verdict) ->
             load_suite.timestamp = _iso(load.started_at)
         load_suite.add(case, kind)
         load_suite.time_ms += duration_ms
+        for slo_case, slo_kind in _slo_cases(load):
+            load_suite.add(slo_case, slo_kind)
     yield from (suite for suite in suites.values() if suite.cases)
 
 

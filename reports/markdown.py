@@ -12,8 +12,10 @@ raised; when the run played D48's faults), per-layer counts, the load figures, a
 
 A load run adds, when it measured them: an "invalid run" line, the SLO table (threshold, measured,
 PASS / FAIL per objective), the paired overhead (p50 and p99 of what the target added, each with
-its confidence interval, next to the provider's configured timing) and the capacity figure. The
-CDFs, the transparency counts, the arrivals and the capacity steps are on the HTML page.
+its confidence interval, next to the provider's configured timing), one line each of stream
+transparency (chunks coalesced, split, missing; buffered streams) and of the open loop's arrivals
+(offered vs achieved rate, late sends), flagged figures marked, and the capacity figure. The CDFs,
+the lag distribution and the capacity steps are on the HTML page.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable
 from gateproof.contract.results import Outcome, RunResult
 from gateproof.load.results import LoadResult
 from gateproof.reports._failure_matrix import FailureMatrix
-from gateproof.reports._load_sections import SLO_COLUMNS, LoadSections
+from gateproof.reports._load_sections import SLO_COLUMNS, Fact, LoadSections
 from gateproof.reports._redact import redact_load, redact_run
 from gateproof.reports._view import (
     COMPRESSION_COLUMNS,
@@ -253,7 +255,7 @@ def _load_lines(views: list[LoadView], verdict: Verdict | None) -> list[str]:
 
 
 def _depth_lines(view: LoadView) -> list[str]:
-    """The invalid-run line, the SLO table, the paired overhead and the capacity figure, when measured."""
+    """The invalid-run line, the SLO table, the paired overhead, transparency, arrivals and capacity, when measured."""
     sections = LoadSections.from_load(view.load)
     lines: list[str] = []
     if sections.invalid:
@@ -296,9 +298,17 @@ def _depth_lines(view: LoadView) -> list[str]:
             lines.append("")
         else:
             lines += ["No pair had both legs succeed: nothing to compare.", ""]
+    for title, facts in (("Stream transparency", sections.transparency), ("Arrivals", sections.arrivals)):
+        if facts:
+            lines += [f"**{title}:** " + " · ".join(_fact(fact) for fact in facts), ""]
     if sections.capacity is not None:
         lines += [f"**Capacity:** {sections.capacity.figure}", ""]
     return lines
+
+
+def _fact(fact: Fact) -> str:
+    """``label value``, with a warning sign on a figure a reader should look at."""
+    return ("⚠️ " if fact.flag else "") + f"{fact.label} {_cell(fact.value, 80)}"
 
 
 def _compression_lines(view: LoadView) -> list[str]:

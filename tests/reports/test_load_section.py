@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -340,6 +341,37 @@ def test_summary_has_the_slo_table_and_the_overhead_p50_p99_with_intervals() -> 
     assert "- ❌ load: 1 of 3 SLOs breached (p99 added TTFT: 7.2 ms > 5 ms)" in lines
 
 
+def test_summary_has_one_line_each_of_transparency_and_arrivals_with_flagged_figures_marked() -> None:
+    lines = render_markdown(None, make_paired_load()).splitlines()
+
+    transparency = next(line for line in lines if line.startswith("**Stream transparency:**"))
+    arrivals = next(line for line in lines if line.startswith("**Arrivals:**"))
+    assert "chunks 19,200" in transparency and "⚠️ coalesced 12" in transparency
+    assert "⚠️ split" not in transparency and "split 0" in transparency
+    assert "open loop, poisson arrivals (seed 7)" in arrivals and "achieved rate 39.6 req/s" in arrivals
+    assert "⚠️ late sends 3 (over 10.0 ms after their time)" in arrivals
+
+
+def test_junit_has_a_case_per_slo_named_for_it_that_fails_when_breached() -> None:
+    root = ET.fromstring(render_junit(None, make_paired_load()))
+    cases = {case.get("name"): case for case in root.iter("testcase") if case.get("classname") == "load.slo"}
+
+    assert set(cases) == {"p99 added TTFT", "error rate", "requests_per_s"}
+    breached = cases["p99 added TTFT"].find("failure")
+    assert breached is not None and breached.get("type") == "slo"
+    assert breached.get("message") == "overhead.ttft.p99.high: measured 7.2 ms, threshold ≤ 5 ms"
+    assert cases["error rate"].find("failure") is None
+    props = {p.get("name"): p.get("value") for p in cases["error rate"].iter("property")}
+    assert props == {"metric": "error_rate", "threshold": "≤ 0.1 %", "measured": "0 %"}
+    load_suite = next(suite for suite in root.iter("testsuite") if suite.get("name") == "load")
+    assert load_suite.get("tests") == "4" and load_suite.get("failures") == "2"
+
+
+def test_a_run_without_an_slo_file_has_no_slo_cases() -> None:
+    load = dataclasses.replace(make_paired_load(), slos=[])
+    assert 'classname="load.slo"' not in render_junit(None, load)
+
+
 def test_summary_of_a_paired_run_without_pairs_says_there_is_nothing_to_compare() -> None:
     load = make_paired_load()
     load.paired = PairedResult(baseline_url="http://127.0.0.1:9100", baseline_model="", unmatched=40)
@@ -392,7 +424,9 @@ def test_every_reason_is_listed_most_fundamental_first() -> None:
     alert = html[start : html.index("</p>", start)]
     assert alert.endswith("; ".join(line.removeprefix("load: ") for line in failures).replace(">", "&gt;"))
     junit = render_junit(None, load)
-    assert junit.count("<failure ") == 1 and "late sends; 3 of 1,268 requests failed" in junit
+    # the run's case lists every reason; the breached objective fails its own case too
+    assert junit.count("<failure ") == 2 and "late sends; 3 of 1,268 requests failed" in junit
+    assert junit.count('type="slo"') == 1
 
 
 # --- plots ---------------------------------------------------------------------------------------

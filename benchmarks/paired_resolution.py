@@ -28,12 +28,8 @@ import tempfile
 from pathlib import Path
 
 from gateproof.cli.launch import (
-    KEY_ENVS,
-    STACK_LIMITS,
     UPSTREAM_ROLE,
-    UPSTREAMS,
     local_stack,
-    start_server,
 )
 
 GATEPROOF = str(Path(sys.executable).with_name("gateproof"))
@@ -98,19 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gateproof-paired-"))
     with local_stack(log_dir=work / "stack") as stack:
-        env = {
-            **{KEY_ENVS[role]: stack.keys[role] for role in KEY_ENVS},
-            **{upstream.key_env: stack.keys[upstream.role] for upstream in UPSTREAMS},
-        }
-        upstreams = [
-            a for up in UPSTREAMS for a in ("--upstream", f"{up.provider}={stack.mock.url}{up.prefix}")
-        ]
-        slow = start_server(
-            "gateway-slow",
-            ["gateway", *upstreams, *STACK_LIMITS, "--fault", "added_latency_1ms"],
-            env=env,
-            log_dir=work / "slow",
-        )
+        slow = stack.start_gateway("gateway-slow", ["--fault", "added_latency_1ms"], log_dir=work / "slow")
         try:
             run_env = {
                 **os.environ,

@@ -276,10 +276,40 @@ class LocalStack:
         """The gateway's structured request log (JSON lines, D34), in ``log_dir``."""
         return self.log_dir / REQUEST_LOG_FILE
 
+    def start_gateway(
+        self, name: str, args: Sequence[str] = (), *, log_dir: Path | None = None
+    ) -> LocalServer:
+        """Another reference gateway on this stack's mock, with its keys (``args`` e.g. ``--fault``).
+
+        It is stopped with the stack (it joins ``extra``); stopping it earlier is fine.
+        A paired run against a deliberately slower gateway, say, needs exactly this.
+        """
+        return start_server(
+            name,
+            _gateway_command(self.mock, *args),
+            env=_gateway_env(self.keys),
+            log_dir=log_dir or self.log_dir,
+            owner=self.extra,
+        )
+
     def stop(self) -> None:
         with signals_deferred():
             for server in [*self.extra, self.gateway, self.mock]:
                 server.stop()
+
+
+def _gateway_command(mock: LocalServer, *args: str) -> list[str]:
+    """``gateway`` wired to every provider route of ``mock``, with the stack's limits."""
+    upstreams = (arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={mock.url}{up.prefix}"))
+    return ["gateway", *upstreams, *STACK_LIMITS, *args]
+
+
+def _gateway_env(keys: dict[str, str]) -> dict[str, str]:
+    """The gateway's client keys by role and each provider's upstream key, as its environment."""
+    return {
+        **{KEY_ENVS[role]: keys[role] for role in KEY_ENVS},
+        **{upstream.key_env: keys[upstream.role] for upstream in UPSTREAMS},
+    }
 
 
 #: environment variables that carry the gateway's API keys to the child, by role:
@@ -408,15 +438,8 @@ def local_stack(
         )
         gateway = start_server(
             "gateway",
-            [
-                "gateway",
-                *(arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={mock.url}{up.prefix}")),
-                "--request-log",
-                str(log_dir / REQUEST_LOG_FILE),
-                *STACK_LIMITS,
-                *gateway_args,
-            ],
-            env={**{KEY_ENVS[role]: keys[role] for role in KEY_ENVS}, **upstream_env},
+            _gateway_command(mock, "--request-log", str(log_dir / REQUEST_LOG_FILE), *gateway_args),
+            env=_gateway_env(keys),
             log_dir=log_dir,
             owner=started,
         )

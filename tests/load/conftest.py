@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from gateproof.cli import main as gateproof_main
+from gateproof.load import LoadResult
+
 #: handler(conn, request_bytes, server): answer one request on a connected socket
 Handler = Callable[[socket.socket, bytes, "RawServer"], None]
 
@@ -255,3 +258,34 @@ def run_load_process(
         result=result,
         connects=connects,
     )
+
+
+def run_load_cli(
+    monkeypatch: pytest.MonkeyPatch,
+    out: Path,
+    base_url: str,
+    key: str,
+    *args: str,
+    key_env: str = "GATEPROOF_TEST_LOAD_KEY",
+) -> tuple[int, LoadResult | None]:
+    """``gateproof load`` in this process against ``base_url``: its exit code and ``load.json``, if written.
+
+    The key goes through ``key_env`` as a user's would; ``args`` are the run's own flags.
+    """
+    monkeypatch.setenv(key_env, key)
+    code = gateproof_main(
+        [
+            "load",
+            "--base-url",
+            base_url,
+            "--api-key-env",
+            key_env,
+            "--out",
+            str(out),
+            "--stop-timeout",
+            "5s",
+            *args,
+        ]
+    )
+    path = out / "load.json"
+    return code, LoadResult.from_dict(json.loads(path.read_text())) if path.exists() else None

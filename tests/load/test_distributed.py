@@ -12,49 +12,38 @@ from pathlib import Path
 
 import pytest
 
-from gateproof.cli import main as gateproof_main
 from gateproof.cli.launch import LocalStack
 from gateproof.load import LoadResult
 from gateproof.load._exit_codes import EXIT_INVALID_RUN, EXIT_OK
+
+from .conftest import run_load_cli
 
 KEY_ENV = "GATEPROOF_TEST_DISTRIBUTED_KEY"
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, stack: LocalStack, out: Path, workers: int) -> LoadResult:
-    monkeypatch.setenv(KEY_ENV, stack.api_key)
-    code = gateproof_main(
-        [
-            "load",
-            "--base-url",
-            stack.base_url,
-            "--api-key-env",
-            KEY_ENV,
-            "--out",
-            str(out),
-            "--scenario",
-            "stream",
-            "--tokens",
-            "6",
-            "--ttft-ms",
-            "10",
-            "--itl-ms",
-            "2",
-            "--arrival",
-            "poisson",
-            "--rate",
-            "20",
-            "--seed",
-            "7",
-            "--duration",
-            "3s",
-            "--stop-timeout",
-            "5s",
-            "--workers",
-            str(workers),
-            "--no-plot",
-        ]
+    args = (
+        "--scenario",
+        "stream",
+        "--tokens",
+        "6",
+        "--ttft-ms",
+        "10",
+        "--itl-ms",
+        "2",
+        "--arrival",
+        "poisson",
     )
-    result = LoadResult.from_dict(json.loads((out / "load.json").read_text()))
+    code, result = run_load_cli(
+        monkeypatch,
+        out,
+        stack.base_url,
+        stack.api_key,
+        *args,
+        *("--rate", "20", "--seed", "7", "--duration", "3s", "--workers", str(workers), "--no-plot"),
+        key_env=KEY_ENV,
+    )
+    assert result is not None, code
     # on a busy machine the generator may fall behind (and says so); the counts hold either way
     assert code == EXIT_OK or (code == EXIT_INVALID_RUN and "fell behind" in result.invalid), result.invalid
     return result

@@ -13,6 +13,8 @@ from gateproof.cli.launch import LocalServer, LocalStack, free_port
 from gateproof.load import LoadResult
 from gateproof.load import _runner as runner_module
 
+from .conftest import run_load_cli
+
 TTFT_MS = 50
 ITL_MS = 10
 TOKENS = 16
@@ -21,30 +23,8 @@ TOKENS = 16
 def _run(
     monkeypatch: pytest.MonkeyPatch, out: Path, base_url: str, key: str, *extra: str
 ) -> tuple[int, LoadResult | None]:
-    monkeypatch.setenv("GATEPROOF_TEST_LOAD_KEY", key)
-    code = gateproof_main(
-        [
-            "load",
-            "--base-url",
-            base_url,
-            "--api-key-env",
-            "GATEPROOF_TEST_LOAD_KEY",
-            "--out",
-            str(out),
-            "--ttft-ms",
-            str(TTFT_MS),
-            "--itl-ms",
-            str(ITL_MS),
-            "--tokens",
-            str(TOKENS),
-            "--stop-timeout",
-            "5s",
-            *extra,
-        ]
-    )
-    path = out / "load.json"
-    result = LoadResult.from_dict(json.loads(path.read_text())) if path.exists() else None
-    return code, result
+    timing = ("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--tokens", str(TOKENS))
+    return run_load_cli(monkeypatch, out, base_url, key, *timing, *extra)
 
 
 def _locust_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:

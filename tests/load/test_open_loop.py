@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from gateproof.cli import main as gateproof_main
 from gateproof.cli.launch import UPSTREAM_ROLE, LocalStack
 from gateproof.load import LoadOptions, LoadResult
 from gateproof.load._calibration import calibrate
@@ -20,38 +19,16 @@ from gateproof.load._exit_codes import (
 )
 from gateproof.load._records import RECORD_FIELDS
 
+from .conftest import run_load_cli
+
 KEY_ENV = "GATEPROOF_TEST_OPEN_LOOP_KEY"
 
 
 def _load(
     monkeypatch: pytest.MonkeyPatch, stack: LocalStack, out: Path, *extra: str
 ) -> tuple[int, LoadResult | None]:
-    monkeypatch.setenv(KEY_ENV, stack.api_key)
-    code = gateproof_main(
-        [
-            "load",
-            "--base-url",
-            stack.base_url,
-            "--api-key-env",
-            KEY_ENV,
-            "--out",
-            str(out),
-            "--scenario",
-            "chat",
-            "--tokens",
-            "8",
-            "--ttft-ms",
-            "5",
-            "--itl-ms",
-            "1",
-            "--stop-timeout",
-            "5s",
-            "--no-plot",
-            *extra,
-        ]
-    )
-    path = out / "load.json"
-    return code, LoadResult.from_dict(json.loads(path.read_text())) if path.exists() else None
+    timing = ("--scenario", "chat", "--tokens", "8", "--ttft-ms", "5", "--itl-ms", "1", "--no-plot")
+    return run_load_cli(monkeypatch, out, stack.base_url, stack.api_key, *timing, *extra, key_env=KEY_ENV)
 
 
 def _slo_file(path: Path, text: str) -> Path:

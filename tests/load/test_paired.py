@@ -14,19 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from gateproof.cli import main as gateproof_main
 from gateproof.cli.launch import (
-    KEY_ENVS,
-    STACK_LIMITS,
     UPSTREAM_ROLE,
-    UPSTREAMS,
     LocalServer,
     LocalStack,
-    start_server,
 )
 from gateproof.load import LoadResult
 from gateproof.load._exit_codes import EXIT_OK
 from gateproof.selftest import LOAD_FAULTS
+
+from .conftest import run_load_cli
 
 KEY_ENV = "GATEPROOF_TEST_PAIRED_KEY"
 BASELINE_KEY_ENV = "GATEPROOF_TEST_PAIRED_BASELINE_KEY"
@@ -35,18 +32,8 @@ BASELINE_KEY_ENV = "GATEPROOF_TEST_PAIRED_BASELINE_KEY"
 @pytest.fixture(scope="module")
 def slow_gateway(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """The stack's gateway again, on the same mock with the same keys, 1 ms slower on every request."""
-    env = {
-        **{KEY_ENVS[role]: stack.keys[role] for role in KEY_ENVS},
-        **{upstream.key_env: stack.keys[upstream.role] for upstream in UPSTREAMS},
-    }
-    upstreams = [
-        arg for up in UPSTREAMS for arg in ("--upstream", f"{up.provider}={stack.mock.url}{up.prefix}")
-    ]
-    server = start_server(
-        "gateway-slow",
-        ["gateway", *upstreams, *STACK_LIMITS, "--fault", "added_latency_1ms"],
-        env=env,
-        log_dir=tmp_path_factory.mktemp("slow-gateway"),
+    server = stack.start_gateway(
+        "gateway-slow", ["--fault", "added_latency_1ms"], log_dir=tmp_path_factory.mktemp("slow-gateway")
     )
     try:
         yield server
@@ -63,34 +50,14 @@ def _paired(
     baseline_key: str,
     *extra: str,
 ) -> tuple[int, LoadResult]:
-    monkeypatch.setenv(KEY_ENV, key)
     monkeypatch.setenv(BASELINE_KEY_ENV, baseline_key)
-    code = gateproof_main(
-        [
-            "load",
-            "--base-url",
-            target,
-            "--api-key-env",
-            KEY_ENV,
-            "--baseline-url",
-            baseline,
-            "--baseline-api-key-env",
-            BASELINE_KEY_ENV,
-            "--out",
-            str(out),
-            "--tokens",
-            "8",
-            "--ttft-ms",
-            "0",
-            "--itl-ms",
-            "0",
-            "--stop-timeout",
-            "5s",
-            "--no-plot",
-            *extra,
-        ]
+    baseline_args = ("--baseline-url", baseline, "--baseline-api-key-env", BASELINE_KEY_ENV)
+    timing = ("--tokens", "8", "--ttft-ms", "0", "--itl-ms", "0", "--no-plot")
+    code, result = run_load_cli(
+        monkeypatch, out, target, key, *baseline_args, *timing, *extra, key_env=KEY_ENV
     )
-    return code, LoadResult.from_dict(json.loads((out / "load.json").read_text()))
+    assert result is not None, code
+    return code, result
 
 
 def test_the_gateways_overhead_over_the_provider_is_measured_pair_by_pair(

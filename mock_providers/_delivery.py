@@ -44,7 +44,7 @@ from starlette.types import Message, Receive, Send
 
 from gateproof.mock_providers._journal import Outcome
 from gateproof.mock_providers._replies import FrameRole, LazyFrames, Reply, frame_bytes, last_due
-from gateproof.mock_providers._timing import sleep_until
+from gateproof.mock_providers._timing import now, sleep_until
 
 __all__ = ["ConnectionDropped", "Delivery", "deliver"]
 
@@ -127,7 +127,6 @@ async def _write(
         await sleep_until(t0 + due)
         await _write_whole(reply, send, progress)
         return
-    loop = asyncio.get_running_loop()
     await sleep_until(t0 + reply.header_delay)
     await send(_start(reply))
     content = FrameRole.CONTENT
@@ -140,7 +139,7 @@ async def _write(
         index += 1
         while index < count and index - first < _MAX_GROUP and due_of(index) - due <= _SAME_TIME:
             index += 1
-        if t0 + due > loop.time():
+        if t0 + due > now():
             await sleep_until(t0 + due)
         sent_us = time.time_ns() // 1000
         if index - first == 1:
@@ -162,11 +161,11 @@ async def _write(
 
 
 async def deliver(reply: Reply, t0: float, receive: Receive, send: Send) -> Delivery:
-    """Write ``reply`` (``t0`` = the request's arrival on the loop clock); say how it ended."""
+    """Write ``reply`` (``t0`` = the request's arrival on ``_timing.now``); say how it ended."""
     loop = asyncio.get_running_loop()
     progress = Delivery(Outcome.ABORTED if reply.abort or reply.reset else Outcome.COMPLETE, 0)
     due = last_due(reply)
-    if t0 + due <= loop.time():
+    if t0 + due <= now():
         if reply.streamed or reply.reset:
             await _write(reply, t0, receive, send, progress, due)
         else:  # the hot path: a whole answer already due

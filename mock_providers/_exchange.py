@@ -45,6 +45,7 @@ from gateproof.mock_providers._faults import FaultContext, status_fault_name
 from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Reply
 from gateproof.mock_providers._scenarios import ChatRequest, plan_scenario
+from gateproof.mock_providers._timing import now
 from gateproof.openapi import count_prompt
 
 __all__ = ["GenerationEndpoint", "StaticEndpoint", "UnknownRoute"]
@@ -152,7 +153,7 @@ class GenerationEndpoint:
         self.chaos = chaos
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        t0 = asyncio.get_running_loop().time()
+        t0 = now()
         received_at = time.time()
         raw = await _read_body(receive, self.config.max_body_bytes)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
@@ -267,7 +268,7 @@ class StaticEndpoint:
         self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        t0 = asyncio.get_running_loop().time()
+        t0 = now()
         received_at = time.time()
         raw = await _read_body(receive, 1 << 20)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
@@ -290,7 +291,7 @@ class UnknownRoute:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        t0 = asyncio.get_running_loop().time()
+        t0 = now()
         received_at = time.time()
         raw = await _read_body(receive, 1 << 20)
         entry = _record(self.journal, scope, _kept(raw), received_at, None)

@@ -37,8 +37,12 @@ typecheck: $(STAMP)
 	@for p in $(PARTS); do ln -s ../../../$$p $(TYPECHECK_ROOT)/gateproof/$$p; done
 	cd $(TYPECHECK_ROOT) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p gateproof
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time (module
+# fixtures start their servers once). Many tests wait on servers and timeouts rather than compute, so
+# four workers pay off even on two cores; TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 4
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The report page is checked in a real headless browser (Debian's chromium).
 browser:

@@ -22,6 +22,19 @@ For each server: requests per second, p50/p99 latency and the server's CPU time 
 (from ``/proc``), after a warm-up; servers alternate within each of ``--repeats`` rounds and
 the figures are medians over the rounds. The ratio is mock / baseline requests per second
 (target: at least 0.7). With two or more CPUs the servers run on CPU 0 and the client on CPU 1.
+
+Two more modes, steadier on a shared machine and quicker:
+
+- ``--in-process``: the app time alone. Each ASGI app (the mock, the bare Starlette route) is
+  called directly in this process, without a server or a socket, for the same requests; the
+  figure is microseconds per request, the minimum over ``--repeats`` passes (the collector set
+  as ``gateproof mock`` sets it).
+- ``--dump-replies FILE``: every message the mock writes, and the journal record it keeps, for
+  a matrix of requests (3 dialects x 9 directives x stream or not x tools or not x no fault or
+  one of 9, each sent twice, plus attempts, refusals, correlation headers and seeded chaos),
+  with the wall clock frozen. Run it against the code before a change (``PYTHONPATH`` at a
+  ``git archive`` tree, see ``benchmarks/README.md``) and after; ``cmp`` the two files: a
+  speed-up must not change one byte.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 from _mock_bench import (
@@ -75,20 +88,22 @@ def _request(port: int, body: bytes) -> bytes:
 # the baseline server (its own process: ``mock_throughput.py --serve-baseline starlette PORT FILE``)
 
 
-def _serve_baseline(port: int, body_file: Path) -> None:
+def _baseline_app(body: bytes) -> Any:
+    """The bare Starlette route: read the body, answer ``body`` as JSON."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    body = body_file.read_bytes()
-
     async def chat(request: Request) -> Response:
         await request.body()
         return Response(body, media_type="application/json")
 
-    app = Starlette(routes=[Route(PATH, chat, methods=["POST"])])
-    serve_fast(app, port)
+    return Starlette(routes=[Route(PATH, chat, methods=["POST"])])
+
+
+def _serve_baseline(port: int, body_file: Path) -> None:
+    serve_fast(_baseline_app(body_file.read_bytes()), port)
 
 
 # --------------------------------------------------------------------------------------
@@ -290,6 +305,281 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------
+# in process: the app alone, called through ASGI
+
+
+def _scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": (LOOPBACK, 8000),
+        "client": (LOOPBACK, 50000),
+        "scheme": "http",
+        "method": "POST",
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": headers,
+    }
+
+
+def _asgi_requests(bodies: list[bytes]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(scope, request message) for each body, as uvicorn hands them to an app."""
+    return [
+        (
+            _scope(
+                PATH,
+                [
+                    (b"host", f"{LOOPBACK}:8000".encode()),
+                    (b"content-type", b"application/json"),
+                    (b"authorization", f"Bearer {BENCH_KEY}".encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            ),
+            {"type": "http.request", "body": body, "more_body": False},
+        )
+        for body in bodies
+    ]
+
+
+async def _app_time(app: Any, requests: list[tuple[dict[str, Any], dict[str, Any]]]) -> float:
+    """Microseconds per request of ``app`` answering ``requests`` one after the other."""
+    written: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            written.append(message["body"])
+
+    start = time.perf_counter()
+    for scope, message in requests:
+
+        async def receive(message: dict[str, Any] = message) -> dict[str, Any]:
+            return message
+
+        await app(scope, receive, send)
+    elapsed = time.perf_counter() - start
+    assert len(written) == len(requests)
+    return elapsed / len(requests) * 1e6
+
+
+def _in_process(args: argparse.Namespace) -> int:
+    import gc
+
+    import uvloop
+
+    from gateproof.mock_providers import KeyPolicy, MockConfig, create_app
+
+    count = args.requests
+    same = _body(PROMPT)
+    fresh = [_body(f"{PROMPT} [[gateproof cid=bench-{index:012d}]]") for index in range(count * args.repeats)]
+
+    async def answer() -> bytes:
+        app = create_app(MockConfig(auth=KeyPolicy(keys=frozenset({BENCH_KEY}))))
+        written: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            written.append(message.get("body", b""))
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": same, "more_body": False}
+
+        scope, _ = _asgi_requests([same])[0]
+        await app(scope, receive, send)
+        return b"".join(written)
+
+    apps = {
+        "baseline": _baseline_app(uvloop.run(answer())),
+        "mock": create_app(MockConfig(auth=KeyPolicy(keys=frozenset({BENCH_KEY})))),
+    }
+    cases = [
+        ("baseline", "the same request", lambda _: [same] * count),
+        ("mock", "the same request", lambda _: [same] * count),
+        ("mock", "a fresh cid each", lambda round_: fresh[round_ * count : (round_ + 1) * count]),
+    ]
+    # the collector as `gateproof mock` sets it (cli.py), for every app alike
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    times: dict[int, list[float]] = {index: [] for index in range(len(cases))}
+    for round_ in range(args.repeats):
+        for index, (name, _, bodies) in enumerate(cases):
+            requests = _asgi_requests(bodies(round_))
+            times[index].append(uvloop.run(_app_time(apps[name], requests)))
+    print(
+        f"app time in process, us per request ({count} requests a pass, min and median of {args.repeats} passes)"
+    )
+    best: dict[int, float] = {}
+    for index, (name, what, _) in enumerate(cases):
+        best[index] = min(times[index])
+        print(f"  {name:<9} {what:<17} min {best[index]:7.1f}   median {median(times[index]):7.1f}")
+    print(f"  bare route / mock: {best[0] / best[1]:.2f} (same request), {best[0] / best[2]:.2f} (fresh cid)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# every byte the mock writes for a matrix of requests, to compare code before and after a change
+
+_DIRECTIVES = (
+    "",
+    "scenario=refusal",
+    "scenario=tool_call calls=2",
+    "tokens=0",
+    "scenario=length tokens=5",
+    "cached=3 tokens=4",
+    "stamp=1 tokens=3",
+    "seed=7 tokens=6",
+    "scenario=error status=429",
+)
+_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
+    "required": ["city"],
+}
+
+
+def _dialect_request(
+    dialect: str, text: str, stream: bool, tools: bool, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[dict[str, Any], bytes]:
+    headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]
+    query = b""
+    body: dict[str, Any]
+    if dialect == "openai":
+        path = PATH
+        body = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+        if stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        if tools:
+            body["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": _SCHEMA}}]
+        headers.append((b"authorization", f"Bearer {BENCH_KEY}".encode()))
+    elif dialect == "anthropic":
+        path = "/anthropic/v1/messages"
+        body = {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": text}],
+        }
+        if stream:
+            body["stream"] = True
+        if tools:
+            body["tools"] = [{"name": "get_weather", "input_schema": _SCHEMA}]
+        headers += [(b"x-api-key", BENCH_KEY.encode()), (b"anthropic-version", b"2023-06-01")]
+    else:
+        path = f"/gemini/v1beta/models/gemini-2.5-flash:{'streamGenerateContent' if stream else 'generateContent'}"
+        query = b"alt=sse" if stream else b""
+        body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+        if tools:
+            body["tools"] = [{"functionDeclarations": [{"name": "get_weather", "parameters": _SCHEMA}]}]
+        headers.append((b"x-goog-api-key", BENCH_KEY.encode()))
+    raw = json.dumps(body).encode()
+    headers += [*extra, (b"content-length", str(len(raw)).encode())]
+    return _scope(path, headers, query), raw
+
+
+def _text(message: dict[str, Any]) -> dict[str, Any]:
+    """An ASGI message as JSON text (bytes as latin-1)."""
+    shown: dict[str, Any] = {}
+    for key, value in message.items():
+        if key == "headers":
+            value = [[name.decode("latin-1"), text.decode("latin-1")] for name, text in value]
+        elif isinstance(value, bytes):
+            value = value.decode("latin-1")
+        shown[key] = value
+    return shown
+
+
+async def _replies(out: Path) -> int:
+    import itertools
+    import logging
+
+    from gateproof.mock_providers import FAULTS, ChaosPolicy, KeyPolicy, MockConfig, create_app
+
+    logging.disable(logging.CRITICAL)  # a reset the in-process server cannot do is logged, and expected
+    keys = KeyPolicy(keys=frozenset({BENCH_KEY}))
+    results: list[dict[str, Any]] = []
+
+    async def one(app: Any, scope: dict[str, Any], raw: bytes, case: list[Any]) -> None:
+        sent: list[dict[str, Any]] = []
+        pending = [{"type": "http.request", "body": raw, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if pending:
+                return pending.pop()
+            await asyncio.sleep(3600)  # the client stays
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(_text(message))
+
+        raised = None
+        try:
+            await app({**scope, "headers": list(scope["headers"])}, receive, send)
+        except Exception as exc:  # a dropped connection is raised on purpose
+            raised = type(exc).__name__
+        record = app.state.journal.entries()[-1].as_json()
+        results.append({"case": case, "sent": sent, "raised": raised, "journal": record})
+
+    app = create_app(MockConfig(auth=keys))
+    dialects = ("openai", "anthropic", "gemini")
+    faults = (None, *sorted(FAULTS))
+    for dialect, directive, stream, tools, fault in itertools.product(
+        dialects, _DIRECTIVES, (False, True), (False, True), faults
+    ):
+        keys_text = (directive + (f" fault={fault} fault_ms=2" if fault else "")).strip()
+        text = f"Hello there [[gateproof {keys_text}]]" if keys_text else "Hello there"
+        scope, raw = _dialect_request(dialect, text, stream, tools)
+        for attempt in range(2):
+            await one(app, scope, raw, [dialect, directive, stream, tools, fault, attempt])
+    extras = (
+        "cid=ff1 fail_first=1 fault=status_503",
+        "cid=ff2 fail_first=2 fault=truncate",
+        "cid=rd1 route_down=1 scenario=error",
+        "tokens=3 bogus=1",
+        "cid=plain tokens=2",
+    )
+    for dialect, directive in itertools.product(dialects, extras):
+        scope, raw = _dialect_request(dialect, f"Hi [[gateproof {directive}]]", False, False)
+        for attempt in range(3):
+            await one(app, scope, raw, [dialect, directive, attempt])
+    for dialect in dialects:
+        header = ((b"x-gateproof-correlation-id", b"hdr-" + dialect.encode()),)
+        scope, raw = _dialect_request(dialect, "Hi", True, True, header)
+        wrong = {
+            **scope,
+            "headers": [
+                (name, value.replace(BENCH_KEY.encode(), b"not-the-key")) for name, value in scope["headers"]
+            ],
+        }
+        for attempt in range(3):
+            await one(app, scope, raw, [dialect, "header cid", attempt])
+            await one(app, wrong, raw, [dialect, "header cid, wrong key", attempt])
+    chaos = ChaosPolicy(0.5, ("status_503", "truncate", "no_done", "slow_headers"), 3)
+    chaotic = create_app(MockConfig(auth=keys, chaos=chaos))
+    for dialect, stream in itertools.product(dialects, (False, True)):
+        scope, raw = _dialect_request(dialect, "Hi", stream, False)
+        for attempt in range(12):
+            await one(chaotic, scope, raw, [dialect, "chaos", stream, attempt])
+    out.write_text(json.dumps(results, indent=0))
+    print(f"{len(results)} replies written to {out}")
+    return 0
+
+
+def _dump_replies(out: Path) -> int:
+    import itertools
+    import uuid
+
+    import uvloop
+
+    frozen = 1_796_180_251.5
+    ids = itertools.count()
+    time.time = lambda: frozen  # every wall-clock figure the same, before and after
+    time.time_ns = lambda: int(frozen * 1e9)
+    uuid.uuid4 = lambda: uuid.UUID(int=next(ids))  # Anthropic's request ids count up
+    return uvloop.run(_replies(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve-baseline"]:
@@ -302,7 +592,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
-    return _run(parser.parse_args(argv))
+    parser.add_argument("--in-process", action="store_true", help="time the apps alone, called in process")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per in-process pass")
+    parser.add_argument("--dump-replies", type=Path, metavar="FILE", help="write the reply matrix to FILE")
+    args = parser.parse_args(argv)
+    if args.dump_replies is not None:
+        return _dump_replies(args.dump_replies)
+    if args.in_process:
+        return _in_process(args)
+    return _run(args)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def create_app(config: MockConfig | None = None, dialects: Sequence[Dialect] = D
         raise ValueError("the mock needs at least one dialect")
     vocabulary()
     openers()
-    journal = Journal(config.journal_size)
+    journal = Journal(config.journal_size, config.credential_cache)
     chaos = Chaos(config.chaos) if config.chaos is not None else None
     routes: list[BaseRoute] = []
     direct: dict[str, ASGIApp] = {}

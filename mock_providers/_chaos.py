@@ -31,13 +31,12 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateproof.mock_providers._directives import Directive
+from gateproof.mock_providers._directives import NO_DIRECTIVE, Directive
 from gateproof.mock_providers._errors import DirectiveError
 from gateproof.mock_providers._faults import FAULTS, error_fault_status, is_fault_name
 
 __all__ = ["Chaos", "ChaosPolicy", "parse_chaos_faults", "planned_directive"]
 
-_NO_DIRECTIVE = Directive()
 _FAULT_KEYS = ("fault", "fault_after", "fault_ms", "status", "retry_after", "fail_first", "route_down")
 
 
@@ -110,7 +109,7 @@ def planned_directive(
     on_first_route: bool | None = None,
 ) -> Directive:
     """The directive to plan this request with (see the module's rules). Raises ``DirectiveError``."""
-    planned = directive or _NO_DIRECTIVE
+    planned = directive or NO_DIRECTIVE
     if planned.route_down is not None:
         if on_first_route is None:
             raise DirectiveError("route_down needs a cid (the directive's, or the correlation header)")

@@ -21,6 +21,10 @@ class MockConfig:
     provider answers a key it never issued) and ``catalogue`` the models it serves
     with their limits. ``chaos`` is the seeded fault injection of load runs
     (``--chaos-rate``/``--chaos-faults``/``--chaos-seed``; None: off).
+
+    The ``repeat_*`` and ``credential_cache`` sizes bound what the mock remembers to answer
+    a repeated request faster (``_repeats``, the journal's redaction): a load test sends
+    the same bytes thousands of times. Remembering changes no byte of any answer or record.
     """
 
     ttft_ms: int = 0
@@ -33,3 +37,9 @@ class MockConfig:
     auth: KeyPolicy = field(default_factory=KeyPolicy)
     catalogue: Catalogue = DEFAULT_CATALOGUE
     chaos: ChaosPolicy | None = None
+    #: requests remembered per dialect (least recently used first out; 0: none)
+    repeat_cache: int = 256
+    #: only requests whose body has at most this many bytes are remembered
+    repeat_body_bytes: int = 16 * 1024
+    #: credential header values whose redacted form the journal remembers (0: none)
+    credential_cache: int = 64

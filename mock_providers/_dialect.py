@@ -7,7 +7,7 @@ shared, so a new dialect (Anthropic's ``/v1/messages``, Gemini's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,6 +82,13 @@ class Dialect(Protocol):
 
         A prompt too long to count on the spot is left uncounted (``prompt_tokens`` None,
         ``prompt`` set): the exchange counts it off the event loop.
+        """
+
+    def parse_key(self, incoming: Incoming) -> Hashable:
+        """All that ``parse`` reads of ``incoming``: equal keys and equal bodies parse alike.
+
+        A repeated request is read once and remembered by its body and this key (``_repeats``),
+        so it must cover every header, path or query detail ``parse`` looks at.
         """
 
     def correlation_id(self, body: Any) -> str | None:

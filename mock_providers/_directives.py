@@ -77,7 +77,15 @@ from gateproof.mock_providers._faults import FAULTS, OVERLOAD, is_fault_name
 from gateproof.openapi import CORRELATION_HEADER, STAMP_DIRECTIVE_KEY
 from gateproof.openapi._directive import DIRECTIVE_MARKER, DIRECTIVE_PATTERN
 
-__all__ = ["SCENARIOS", "Directive", "directive_cid", "directive_help", "find_directive", "parse_directive"]
+__all__ = [
+    "NO_DIRECTIVE",
+    "SCENARIOS",
+    "Directive",
+    "directive_cid",
+    "directive_help",
+    "find_directive",
+    "parse_directive",
+]
 
 SCENARIOS = ("text", "tool_call", "refusal", "length", "error")
 
@@ -122,6 +130,10 @@ class Directive:
 
 #: the directive's keys in field order (``dataclasses.fields`` is slow to ask on every request)
 _FIELD_NAMES = tuple(f.name for f in fields(Directive))
+
+#: what a request without a directive is planned with: one shared object, so a plan made from
+#: it can be told apart from a plan made from a directive the chaos or ``fail_first`` rewrote
+NO_DIRECTIVE = Directive()
 
 
 def _integer(low: int, high: int) -> Callable[[str, str], int]:

@@ -16,6 +16,9 @@ runs the same pipeline for every dialect:
    ``fail_first``, the seeded chaos and error faults decide the directive planned
    with (``_chaos``); the planner makes the ``Scenario``; the dialect renders it; the
    fault, if any, rewrites the reply (the journal's ``fault`` names what was served);
+   a request whose bytes were answered lately skips steps 3 and 4, and the plan and
+   reply when they come out the same (``_repeats``); it is journaled, authenticated,
+   counted and drawn for like any other;
 6. the reply is delivered on its deadlines, and the journal learns how it ended.
 
 Any ``RequestRejected`` on the way becomes an immediate error reply in the
@@ -43,8 +46,9 @@ from gateproof.mock_providers._directives import parse_directive
 from gateproof.mock_providers._errors import ProviderError, RequestRejected
 from gateproof.mock_providers._faults import FaultContext, status_fault_name
 from gateproof.mock_providers._journal import Journal, JournalEntry, Outcome
+from gateproof.mock_providers._repeats import Repeats, Seen
 from gateproof.mock_providers._replies import Reply
-from gateproof.mock_providers._scenarios import ChatRequest, plan_scenario
+from gateproof.mock_providers._scenarios import ChatRequest
 from gateproof.mock_providers._timing import now
 from gateproof.openapi import count_prompt
 
@@ -151,6 +155,8 @@ class GenerationEndpoint:
         self.journal = journal
         #: the process's seeded chaos, shared by every dialect's endpoint (None: off)
         self.chaos = chaos
+        #: the requests this endpoint answered lately, to answer the same bytes again for less
+        self.repeats = Repeats(dialect, config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = now()
@@ -158,28 +164,27 @@ class GenerationEndpoint:
         raw = await _read_body(receive, self.config.max_body_bytes)
         entry = _record(self.journal, scope, _kept(raw), received_at, self.dialect.name)
         body: Any = _NOT_JSON
+        seen: Seen | None = None
         try:
             incoming = _incoming(scope)
+            key = None
             if raw is not None:
-                body = _parse(raw)
+                key = self.repeats.key(raw, incoming)
+                seen = self.repeats.get(key)
+                if seen is None:
+                    body = _parse(raw)
             _authenticate(self.dialect, self.config, incoming)
-            if raw is None:
-                raise RequestRejected(
-                    ProviderError(413, f"Request body larger than {self.config.max_body_bytes} bytes.")
-                )
-            if body is _NOT_JSON:
-                raise RequestRejected(
-                    ProviderError(
-                        400, "We could not parse the JSON body of your request.", code="invalid_json"
-                    )
-                )
-            request = self.dialect.parse(body, incoming, self.config.catalogue)
-            if request.prompt_tokens is None:
-                request = await self._counted(request)
-            else:
-                self._check_window(request, request.prompt_tokens, True)
-            reply = self._answer(request, entry)
+            if seen is None:
+                seen = await self._read(raw, body, incoming)
+                reply = self._answer(seen, entry)
+                self.repeats.put(key, seen)
+            else:  # the same bytes as a request answered before: read, and maybe planned, already
+                reply = self._answer(seen, entry)
         except RequestRejected as rejected:
+            if seen is not None and body is _NOT_JSON:
+                # a remembered request refused this time (another key, a cid it now lacks)
+                assert raw is not None
+                body = _parse(raw)
             cid = rejected.cid
             if cid is None and body is not _NOT_JSON:
                 # refused before the directive was read: still file the entry under its cid
@@ -199,6 +204,23 @@ class GenerationEndpoint:
             )
             reply = self.dialect.render_error(error)
         await _finish(self.journal, entry, reply, t0, receive, send)
+
+    async def _read(self, raw: bytes | None, body: Any, incoming: Incoming) -> Seen:
+        """The request read as its provider reads it, counted, and its directive: refused if it must be."""
+        if raw is None:
+            raise RequestRejected(
+                ProviderError(413, f"Request body larger than {self.config.max_body_bytes} bytes.")
+            )
+        if body is _NOT_JSON:
+            raise RequestRejected(
+                ProviderError(400, "We could not parse the JSON body of your request.", code="invalid_json")
+            )
+        request = self.dialect.parse(body, incoming, self.config.catalogue)
+        if request.prompt_tokens is None:
+            request = await self._counted(request)
+        else:
+            self._check_window(request, request.prompt_tokens, True)
+        return Seen(request, parse_directive(request.last_user_text))
 
     async def _counted(self, request: ChatRequest) -> ChatRequest:
         """The request (a long prompt the dialect left uncounted) counted, refused if it does not fit.
@@ -220,23 +242,23 @@ class GenerationEndpoint:
         if refusal is not None:
             raise RequestRejected(refusal)
 
-    def _answer(self, request: ChatRequest, entry: JournalEntry) -> Reply:
+    def _answer(self, seen: Seen, entry: JournalEntry) -> Reply:
         dialect = self.dialect
-        directive = parse_directive(request.last_user_text)
+        directive = seen.directive
         if directive is not None:
-            entry.directive = directive.given()
+            entry.asked = directive
             if directive.cid is not None:
                 entry.cid = directive.cid
         planned = planned_directive(
             directive,
             attempt=self.journal.count_attempt(entry),
-            stream=request.stream,
+            stream=seen.request.stream,
             overload_status=dialect.overload_status,
             chaos=self.chaos,
             on_first_route=self.journal.on_first_route(entry),
         )
-        scenario = plan_scenario(request, planned, self.config, entry.cid)
-        reply = dialect.render(scenario, request, int(time.time()))
+        scenario = seen.plan(planned, self.config)
+        reply = seen.render(dialect, scenario, int(time.time()))
         if scenario.fault is not None:
             context = FaultContext(dialect, after=scenario.fault_after, delay=scenario.fault_delay)
             reply = scenario.fault.apply(reply, context)

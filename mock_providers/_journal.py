@@ -24,7 +24,10 @@ are replaced by ``[redacted sha256:<first 12 hex digits>]`` (an ``Authorization`
 scheme word such as ``Bearer`` is kept, and the fingerprint is of the credential
 after it). Each entry also lists the fingerprints by header in
 ``secret_fingerprints``. They let a test check *which* key a gateway sent upstream
-(``fingerprint(key)``) without the key itself being stored.
+(``fingerprint(key)``) without the key itself being stored. A gateway sends the same
+key on every request, so the journal remembers the redacted form of the last few
+credential values it saw (``MockConfig.credential_cache``; in memory only, never in
+an entry or a served record) instead of hashing each one again.
 
 The journal is a ring buffer: when full, the oldest entry goes. Tests running at
 the same time each use their own correlation id and read only their entries.
@@ -53,6 +56,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from gateproof.mock_providers._attempts import AttemptCounter
 from gateproof.mock_providers._dialect import Dialect
+from gateproof.mock_providers._directives import Directive
+from gateproof.mock_providers._lru import LRU
 from gateproof.mock_providers._scenarios import Usage
 from gateproof.openapi import CORRELATION_HEADER, JournalRecord
 from gateproof.openapi._credentials import SECRET_HEADERS, fingerprint
@@ -120,15 +125,14 @@ def redact_headers(
     return headers
 
 
-def _redacted_value(name: bytes, value: bytes, fingerprints: dict[str, str]) -> bytes:
-    """A credential header's value as the journal keeps it: its redacted form, fingerprint noted.
+def _redacted_value(name: bytes, value: bytes) -> tuple[bytes, str, str]:
+    """A credential header's value as the journal keeps it: (redacted form, header name, fingerprint).
 
     The redacted form is ASCII after the kept scheme word, so it goes back to bytes as latin-1
     and reads as ``redact_headers`` would have written it.
     """
     text, digest = _redact(name, value.decode("latin-1"))
-    fingerprints[name.decode("latin-1")] = digest
-    return text.encode("latin-1")
+    return text.encode("latin-1"), name.decode("latin-1"), digest
 
 
 def redact_query(query: str, fingerprints: dict[str, str] | None = None) -> str:
@@ -164,7 +168,8 @@ class JournalEntry:
     raw_body: bytes | str | None
     dialect: str | None
     cid: str | None = None
-    directive: dict[str, Any] | None = None
+    #: the directive the request gave (``directive`` makes the served mapping when the entry is read)
+    asked: Directive | None = None
     scenario: str | None = None
     status: int | None = None
     #: the dialect that read the request (also a refused one whose body was JSON); None while unread
@@ -179,6 +184,11 @@ class JournalEntry:
     fault: str | None = None
     #: the 1-based number of requests received with this cid (None without a cid)
     attempt: int | None = None
+
+    @property
+    def directive(self) -> dict[str, Any] | None:
+        """The directive's keys that were set (``Directive.given``), None without a directive."""
+        return None if self.asked is None else self.asked.given()
 
     @property
     def headers(self) -> dict[str, str]:
@@ -266,12 +276,14 @@ class JournalEntry:
 class Journal:
     """A bounded, in-memory record of received requests (one event loop: no locking needed)."""
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 10_000, credential_cache: int = 64) -> None:
         if size < 1:
             raise ValueError("journal size must be at least 1")
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = itertools.count(1)
         self._attempts = AttemptCounter()
+        #: (header name, value as received) -> what ``_redacted_value`` makes of it
+        self._redacted: LRU[tuple[bytes, bytes], tuple[bytes, str, str]] = LRU(credential_cache)
 
     def count_attempt(self, entry: JournalEntry) -> int | None:
         """Number ``entry`` among the requests of its cid (once; None without a cid)."""
@@ -312,9 +324,15 @@ class Journal:
         cid = None
         fingerprints: dict[str, str] = {}
         query = redact_query(query, fingerprints)
+        redacted = self._redacted
         for index, (name, value) in enumerate(kept):
             if name in _REDACTED_HEADERS:
-                kept[index] = (name, _redacted_value(name, value, fingerprints))
+                known = redacted.get((name, value))
+                if known is None:
+                    known = _redacted_value(name, value)
+                    redacted.put((name, value), known)
+                kept[index] = (name, known[0])
+                fingerprints[known[1]] = known[2]
             elif cid is None and name == _CORRELATION_HEADER:
                 cid = value.decode("latin-1")
         entry = JournalEntry(

@@ -34,7 +34,7 @@ from itertools import repeat
 from typing import Any
 
 from gateproof.mock_providers._config import MockConfig
-from gateproof.mock_providers._directives import Directive
+from gateproof.mock_providers._directives import NO_DIRECTIVE, Directive
 from gateproof.mock_providers._errors import ProviderError
 from gateproof.mock_providers._faults import FAULTS, Fault
 from gateproof.mock_providers._timing import Pacing
@@ -175,7 +175,6 @@ class Scenario:
     fault: Fault | None
     fault_after: int | None
     fault_delay: float | None
-    cid: str | None
     #: start each streamed text chunk with its stamp (directive ``stamp=1``; ``_stamps``)
     stamp: bool = False
 
@@ -298,9 +297,6 @@ def _tool_calls(
     return tuple(calls)
 
 
-_NO_DIRECTIVE = Directive()
-
-
 @functools.cache
 def _refusal_pieces() -> tuple[Piece, ...]:
     """The refusal, one piece per token (it is plain ASCII, so pieces and tokens match)."""
@@ -325,13 +321,11 @@ def _implied_scenario(request: ChatRequest, directive: Directive) -> str:
     return "text"
 
 
-def plan_scenario(
-    request: ChatRequest, directive: Directive | None, config: MockConfig, cid: str | None = None
-) -> Scenario:
-    """Decide the whole answer to ``request``."""
+def plan_scenario(request: ChatRequest, directive: Directive | None, config: MockConfig) -> Scenario:
+    """Decide the whole answer to ``request``: a pure function of its three arguments (``_repeats``)."""
     if request.prompt_tokens is None:
         raise ValueError("plan_scenario needs a request whose prompt has been counted")
-    directive = directive or _NO_DIRECTIVE
+    directive = directive or NO_DIRECTIVE
     seed = _seed(request.identity, directive.seed)
     ident = seed[:12].hex()
     name = directive.scenario or _implied_scenario(request, directive)
@@ -392,6 +386,5 @@ def plan_scenario(
         fault=FAULTS[directive.fault] if directive.fault else None,
         fault_after=directive.fault_after,
         fault_delay=None if directive.fault_ms is None else directive.fault_ms / 1000.0,
-        cid=cid,
         stamp=directive.stamp == 1,
     )

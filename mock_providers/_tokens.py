@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 
+from gateproof.mock_providers._lru import LRU
 from gateproof.openapi import PromptText, count_prompt
 from gateproof.openapi._tokens import CHUNK_CHARS, ENCODING_NAME, encoding
 
@@ -35,7 +36,7 @@ INLINE_CHARS = 256 * 1024
 #: texts up to this many characters have their count remembered (at most ``_REMEMBERED`` of them)
 REMEMBERED_CHARS = 4096
 _REMEMBERED = 4096
-_counts: dict[str, int] = {}
+_counts: LRU[str, int] = LRU(_REMEMBERED)
 assert REMEMBERED_CHARS <= CHUNK_CHARS  # a remembered text is counted whole, as count_prompt counts it
 
 
@@ -43,24 +44,22 @@ def count_inline(prompt: PromptText) -> int | None:
     """``count_prompt(prompt)[0]`` (no budget) for a prompt of at most ``INLINE_CHARS`` characters.
 
     A longer prompt is not counted here (None): the exchange counts it off the event loop.
-    Counts of short texts are remembered; past ``_REMEMBERED`` texts the oldest is forgotten first.
+    Counts of short texts are remembered; past ``_REMEMBERED`` texts the least recently used is
+    forgotten first (an ``LRU``: forgetting the oldest entry of a plain dict, from its front,
+    walks past the slots of the entries forgotten before it).
     """
     if sum(map(len, prompt.texts)) > INLINE_CHARS:
         return None
     counts = _counts
     total = prompt.fixed
-    encode = None
     for text in prompt.texts:
         if len(text) > REMEMBERED_CHARS:
             total += count_prompt(PromptText(0, (text,)))[0]
             continue
         count = counts.get(text)
         if count is None:
-            encode = encode or encoding().encode_ordinary
-            count = len(encode(text))
-            if len(counts) >= _REMEMBERED:
-                del counts[next(iter(counts))]
-            counts[text] = count
+            count = len(encoding().encode_ordinary(text))
+            counts.put(text, count)
         total += count
     return total
 

@@ -69,7 +69,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from gateproof.mock_providers._catalogue import ANTHROPIC_CATALOGUE, Catalogue, ModelSpec
@@ -589,6 +589,10 @@ class AnthropicDialect:
         return ProviderError(
             status=401, message=f"invalid x-api-key ({mask_key(key)} is not a key the gateproof mock accepts)"
         )
+
+    def parse_key(self, incoming: Incoming) -> Hashable:
+        """Whether the version header is set: ``parse`` reads nothing else of ``incoming``."""
+        return bool(_header(incoming, _VERSION))
 
     def parse(self, body: Any, incoming: Incoming, catalogue: Catalogue = ANTHROPIC_CATALOGUE) -> ChatRequest:
         if not _header(incoming, _VERSION):

@@ -57,7 +57,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -576,6 +576,10 @@ class GeminiDialect:
         return ProviderError(
             status=400, message="API key not valid. Please pass a valid API key.", code="API_KEY_INVALID"
         )
+
+    def parse_key(self, incoming: Incoming) -> Hashable:
+        """The path (model, method, API version) and the query (``alt=sse``): what ``parse`` reads."""
+        return (incoming.path, incoming.query)
 
     def parse(self, body: Any, incoming: Incoming, catalogue: Catalogue = GEMINI_CATALOGUE) -> ChatRequest:
         call = _split_call(incoming)

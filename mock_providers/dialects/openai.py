@@ -27,7 +27,7 @@ Shapes follow the OpenAI API as the official SDK parses it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from gateproof.mock_providers._catalogue import DEFAULT_CATALOGUE, Catalogue, ModelSpec
@@ -175,6 +175,10 @@ class OpenAIDialect:
             message=f"Incorrect API key provided: {mask_key(key)}. This key is not one the gateproof mock accepts.",
             code="invalid_api_key",
         )
+
+    def parse_key(self, incoming: Incoming) -> Hashable:
+        """Nothing: ``parse`` reads the body alone."""
+        return None
 
     def parse(self, body: Any, incoming: Incoming, catalogue: Catalogue = DEFAULT_CATALOGUE) -> ChatRequest:
         if not isinstance(body, Mapping):

@@ -2,8 +2,9 @@
 
 The non-streamed hot path was made cheaper (issue 11) without changing a byte: JSON bodies are
 decoded without the encoding detection when they are plainly UTF-8, JSON is written by a C
-encoder built once, the answer body and usage are written by hand, and short prompt texts have
-their token counts remembered. Each is checked here against the standard way.
+encoder built once, the answer body and usage are written by hand, short prompt texts have
+their token counts remembered. Each is checked here against the standard way; a repeated
+request answered from memory is checked in ``test_repeats.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gateproof.mock_providers._exchange import _NOT_JSON, _parse
 from gateproof.mock_providers._json import canonical, compact
 from gateproof.mock_providers._tokens import INLINE_CHARS, count_inline
 from gateproof.mock_providers.dialects import OpenAIDialect
-from gateproof.openapi import PromptText, count_prompt
+from gateproof.openapi import PromptText, count_prompt, gather_prompt
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
@@ -124,3 +125,9 @@ def test_the_written_answer_is_the_encoded_answer(text: str) -> None:
         assert written == compact(dialect._completion(scenario, request, created)).encode()
         assert written == _COMPACT.encode(dialect._completion(scenario, request, created)).encode()
     assert dialect._usage_bytes(scenario) == _COMPACT.encode(dialect._usage(scenario)).encode()
+
+
+def test_a_fresh_directive_counts_as_the_convention_counts_it() -> None:
+    for index in range(200):
+        prompt = gather_prompt([{"role": "user", "content": f"Hi there [[gateproof cid=load-{index:06d}]]"}])
+        assert count_inline(prompt) == count_prompt(prompt)[0]

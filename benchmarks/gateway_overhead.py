@@ -755,11 +755,12 @@ def _run(args: argparse.Namespace) -> int:
             mock_pid = _pid_of("gateproof mock")
         else:
             upstream_key = "sk-bench-" + secrets.token_urlsafe(12)
+            mock_env = {UPSTREAM_KEY_ENV: upstream_key}
+            if args.mock_tree:
+                # a mock that stays put while its working copy is being edited
+                mock_env["PYTHONPATH"] = args.mock_tree
             mock = start_server(
-                "mock",
-                ["mock", "--api-key-env", UPSTREAM_KEY_ENV],
-                env={UPSTREAM_KEY_ENV: upstream_key},
-                log_dir=log_dir,
+                "mock", ["mock", "--api-key-env", UPSTREAM_KEY_ENV], env=mock_env, log_dir=log_dir
             )
             servers.callback(mock.stop)
             mock_url = mock.url
@@ -839,6 +840,13 @@ def main() -> int:
         "--before-tree",
         metavar="DIR",
         help="also run the reference gateway importable from DIR (DIR/gateproof/<part>/...), as a before/after baseline",
+    )
+    parser.add_argument(
+        "--mock-tree",
+        metavar="DIR",
+        help="run the mock importable from DIR (laid out as for --before-tree), e.g. to measure gateway "
+        "changes while the mock's working copy changes (not inside the openai-forward recipe, which "
+        "starts its own mock: add --no-openai-forward)",
     )
     parser.add_argument(INSIDE_RECIPE, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-passthrough", nargs=2, metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS)

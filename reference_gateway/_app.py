@@ -9,14 +9,16 @@ outside (``gateproof.selftest``), so nothing here knows a fault by name.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from gateproof.openapi import HEALTH_PATH, Validators, validators
 from gateproof.reference_gateway import _errors
@@ -24,6 +26,7 @@ from gateproof.reference_gateway._config import GatewayConfig
 from gateproof.reference_gateway._gateway import CHAT_PATH, COMPRESS_PATH, Gateway
 from gateproof.reference_gateway._hooks import NO_HOOKS, Hooks
 from gateproof.reference_gateway._resilience import CORRECT_RESILIENCE
+from gateproof.reference_gateway._streaming import EventStreamResponse
 from gateproof.reference_gateway._validation import shipped_request_schema
 
 __all__ = ["HEALTH_PATH", "create_app"]
@@ -103,7 +106,9 @@ def create_app(
         finally:
             await gateway.stop()
 
-    app = Starlette(
+    app = _GatewayApp(
+        chat=gateway.chat_completions,
+        on_unexpected=unexpected,
         routes=[
             Route(CHAT_PATH, gateway.chat_completions, methods=["POST"]),
             Route(COMPRESS_PATH, gateway.compress, methods=["POST"]),
@@ -115,3 +120,54 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+class _GatewayApp(Starlette):
+    """Starlette, with ``POST /v1/chat/completions`` handed straight to the gateway.
+
+    Every request pays for starlette's layers (its error middleware, its exception middleware,
+    the router, the route's own exception wrapper), and so does every message a stream sends
+    (one wrapper per layer): on the stream path about a tenth of the gateway's own time before
+    the first token. This route needs none of them: its handler answers every error itself and
+    re-raises only an unexpected exception, which is what starlette does here too: the 500
+    envelope (when nothing was sent yet), then the exception for the server to log. Any other
+    request, or a chat request the shortcut does not recognise (another method, a path under a
+    ``root_path``), goes through starlette as before.
+    """
+
+    def __init__(
+        self,
+        *,
+        chat: Callable[[Request], Awaitable[Response | EventStreamResponse]],
+        on_unexpected: Callable[[Request, Exception], Awaitable[Response]],
+        **starlette: Any,
+    ) -> None:
+        super().__init__(**starlette)
+        self._chat = chat
+        self._on_unexpected = on_unexpected
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != CHAT_PATH
+            or scope["method"] != "POST"
+            or scope.get("root_path")
+        ):
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            response = await self._chat(Request(scope, receive, send))
+            await response(scope, receive, sending)
+        except Exception as exc:
+            if not started:
+                await (await self._on_unexpected(Request(scope), exc))(scope, receive, send)
+            raise

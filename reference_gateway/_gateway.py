@@ -89,7 +89,7 @@ from gateproof.reference_gateway._resilience import (
 )
 from gateproof.reference_gateway._routing import Route, Router
 from gateproof.reference_gateway._sse import EventSource
-from gateproof.reference_gateway._streaming import EventStreamResponse, encode_stream, relay
+from gateproof.reference_gateway._streaming import Backlog, EventStreamResponse, encode_stream, relay
 from gateproof.reference_gateway._trace import RequestTrace
 from gateproof.reference_gateway._upstream import (
     ConnectTimeout,
@@ -555,6 +555,11 @@ class Gateway:
             self._record_call(call, principal, CLIENT_CLOSED, error="client_closed")
 
         items: AsyncIterator[StreamItem]
+        # frames the relay already holds go out together, when nothing stands between the relay
+        # and the encoder that could wait for something else (an Edge Tool round, a restart, a fault)
+        backlog: Backlog | None = None
+        if loop is None and not self.resilience.retry_after_first_chunk and self.fault.stream is None:
+            backlog = Backlog()
         if loop is None:
 
             def relayed(stream: _Connected) -> AsyncIterator[StreamItem]:
@@ -568,6 +573,7 @@ class Gateway:
                     on_usage=account,
                     extras=call.extras,
                     on_failure=failed,
+                    backlog=backlog,
                 )
 
             items = relayed(connected)
@@ -582,7 +588,7 @@ class Gateway:
             **_answered_headers(call),
         }
         return EventStreamResponse(
-            encode_stream(self.fault.on_stream(items)),
+            encode_stream(self.fault.on_stream(items), backlog),
             headers=headers,
             on_close=close,
             cancel_on_disconnect=self.resilience.cancel_on_disconnect,
@@ -845,9 +851,13 @@ def _compressed_answer(body: dict[str, Any]) -> tuple[dict[str, Any], Compressio
     return compress_body(body, result, body.get("tools") or []), result
 
 
+#: built once (``json.dumps`` with options builds an encoder per call)
+_UPSTREAM_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _upstream_body(payload: Any) -> bytes:
     """The JSON bytes sent upstream: compact, UTF-8 kept as is, no NaN (what httpx's ``json=`` sent)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _UPSTREAM_JSON.encode(payload).encode("utf-8")
 
 
 async def _until_disconnect(receive: Receive) -> None:

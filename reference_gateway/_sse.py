@@ -34,6 +34,10 @@ class SSEDecoder:
         self._retry: int | None = None
 
     def feed(self, piece: bytes) -> list[ServerSentEvent]:
+        if not self._tail and not self._data and not self._event and self._retry is None:
+            whole = self._data_events(piece)
+            if whole is not None:
+                return whole
         data = self._tail + piece if self._tail else piece
         held_cr = data.endswith(b"\r")
         if held_cr:
@@ -48,6 +52,28 @@ class SSEDecoder:
             event = self._line(raw.decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
+        return events
+
+    def _data_events(self, piece: bytes) -> list[ServerSentEvent] | None:
+        """The events of a piece made only of whole one-line ``data:`` events (None for any other).
+
+        That is nearly every piece a provider sends (one event per write), and what the line by
+        line rules make of it is plain: one event per block, its data the line's value, the
+        last ``id`` kept. About a third of the cost of those rules; anything else takes them.
+        """
+        if not piece.endswith(b"\n\n") or b"\r" in piece:
+            return None
+        blocks = piece.split(b"\n\n")
+        if blocks.pop():
+            return None  # it ended with a third LF: a blank line the rules must see
+        events: list[ServerSentEvent] = []
+        for block in blocks:
+            if not block.startswith(b"data:") or b"\n" in block:
+                return None
+            value = block[6:] if block[5:6] == b" " else block[5:]
+            events.append(
+                ServerSentEvent(event="", data=value.decode("utf-8", "replace"), id=self._id, retry=None)
+            )
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:
@@ -85,8 +111,11 @@ class EventSource:
     def __init__(self, response: UpstreamResponse) -> None:
         self.response = response
 
-    async def aiter_sse(self) -> AsyncGenerator[ServerSentEvent, None]:
+    async def batches(self) -> AsyncGenerator[list[ServerSentEvent], None]:
+        """The events completed by each piece of the body, as it arrives (pieces that complete none
+        are not reported): the relay sends what one piece brought in one write."""
         decoder = SSEDecoder()
         async for piece in self.response.pieces():
-            for event in decoder.feed(piece):
-                yield event
+            events = decoder.feed(piece)
+            if events:
+                yield events

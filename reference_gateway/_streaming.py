@@ -1,8 +1,10 @@
 """Relaying a provider's event stream to the client, one event at a time, as it arrives.
 
 Nothing is buffered and nothing is compressed: each upstream event is decoded by the
-provider's adapter, rewritten into Edgee's shape and written out before the next one
-is read, so the client sees the provider's pacing. The relay owns what only the
+provider's adapter, rewritten into Edgee's shape and written out before the provider is
+read again, so the client sees the provider's pacing. Events that arrived in one read
+are written in one write (the role chunk and the first content chunk usually come
+together: one write less before the first token). The relay owns what only the
 gateway knows:
 
 - usage is always requested upstream but reaches the client only when it asked
@@ -29,7 +31,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from httpx_sse import ServerSentEvent
 from starlette.types import Receive, Scope, Send
@@ -43,7 +45,7 @@ from gateproof.reference_gateway._upstream import UpstreamError, UpstreamTimeout
 from gateproof.reference_gateway._usage import Usage
 from gateproof.reference_gateway.providers import StreamDecoder
 
-__all__ = ["EventStreamResponse", "encode_stream", "relay"]
+__all__ = ["Backlog", "EventStreamResponse", "encode_stream", "relay"]
 
 logger = logging.getLogger("gateproof.gateway")
 
@@ -53,6 +55,23 @@ _STREAM_IDENTITY = ("id", "object", "created", "model", "system_fingerprint")
 #: many stray events it may hold, before the connection is given up instead of kept for reuse
 DRAIN_TIMEOUT_S = 1.0
 DRAIN_MAX_EVENTS = 16
+#: a closing chunk's id not drawn yet (None would be a provider's own ``"id": null``)
+_UNDRAWN: Final = object()
+
+
+class Backlog:
+    """How many more items the relay holds that need no wait: made from bytes already read.
+
+    The relay decodes every event of a piece of the upstream body before it yields the first of
+    them; :func:`encode_stream` sends a frame together with the ones that follow it this way
+    (the role chunk and the first content chunk often arrive in one read), so one write carries
+    what one read brought, and nothing is held while the provider is awaited.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 async def relay(
@@ -66,6 +85,7 @@ async def relay(
     on_usage: Callable[[Usage | None], None],
     extras: ResponseExtras | None = None,
     on_failure: Callable[[GatewayError], None] | None = None,
+    backlog: Backlog | None = None,
 ) -> AsyncIterator[StreamItem]:
     """The client's stream items for one upstream stream; ``on_usage`` gets the final usage (None on failure).
 
@@ -77,37 +97,51 @@ async def relay(
     ``timeout_s``) ends the client's stream with one error event and no ``[DONE]`` (D45).
     ``extras`` are rendered with the final usage onto the last chunk (D1); ``on_failure``
     hears the error of a stream that failed after it started, before it is sent.
+    ``backlog``, when given, is kept at the number of items that follow the one just yielded
+    without waiting for the provider.
     """
     usage_chunk: dict[str, Any] | None = None
-    # What a closing chunk says about the stream when the provider sent no chunk to copy it from.
+    # What a closing chunk says about the stream when the provider sent no chunk to copy it from
+    # (its random id is drawn only if a closing chunk needs it and no chunk gave one).
     identity: dict[str, Any] = {
-        "id": "chatcmpl-" + secrets.token_hex(12),
+        "id": _UNDRAWN,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model_id,
     }
     seen_first = False
     failure: StreamFailure | None = None
-    events = source.aiter_sse()
+    held = backlog if backlog is not None else Backlog()
+    batches = source.batches()
     try:
         try:
-            async for event in events:
-                for part in decoder.feed(event):
-                    if isinstance(part, StreamFailure):
-                        failure = part
+            async for events in batches:
+                parts: list[Chunk] = []
+                for event in events:
+                    for part in decoder.feed(event):
+                        if isinstance(part, StreamFailure):
+                            failure = part
+                            break
+                        data = part.data
+                        if not seen_first:
+                            seen_first = True
+                            identity.update((name, data[name]) for name in _STREAM_IDENTITY if name in data)
+                        if "usage" in data:
+                            # Held back: it goes out last, and only if the client asked for it.
+                            usage_chunk = data
+                            if part.is_usage_only:
+                                continue
+                            part = Chunk({name: value for name, value in data.items() if name != "usage"})
+                        parts.append(part)
+                    if failure is not None or decoder.finished:
                         break
-                    data = part.data
-                    if not seen_first:
-                        seen_first = True
-                        identity.update((name, data[name]) for name in _STREAM_IDENTITY if name in data)
-                    if "usage" in data:
-                        # Held back: it goes out last, and only if the client asked for it.
-                        usage_chunk = data
-                        if part.is_usage_only:
-                            continue
-                        data = {name: value for name, value in data.items() if name != "usage"}
-                    yield Chunk(data)
-                if failure is not None or decoder.finished:
+                ends = failure is not None or decoder.finished
+                # when the stream ends in this piece, its last items follow these without a wait
+                held.count = len(parts) + (1 if ends else 0)
+                for part in parts:
+                    held.count -= 1
+                    yield part
+                if ends:
                     break
             else:
                 # the body ended cleanly but the provider never said the answer was complete
@@ -122,6 +156,7 @@ async def relay(
             failure = StreamFailure(
                 _errors.provider_error(provider, f"the stream broke off ({type(exc).__name__})")
             )
+        held.count = 0
         if failure is not None:
             on_usage(None)
             if on_failure is not None:
@@ -131,18 +166,24 @@ async def relay(
         usage = Usage.from_edgee(usage_chunk.get("usage") if usage_chunk else None)
         on_usage(usage)
         edgee = extras.render(usage) if extras is not None else {}
+        if identity["id"] is _UNDRAWN:
+            identity["id"] = "chatcmpl-" + secrets.token_hex(12)
         if include_usage:
+            held.count = 1
             yield Chunk({**_closing_usage_chunk(identity, usage_chunk, usage), **edgee})
         elif edgee:
+            held.count = 1
             yield Chunk({**identity, "object": "chat.completion.chunk", "choices": [], **edgee})
+        held.count = 0
         yield DONE
         # The client has its [DONE]; what is left is for the connection pool's sake.
-        await _drain(events)
+        await _drain(batches)
     finally:
-        await events.aclose()
+        held.count = 0
+        await batches.aclose()
 
 
-async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
+async def _drain(batches: AsyncIterator[list[ServerSentEvent]]) -> None:
     """Read a completed stream's upstream body to its end, within bounds, so its connection is reused.
 
     A provider that keeps sending after ``[DONE]``, or holds the body open, gets its connection
@@ -151,8 +192,8 @@ async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
     drained = 0
     try:
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            async for _ in events:
-                drained += 1
+            async for events in batches:
+                drained += len(events)
                 if drained >= DRAIN_MAX_EVENTS:
                     return
     except (TimeoutError, UpstreamError):
@@ -169,18 +210,33 @@ def _closing_usage_chunk(
     return closing
 
 
-async def encode_stream(items: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:
+async def encode_stream(
+    items: AsyncIterator[StreamItem], backlog: Backlog | None = None
+) -> AsyncIterator[bytes]:
     """SSE bytes for each item; ``[DONE]`` or a failure is the last thing sent.
 
-    The items are still consumed to their end after that, without sending anything, so the
-    relay finishes its work after ``[DONE]`` (reading the upstream body to its end).
+    With the relay's ``backlog`` (only when ``items`` are the relay's own, unchanged), a frame
+    waits for the ones the relay already holds behind it, and they go out as one write.
+    The items are still consumed to their end after the last frame, without sending anything,
+    so the relay finishes its work after ``[DONE]`` (reading the upstream body to its end).
     """
     ended = False
+    waiting: list[bytes] = []
     async for item in items:
         if ended:
             continue
-        yield encode(item)
+        frame = encode(item)
         ended = not isinstance(item, Chunk)
+        if backlog is not None and backlog.count and not ended:
+            waiting.append(frame)
+            continue
+        if waiting:
+            waiting.append(frame)
+            frame = b"".join(waiting)
+            waiting = []
+        yield frame
+    if waiting:
+        yield b"".join(waiting)
 
 
 class EventStreamResponse:

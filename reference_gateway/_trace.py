@@ -45,7 +45,6 @@ class RequestTrace:
     compression did not run; ``compression`` is then the engine's result.
     """
 
-    request_id: str = field(default_factory=_new_request_id)
     started: float = field(default_factory=time.monotonic)
     upstream_status: int | None = None
     upstream_s: float = 0.0
@@ -60,6 +59,15 @@ class RequestTrace:
     fallback_used: bool = False
     #: set once the request's line is in the request log, so no request is logged twice
     recorded: bool = False
+    _request_id: str | None = field(default=None, repr=False)
+
+    @property
+    def request_id(self) -> str:
+        """The request's id, drawn the first time it is asked for: only a request log line or a
+        ``debug`` object names it, so most requests never pay for the random draw."""
+        if self._request_id is None:
+            self._request_id = _new_request_id()
+        return self._request_id
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

@@ -102,7 +102,7 @@ class _OpenAIStreamDecoder(StreamDecoder):
             error = payload["error"]
             message = error.get("message") if isinstance(error, dict) else error
             return [StreamFailure(_errors.provider_error(self._provider, str(message or "stream error")))]
-        chunk = dict(payload)
+        chunk = payload  # parsed for this event alone: nothing else holds it
         chunk["model"] = self._model_id
         usage = chunk.pop("usage", None)
         if usage is not None:

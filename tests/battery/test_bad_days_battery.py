@@ -65,7 +65,8 @@ from tests.battery.test_battery import (
 )
 
 #: the fixture runs every stack and cell before the first test; cells are bounded on their own
-pytestmark = pytest.mark.timeout(600)
+#: timing: each cell's wall time is held to its bound, so the module runs alone (see the Makefile)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.timing]
 
 HERE = Path(__file__).parent
 STACK = HERE / "bad_day_stack.py"

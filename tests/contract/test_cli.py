@@ -173,6 +173,7 @@ def echo_target() -> Iterator[int]:
         server.server_close()
 
 
+@pytest.mark.timing
 def test_keys_the_target_echoes_reach_no_output(echo_target: int, tmp_path: Path) -> None:
     config = tmp_path / "target.yaml"
     config.write_text(

@@ -99,6 +99,7 @@ def _exchange(url: str, deadline_s: float = 1.0) -> tuple[WireError, float]:
     return caught.value, time.monotonic() - started
 
 
+@pytest.mark.timing
 def test_a_drip_before_the_status_line_meets_the_deadline(target: Callable[[Handler], _Target]) -> None:
     def drip(conn: socket.socket) -> None:
         for byte in _head("200 OK", "Content-Length: 2") + b"{}":
@@ -111,6 +112,7 @@ def test_a_drip_before_the_status_line_meets_the_deadline(target: Callable[[Hand
     assert elapsed < 2.0
 
 
+@pytest.mark.timing
 def test_a_stream_that_never_ends_meets_the_deadline(target: Callable[[Handler], _Target]) -> None:
     """Slow enough never to reach the size cap, fast enough never to trip the read timeout."""
 
@@ -125,6 +127,7 @@ def test_a_stream_that_never_ends_meets_the_deadline(target: Callable[[Handler],
     assert elapsed < 2.0
 
 
+@pytest.mark.timing
 def test_silence_after_the_headers_is_a_timeout(target: Callable[[Handler], _Target]) -> None:
     def stall(conn: socket.socket) -> None:
         conn.sendall(_head("200 OK", "Content-Length: 100") + b"{")
@@ -135,6 +138,7 @@ def test_silence_after_the_headers_is_a_timeout(target: Callable[[Handler], _Tar
     assert elapsed < 2.0
 
 
+@pytest.mark.timing
 def test_a_body_past_the_cap_is_body_too_large(target: Callable[[Handler], _Target]) -> None:
     def endless(conn: socket.socket) -> None:
         conn.sendall(_head("200 OK", "Content-Type: application/json"))

@@ -27,6 +27,9 @@ from typing import Any
 
 import pytest
 
+#: timing: every run here is held to a wall-clock bound, so the module runs alone (see the Makefile)
+pytestmark = pytest.mark.timing
+
 Handler = Callable[[socket.socket], None]
 
 

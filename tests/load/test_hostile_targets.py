@@ -21,6 +21,9 @@ from gateproof.load._failures import is_known
 
 from .conftest import LOAD_KEY, LoadRun, RawServer, run_load_process
 
+#: timing: runs here are held to wall-clock bounds, so the module runs alone (see the Makefile)
+pytestmark = pytest.mark.timing
+
 #: the most resident memory a hostile run may reach, for its largest process (wait4's ru_maxrss)
 #: and for the sum over its process tree (gateproof + the locust child, polled). The locust child
 #: starts at about 65 MiB; a user holds at most MAX_RESPONSE_BYTES (8 MiB) of body plus one copy

@@ -112,6 +112,7 @@ def test_first_content_arrives_at_ttft_and_then_one_chunk_per_itl(stream_events:
         assert ttft + index * itl - 0.005 <= at < ttft + index * itl + 0.25
 
 
+@pytest.mark.timing
 def test_non_streamed_answer_waits_for_its_last_piece(http: httpx.Client) -> None:
     start = time.perf_counter()
     response = http.post("/v1/chat/completions", json=_chat("[[gateproof tokens=5 ttft_ms=200 itl_ms=50]]"))

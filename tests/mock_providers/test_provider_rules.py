@@ -209,6 +209,7 @@ def test_sdk_reads_an_empty_conversation_as_bad_request(sdk: openai.OpenAI) -> N
 # -- a 5 MiB prompt ------------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_a_5_mib_prompt_is_refused_fast_and_does_not_stall_other_requests(mock_server: LocalServer) -> None:
     huge = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "a" * (5 * 1024 * 1024)}]})
     small = {"model": "gpt-4o", "messages": USER}

@@ -148,6 +148,7 @@ def test_more_messages_than_the_limit_is_400(raw: httpx.Client, auth: dict[str, 
     assert f"at most {limit}" in error["message"]
 
 
+@pytest.mark.timing
 def test_a_10k_message_body_is_served_while_health_stays_prompt(stack: LocalStack) -> None:
     """The body is validated (and forwarded) without holding the gateway's loop: probes keep answering."""
     body = json.dumps(_conversation(10_000, new_cid())).encode()

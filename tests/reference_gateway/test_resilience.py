@@ -159,6 +159,7 @@ def test_retry_after_is_waited_before_the_retry() -> None:
     assert outcome == "answer from a" and took >= 0.3
 
 
+@pytest.mark.timing
 def test_a_retry_after_over_the_bound_moves_on_to_the_fallback() -> None:
     script = _Script({"a": [RETRY, None], "b": [None]}, retry_after="30")
     outcome, took = _run(CORRECT_RESILIENCE, ["a", "b"], script)
@@ -181,6 +182,7 @@ def test_switch_retries_forever() -> None:
     assert outcome == "answer from a" and len(script.tried) == 41
 
 
+@pytest.mark.timing
 def test_switch_retry_after_not_honoured() -> None:
     ignoring = replace(CORRECT_RESILIENCE, honour_retry_after=False)
     script = _Script({"a": [RETRY, None]}, retry_after="1")

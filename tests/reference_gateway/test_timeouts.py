@@ -70,6 +70,7 @@ def _error_event_and_no_done(response: httpx.Response) -> dict[str, Any]:
 # -- before the first byte: D46 first_byte_timeout_s -----------------------------------------------
 
 
+@pytest.mark.timing
 def test_stream_headers_that_never_come_are_504_after_the_first_byte_timeout(
     stack: LocalStack, raw: httpx.Client, auth: dict[str, str]
 ) -> None:
@@ -93,6 +94,7 @@ def test_a_non_streamed_answer_may_take_longer_than_the_first_byte_timeout(
     assert entry["outcome"] == "complete"
 
 
+@pytest.mark.timing
 def test_a_slow_primary_falls_back_at_once(
     stack: LocalStack, raw: httpx.Client, auth: dict[str, str]
 ) -> None:
@@ -124,6 +126,7 @@ def test_a_stream_that_fails_after_it_started_ends_with_one_error_event(
     assert FALLBACK_HEADER.lower() not in response.headers
 
 
+@pytest.mark.timing
 def test_a_stream_that_stalls_past_the_idle_timeout_ends_with_a_timeout_event(
     stack: LocalStack, raw: httpx.Client, auth: dict[str, str]
 ) -> None:

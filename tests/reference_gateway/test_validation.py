@@ -87,6 +87,7 @@ def test_the_blamed_index_is_the_clients() -> None:
     assert param == "messages[217].role" and message.startswith("Invalid request: messages[217].role: ")
 
 
+@pytest.mark.timing
 def test_a_valid_10k_body_costs_milliseconds() -> None:
     body = _long(10_000)
     started = time.perf_counter()
@@ -95,6 +96,7 @@ def test_a_valid_10k_body_costs_milliseconds() -> None:
     assert fast < 0.1, f"{fast * 1000:.0f} ms for 10k valid messages"
 
 
+@pytest.mark.timing
 def test_an_invalid_10k_body_costs_milliseconds_too() -> None:
     body = _long(10_000)
     body["messages"][9_999] = {"role": "user"}

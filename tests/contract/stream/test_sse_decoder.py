@@ -161,6 +161,7 @@ def _feed_line(decoder: SSEDecoder, megabytes: int) -> list[SSEEvent]:
     return events + decoder.feed(b"\n\n")
 
 
+@pytest.mark.timing
 def test_a_long_line_costs_linear_time() -> None:
     """A 32 MiB line took 45 s when each piece was appended to one string; joined once it takes well under 1 s."""
     decoder = SSEDecoder(max_line_chars=64 * 1024 * 1024)
@@ -171,6 +172,7 @@ def test_a_long_line_costs_linear_time() -> None:
     assert elapsed < 5.0, f"{elapsed:.1f} s"
 
 
+@pytest.mark.timing
 def test_a_100mb_line_is_dropped_with_bounded_memory() -> None:
     decoder = SSEDecoder()
     tracemalloc.start()

@@ -433,49 +433,22 @@ _DIRECTIVES = (
     "seed=7 tokens=6",
     "scenario=error status=429",
 )
-_SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
-    "required": ["city"],
-}
 
 
 def _dialect_request(
     dialect: str, text: str, stream: bool, tools: bool, extra: tuple[tuple[bytes, bytes], ...] = ()
 ) -> tuple[dict[str, Any], bytes]:
-    headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]
-    query = b""
-    body: dict[str, Any]
-    if dialect == "openai":
-        path = PATH
-        body = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
-        if stream:
-            body |= {"stream": True, "stream_options": {"include_usage": True}}
-        if tools:
-            body["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": _SCHEMA}}]
-        headers.append((b"authorization", f"Bearer {BENCH_KEY}".encode()))
-    elif dialect == "anthropic":
-        path = "/anthropic/v1/messages"
-        body = {
-            "model": "claude-haiku-4-5",
-            "max_tokens": 200,
-            "messages": [{"role": "user", "content": text}],
-        }
-        if stream:
-            body["stream"] = True
-        if tools:
-            body["tools"] = [{"name": "get_weather", "input_schema": _SCHEMA}]
-        headers += [(b"x-api-key", BENCH_KEY.encode()), (b"anthropic-version", b"2023-06-01")]
-    else:
-        path = f"/gemini/v1beta/models/gemini-2.5-flash:{'streamGenerateContent' if stream else 'generateContent'}"
-        query = b"alt=sse" if stream else b""
-        body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
-        if tools:
-            body["tools"] = [{"functionDeclarations": [{"name": "get_weather", "parameters": _SCHEMA}]}]
-        headers.append((b"x-goog-api-key", BENCH_KEY.encode()))
-    raw = json.dumps(body).encode()
-    headers += [*extra, (b"content-length", str(len(raw)).encode())]
-    return _scope(path, headers, query), raw
+    from gateproof.mock_providers import sample_request
+
+    sample = sample_request(dialect, text, key=BENCH_KEY, stream=stream, tools=tools)
+    raw = sample.body
+    headers = [
+        (b"host", b"127.0.0.1:8000"),
+        *sample.headers,
+        *extra,
+        (b"content-length", str(len(raw)).encode()),
+    ]
+    return _scope(sample.path, headers, sample.query), raw
 
 
 def _text(message: dict[str, Any]) -> dict[str, Any]:

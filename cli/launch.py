@@ -36,6 +36,7 @@ import httpx
 from gateproof.mock_providers.dialects.anthropic import PREFIX as ANTHROPIC_PREFIX
 from gateproof.mock_providers.dialects.gemini import GEMINI_PREFIX
 from gateproof.openapi import HEALTH_PATH
+from gateproof.reference_gateway import OWNER_ENV
 
 __all__ = [
     "HEALTH_PATH",
@@ -200,7 +201,7 @@ def _start_once(
     log_path = log_dir / f"{name}.log"
     argv = [sys.executable, "-m", "gateproof.cli", *command, "--host", LOOPBACK, "--port", str(port)]
     instance = secrets.token_hex(8)
-    child_env = {**os.environ, **(env or {}), INSTANCE_ENV: instance}
+    child_env = {**os.environ, **(env or {}), INSTANCE_ENV: instance, OWNER_ENV: str(os.getpid())}
     server: LocalServer | None = None
     try:
         # From fork to the moment ``server`` is set, an interrupt would orphan the child.

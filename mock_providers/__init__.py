@@ -41,6 +41,12 @@ from gateproof.mock_providers._faults import (
 )
 from gateproof.mock_providers._journal import CORRELATION_HEADER, Journal, JournalEntry, Outcome
 from gateproof.mock_providers._replies import Frame, FrameRole, Reply
+from gateproof.mock_providers._samples import (
+    SAMPLE_DIALECTS,
+    SAMPLE_TOOL_SCHEMA,
+    SampleRequest,
+    sample_request,
+)
 from gateproof.mock_providers._scenarios import ChatRequest, Finish, Scenario, ToolSpec, Usage, plan_scenario
 from gateproof.mock_providers._timing import Pacing
 from gateproof.openapi import count_chat_prompt, count_text
@@ -52,6 +58,8 @@ __all__ = [
     "FAULTS",
     "NO_CODE",
     "OVERLOAD",
+    "SAMPLE_DIALECTS",
+    "SAMPLE_TOOL_SCHEMA",
     "SCENARIOS",
     "AttemptCounter",
     "Catalogue",
@@ -79,6 +87,7 @@ __all__ = [
     "ProviderError",
     "Reply",
     "RequestRejected",
+    "SampleRequest",
     "Scenario",
     "StaticRoute",
     "ToolSpec",
@@ -93,5 +102,6 @@ __all__ = [
     "plan_scenario",
     "planned_directive",
     "register",
+    "sample_request",
     "status_fault_name",
 ]

@@ -28,6 +28,7 @@ from gateproof.reference_gateway._config import (
 from gateproof.reference_gateway._errors import GatewayError
 from gateproof.reference_gateway._hooks import NO_HOOKS, Hooks
 from gateproof.reference_gateway._loopback import (
+    OWNER_ENV,
     ListenError,
     is_loopback_host,
     is_loopback_url,
@@ -41,6 +42,7 @@ __all__ = [
     "CORRECT_RESILIENCE",
     "HEALTH_PATH",
     "NO_HOOKS",
+    "OWNER_ENV",
     "ChatCall",
     "ConfigError",
     "FailureClass",

@@ -10,6 +10,10 @@ start-up error, not traffic leaving the machine.
 socket to uvicorn: a port that is taken is then one clear message and exit 2 (bad options)
 instead of uvicorn's own exit 3, and there is no gap between checking the port and using it.
 
+``serve_on`` also stops a server whose launcher is gone (``OWNER_ENV``): the launcher puts the
+servers it starts in sessions of their own, so no signal of its own end reaches them, and a
+launcher killed outright (a cancelled CI job, a test runner terminated) would leave them running.
+
 This module imports nothing from gateproof (the mock imports it through the gateway's
 package). It applies the same rule as ``gateproof.contract.is_loopback_url``: 127.0.0.0/8,
 ``::1`` or ``localhost`` in any case.
@@ -19,14 +23,23 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
+import threading
+import time
 from typing import Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["ListenError", "is_loopback_host", "is_loopback_url", "listen_socket", "serve_on"]
+__all__ = ["OWNER_ENV", "ListenError", "is_loopback_host", "is_loopback_url", "listen_socket", "serve_on"]
 
 #: how to say where traffic may go, in every refusal
 LOOPBACK_WORDS = "127.0.0.1 (or any 127.x.y.z), ::1 or localhost"
+#: the launcher's process id, set by whoever starts a server (``gateproof.cli.launch``): the server
+#: stops once its parent is no longer that process
+OWNER_ENV = "GATEPROOF_OWNER_PID"
+#: how often a server looks for its launcher, and how long it then has to stop by itself
+OWNER_POLL_S = 0.5
+OWNER_GRACE_S = 10.0
 
 
 class ListenError(ValueError):
@@ -85,9 +98,10 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 class _Server(Protocol):
-    """What ``serve_on`` needs of a server: uvicorn's ``Server`` has both."""
+    """What ``serve_on`` needs of a server: uvicorn's ``Server`` has all three."""
 
     started: bool
+    should_exit: bool
 
     def run(self, sockets: list[socket.socket] | None = None) -> None: ...
 
@@ -98,6 +112,11 @@ def serve_on(server: _Server, listener: socket.socket) -> int:
     0 when it started and stopped cleanly, 1 when it failed. uvicorn ends a failed start-up with
     ``SystemExit(3)``, a code gateproof does not document, so it is mapped to 1 here.
     """
+    owner = os.environ.get(OWNER_ENV, "")
+    if owner.isdigit():
+        threading.Thread(
+            target=_watch_owner, args=(server, int(owner)), name="owner-watch", daemon=True
+        ).start()
     try:
         server.run(sockets=[listener])
     except SystemExit as exc:
@@ -105,3 +124,16 @@ def serve_on(server: _Server, listener: socket.socket) -> int:
     finally:
         listener.close()
     return 0 if server.started else 1
+
+
+def _watch_owner(server: _Server, owner: int) -> None:
+    """Stop ``server`` once this process's parent is not ``owner`` (it died and we were adopted).
+
+    A graceful stop first (uvicorn's own, as on SIGTERM); a server still running
+    ``OWNER_GRACE_S`` later (a stream that will not end) leaves at once.
+    """
+    while os.getppid() == owner:
+        time.sleep(OWNER_POLL_S)
+    server.should_exit = True
+    time.sleep(OWNER_GRACE_S)
+    os._exit(1)

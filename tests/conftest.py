@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from gateproof.cli.launch import LocalServer, LocalStack, local_stack, start_server
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM stops the run as Ctrl-C does, so fixtures still stop the servers they started.
+
+    The servers run in sessions of their own (a Ctrl-C at the terminal must not reach them
+    before their owner stops them), so nothing else would stop them when pytest is terminated.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from gateproof.mock_providers import ChaosPolicy, KeyPolicy, MockApp, MockConfig, _repeats, create_app
+from gateproof.mock_providers import (
+    ChaosPolicy,
+    KeyPolicy,
+    MockApp,
+    MockConfig,
+    _repeats,
+    create_app,
+    sample_request,
+)
 from gateproof.mock_providers._exchange import GenerationEndpoint, _incoming
 from gateproof.mock_providers._journal import Journal
 from gateproof.mock_providers._lru import LRU
@@ -27,7 +35,6 @@ from gateproof.mock_providers.dialects import OpenAIDialect
 
 KEY = "sk-gp-repeats-test"
 NOW = 1_796_180_251.25
-SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 DIRECTIVES = (
     "",
     "scenario=refusal",
@@ -77,38 +84,9 @@ def _config(remember: bool, **extra: Any) -> MockConfig:
 
 
 def _request(dialect: str, text: str, stream: bool, tools: bool, key: str = KEY) -> tuple[Scope, bytes]:
-    headers = [(b"host", b"127.0.0.1:9"), (b"content-type", b"application/json")]
-    query = b""
-    body: dict[str, Any]
-    if dialect == "openai":
-        path = "/v1/chat/completions"
-        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
-        if stream:
-            body |= {"stream": True, "stream_options": {"include_usage": True}}
-        if tools:
-            body["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": SCHEMA}}]
-        headers.append((b"authorization", f"Bearer {key}".encode()))
-    elif dialect == "anthropic":
-        path = "/anthropic/v1/messages"
-        body = {
-            "model": "claude-haiku-4-5",
-            "max_tokens": 200,
-            "messages": [{"role": "user", "content": text}],
-        }
-        if stream:
-            body["stream"] = True
-        if tools:
-            body["tools"] = [{"name": "get_weather", "input_schema": SCHEMA}]
-        headers += [(b"x-api-key", key.encode()), (b"anthropic-version", b"2023-06-01")]
-    else:
-        path = f"/gemini/v1beta/models/gemini-2.5-flash:{'streamGenerateContent' if stream else 'generateContent'}"
-        query = b"alt=sse" if stream else b""
-        body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
-        if tools:
-            body["tools"] = [{"functionDeclarations": [{"name": "get_weather", "parameters": SCHEMA}]}]
-        headers.append((b"x-goog-api-key", key.encode()))
-    raw = json.dumps(body).encode()
-    headers.append((b"content-length", str(len(raw)).encode()))
+    sample = sample_request(dialect, text, key=key, stream=stream, tools=tools)
+    path, query, raw = sample.path, sample.query, sample.body
+    headers = [(b"host", b"127.0.0.1:9"), *sample.headers, (b"content-length", str(len(raw)).encode())]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

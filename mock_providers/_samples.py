@@ -13,7 +13,7 @@ from typing import Any
 
 from gateproof.mock_providers.dialects.anthropic import ANTHROPIC_VERSION_HEADER
 from gateproof.mock_providers.dialects.anthropic import PREFIX as ANTHROPIC_PREFIX
-from gateproof.mock_providers.dialects.gemini import GEMINI_PREFIX
+from gateproof.mock_providers.dialects.gemini import API_VERSIONS, GEMINI_PREFIX
 
 __all__ = ["SAMPLE_DIALECTS", "SAMPLE_TOOL_SCHEMA", "SampleRequest", "sample_request"]
 
@@ -26,6 +26,8 @@ SAMPLE_TOOL_SCHEMA: dict[str, Any] = {
     "required": ["city"],
 }
 _TOOL_NAME = "get_weather"
+#: the version an Anthropic client names (the mock asks only that one is named; the gateway's
+#: providers/anthropic.py holds the one it sends, which the mock may not import)
 _ANTHROPIC_VERSION = b"2023-06-01"
 
 
@@ -75,7 +77,7 @@ def sample_request(
         headers += [(b"x-api-key", key.encode()), (ANTHROPIC_VERSION_HEADER.encode(), _ANTHROPIC_VERSION)]
     elif dialect == "gemini":
         method = "streamGenerateContent" if stream else "generateContent"
-        path = f"{GEMINI_PREFIX}/v1beta/models/gemini-2.5-flash:{method}"
+        path = f"{GEMINI_PREFIX}/{API_VERSIONS[0]}/models/gemini-2.5-flash:{method}"
         query = b"alt=sse" if stream else b""
         body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
         if tools:
